@@ -1,0 +1,47 @@
+// The one validated configuration of a mount. Built by config.ts from argv,
+// the environment and key files; nothing else reads argv or the environment.
+import type { Credentials } from './s3/client.js'
+import type { LogLevel } from './util/log.js'
+
+export interface Config {
+  bucket: string
+  /** '' or a key prefix ending in '/', e.g. 'photos/2024/' */
+  prefix: string
+  /** absolute path */
+  mountpoint: string
+  foreground: boolean
+
+  endpoint: string
+  region: string
+  /** undefined: the AWS default chain (with `profile` when given) */
+  credentials?: Credentials
+  profile?: string
+  /** a human-readable note of where the keys came from, never the keys */
+  credentialSource: string
+  signature: 'v4' | 'v2'
+  pathStyle: boolean
+
+  readOnly: boolean
+  uid: number
+  gid: number
+  umask: number
+  allowOther: boolean
+
+  rps: number
+  concurrency: number
+  retries: number
+  attrTtlMs: number
+  metaMode: 'list' | 'head'
+
+  blockSize: number
+  cacheSize: number
+  readahead: number
+  partSize: number
+  uploadConcurrency: number
+  stagingDir: string
+
+  opTimeoutMs: number
+  logLevel: LogLevel
+  logFile?: string
+  fsname: string
+}

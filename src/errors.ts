@@ -1,0 +1,31 @@
+// One error type for the whole core: it carries the errno name a FUSE caller
+// will see. Only the FUSE adapter turns the name into fuse-native's number.
+
+export type Errno =
+  | 'EPERM' | 'ENOENT' | 'EIO' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EBUSY'
+  | 'EEXIST' | 'EXDEV' | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EFBIG' | 'ENOSPC'
+  | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY' | 'ELOOP' | 'ENODATA'
+  | 'ERANGE' | 'ENOTSUP' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'E2BIG'
+
+export class FsError extends Error {
+  readonly errno: Errno
+  readonly path?: string
+  constructor (errno: Errno, message?: string, path?: string, options?: { cause?: unknown }) {
+    super(message ? `${errno}: ${message}` : errno, options)
+    this.name = 'FsError'
+    this.errno = errno
+    this.path = path
+  }
+}
+
+export function fsError (errno: Errno, path?: string, message?: string): FsError {
+  return new FsError(errno, message ?? path, path)
+}
+
+/** The errno name of anything thrown below the adapter; unknown failures are EIO. */
+export function errnoOf (err: unknown): Errno {
+  if (err instanceof FsError) return err.errno
+  const errno = (err as { errno?: unknown })?.errno
+  if (typeof errno === 'string') return errno as Errno
+  return 'EIO'
+}

@@ -1,0 +1,77 @@
+// The filesystem as the FUSE adapter (and the tests) see it: path-based, async,
+// and every failure an FsError carrying an errno name. Nothing here knows FUSE.
+
+export interface Attr {
+  /** full st_mode, file-type bits included */
+  mode: number
+  uid: number
+  gid: number
+  size: number
+  mtime: Date
+  atime: Date
+  ctime: Date
+  nlink: number
+  blocks: number
+  blksize: number
+}
+
+export interface StatFs {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  fsid: number
+  flag: number
+  namemax: number
+}
+
+/** open(2) flags the core cares about (Linux values) */
+export const OpenFlags = {
+  O_ACCMODE: 0o3,
+  O_RDONLY: 0,
+  O_WRONLY: 0o1,
+  O_RDWR: 0o2,
+  O_CREAT: 0o100,
+  O_EXCL: 0o200,
+  O_TRUNC: 0o1000,
+  O_APPEND: 0o2000,
+} as const
+
+export interface FileSystem {
+  getattr(path: string): Promise<Attr>
+  /** attributes through an open handle (the file may be unlinked or not yet uploaded) */
+  fgetattr(path: string, fh: number): Promise<Attr>
+  /** names only; '.' and '..' are the adapter's business */
+  readdir(path: string): Promise<string[]>
+  open(path: string, flags: number): Promise<number>
+  create(path: string, mode: number): Promise<number>
+  read(fh: number, buf: Buffer, length: number, position: number): Promise<number>
+  write(fh: number, buf: Buffer, length: number, position: number): Promise<number>
+  flush(fh: number): Promise<void>
+  fsync(fh: number, datasync: boolean): Promise<void>
+  release(fh: number): Promise<void>
+  truncate(path: string, size: number): Promise<void>
+  ftruncate(fh: number, size: number): Promise<void>
+  unlink(path: string): Promise<void>
+  mkdir(path: string, mode: number): Promise<void>
+  rmdir(path: string): Promise<void>
+  rename(from: string, to: string): Promise<void>
+  chmod(path: string, mode: number): Promise<void>
+  chown(path: string, uid: number, gid: number): Promise<void>
+  /** times in milliseconds since the epoch */
+  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void>
+  symlink(target: string, path: string): Promise<void>
+  readlink(path: string): Promise<string>
+  setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>
+  /** undefined: no such attribute (ENODATA) */
+  getxattr(path: string, name: string): Promise<Buffer | undefined>
+  listxattr(path: string): Promise<string[]>
+  removexattr(path: string, name: string): Promise<void>
+  statfs(path: string): Promise<StatFs>
+  /** uploads everything pending; called before unmount */
+  flushAll(): Promise<void>
+}

@@ -1,0 +1,163 @@
+// What is known about each directory's names, and since when: a full listing,
+// partial windows from lookups (a ListObjectsV2 that started just before a
+// name answers for every name in the key range it covered), and single names
+// learned from HEADs or our own writes. Everything expires after the TTL.
+import { LRUCache } from 'lru-cache'
+import { carryMeta, type Entry } from './entry.js'
+import { compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+
+interface Listing {
+  entries: Map<string, Entry>
+  at: number
+  /** the directory's marker object, if any: its LastModified dates the directory */
+  marker?: Entry
+  index?: Entry
+}
+
+/** the names with keys in (after, until] of a directory; until null: to its end */
+interface Window {
+  after: string
+  until: string | null
+  entries: Map<string, Entry>
+  at: number
+}
+
+interface Known {
+  entry: Entry | undefined
+  at: number
+}
+
+class DirState {
+  full?: Listing
+  windows: Window[] = []
+  known = new Map<string, Known>()
+}
+
+export type Answer = { found: true, entry: Entry | undefined }
+
+export class DirCache {
+  private readonly dirs: LRUCache<string, DirState>
+  private readonly ttlMs: number
+  private readonly now: () => number
+
+  constructor (opts: { ttlMs: number, maxDirs?: number, now?: () => number }) {
+    this.ttlMs = opts.ttlMs
+    this.now = opts.now ?? Date.now
+    this.dirs = new LRUCache({ max: opts.maxDirs ?? 10_000 })
+  }
+
+  private fresh (at: number): boolean {
+    return this.now() - at < this.ttlMs
+  }
+
+  private state (dir: string): DirState {
+    let s = this.dirs.get(dir)
+    if (!s) { s = new DirState(); this.dirs.set(dir, s) }
+    return s
+  }
+
+  /**
+   * What the cache can say about `name` in `dir` (whose children's keys start
+   * with dirPrefix): {found, entry} where entry undefined means "no such name",
+   * or undefined when the cache cannot say.
+   */
+  answer (dir: string, dirPrefix: string, name: string): Answer | undefined {
+    const s = this.dirs.get(dir)
+    if (!s) return undefined
+    const k = s.known.get(name)
+    if (k && this.fresh(k.at)) return { found: true, entry: k.entry }
+    if (s.full && this.fresh(s.full.at)) return { found: true, entry: s.full.entries.get(name) }
+    const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
+    const key = dirPrefix + base
+    for (const w of s.windows) {
+      if (!this.fresh(w.at)) continue
+      if (compareKeys(w.after, key) < 0 && (w.until === null || compareKeys(w.until, key + '/') >= 0)) {
+        return { found: true, entry: w.entries.get(name) }
+      }
+    }
+    return undefined
+  }
+
+  /** a full, fresh listing of dir, with what was learned since merged in */
+  listing (dir: string): Map<string, Entry> | undefined {
+    const s = this.dirs.get(dir)
+    if (!s?.full || !this.fresh(s.full.at)) return undefined
+    return s.full.entries
+  }
+
+  listingInfo (dir: string): { marker?: Entry, index?: Entry } | undefined {
+    const full = this.dirs.get(dir)?.full
+    return full && this.fresh(full.at) ? { marker: full.marker, index: full.index } : undefined
+  }
+
+  /** an entry we already hold for the name, fresh or not: to carry its metadata over */
+  previous (dir: string, name: string): Entry | undefined {
+    const s = this.dirs.get(dir)
+    if (!s) return undefined
+    return s.known.get(name)?.entry ?? s.full?.entries.get(name) ?? s.windows.find(w => w.entries.has(name))?.entries.get(name)
+  }
+
+  /** gives fresh listing entries what we learned about the same unchanged objects */
+  carryInto (dir: string, entries: Map<string, Entry>): void {
+    for (const [name, e] of entries) entries.set(name, carryMeta(e, this.previous(dir, name)))
+  }
+
+  /** stores a complete listing taken at `at` (when the first page was asked for) */
+  setListing (dir: string, listing: { entries: Map<string, Entry>, marker?: Entry, index?: Entry }, at: number): void {
+    const s = this.state(dir)
+    this.carryInto(dir, listing.entries)
+    // single-name knowledge older than the listing is superseded by it
+    for (const [name, k] of s.known) {
+      if (k.at < at) s.known.delete(name)
+      else if (k.entry) listing.entries.set(name, k.entry)
+      else listing.entries.delete(name)
+    }
+    s.full = { ...listing, at }
+    s.windows = []
+  }
+
+  addWindow (dir: string, after: string, until: string | null, entries: Map<string, Entry>, at: number): void {
+    const s = this.state(dir)
+    this.carryInto(dir, entries)
+    for (const [name, k] of s.known) {
+      if (k.at >= at && entries.has(name) !== !!k.entry) {
+        if (k.entry) entries.set(name, k.entry)
+        else entries.delete(name)
+      }
+    }
+    s.windows = s.windows.filter(w => this.fresh(w.at)).slice(-7)
+    s.windows.push({ after, until, entries, at })
+  }
+
+  /** what we learned about one name (from a HEAD or our own change); undefined: it is gone */
+  set (dir: string, name: string, entry: Entry | undefined): void {
+    const s = this.state(dir)
+    s.known.set(name, { entry, at: this.now() })
+    if (s.full) {
+      if (entry) s.full.entries.set(name, entry)
+      else s.full.entries.delete(name)
+    }
+    for (const w of s.windows) {
+      if (entry) { if (w.entries.has(name)) w.entries.set(name, entry) } else w.entries.delete(name)
+    }
+  }
+
+  /** a directory we just made is known to be empty */
+  setEmpty (dir: string, marker?: Entry): void {
+    const s = this.state(dir)
+    s.full = { entries: new Map(), at: this.now(), marker }
+    s.windows = []
+    s.known.clear()
+  }
+
+  /** forget everything about a directory (renamed, or changed behind our back) */
+  forget (dir: string): void {
+    this.dirs.delete(dir)
+  }
+
+  /** forget a directory and everything below it */
+  forgetTree (dir: string): void {
+    const below = dir === '/' ? '/' : dir + '/'
+    for (const d of [...this.dirs.keys()]) if (d === dir || d.startsWith(below)) this.dirs.delete(d)
+  }
+}

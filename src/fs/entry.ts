@@ -1,0 +1,74 @@
+// What the filesystem knows about one name, and how a listing page becomes
+// names. A listing carries no user metadata: `meta` is filled only from a HEAD,
+// the attribute index, or our own writes.
+import type { ListPage } from '../s3/store.js'
+import { sameEtag } from '../s3/store.js'
+import type { Meta } from './metadata.js'
+import { INDEX_NAME, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
+
+export interface Entry {
+  kind: 'file' | 'dir'
+  /** the object's key (file) or the directory's prefix, ending in '/' */
+  key: string
+  size: number
+  /** the object's LastModified (a directory's: its marker's, if it has one) */
+  lastModified?: Date
+  etag?: string
+  /** POSIX attributes stored with the object; missing fields take the mount's defaults */
+  meta?: Meta
+  /** meta was read from the object itself (HEAD or our own write), not guessed */
+  metaKnown?: boolean
+}
+
+export interface ParsedPage {
+  entries: Map<string, Entry>
+  /** the directory's own `dir/` marker object, if the page showed it */
+  marker?: Entry
+  /** the attribute index object, if the page showed it */
+  index?: Entry
+}
+
+/**
+ * Names of one delimiter listing page of `dirPrefix`. A prefix `a/` and a key
+ * `a` both present: the directory keeps `a`, the file becomes `a.oortfs-file`.
+ */
+export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage = { entries: new Map() }): ParsedPage {
+  for (const p of page.prefixes) {
+    const name = usableName(p.slice(dirPrefix.length, -1))
+    if (name === undefined) continue
+    const existing = into.entries.get(name)
+    if (existing?.kind === 'file') into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
+    into.entries.set(name, { kind: 'dir', key: p, size: 0 })
+  }
+  for (const o of page.objects) {
+    const rest = o.key.slice(dirPrefix.length)
+    const entry: Entry = { kind: 'file', key: o.key, size: o.size, lastModified: o.lastModified, etag: o.etag }
+    if (rest === '') { into.marker = entry; continue }
+    if (rest === INDEX_NAME) { into.index = entry; continue }
+    const name = usableName(rest)
+    if (name === undefined) continue
+    if (into.entries.get(name)?.kind === 'dir') {
+      if (!into.entries.has(name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, entry)
+    } else {
+      into.entries.set(name, entry)
+    }
+  }
+  return into
+}
+
+/** the same object (so attributes learned about one hold for the other) */
+export function sameObject (a: Entry | undefined, b: Entry | undefined): boolean {
+  if (!a || !b || a.kind !== 'file' || b.kind !== 'file') return false
+  if (a.size !== b.size || !sameEtag(a.etag, b.etag)) return false
+  // a listing has milliseconds, a HEAD whole seconds: allow the difference
+  if (a.lastModified && b.lastModified) return Math.abs(a.lastModified.getTime() - b.lastModified.getTime()) < 1000
+  return true
+}
+
+/** keeps what was learned about an unchanged object when a newer listing replaces it */
+export function carryMeta (fresh: Entry, old: Entry | undefined): Entry {
+  if (old?.meta && (fresh.kind === 'dir' ? old.kind === 'dir' : sameObject(fresh, old))) {
+    return { ...fresh, meta: old.meta, metaKnown: old.metaKnown }
+  }
+  return fresh
+}

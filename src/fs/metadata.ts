@@ -1,0 +1,86 @@
+// POSIX attributes stored on an object as s3fs stores them, so s3fs, rclone and
+// oortfs read each other's buckets: x-amz-meta-mode is the decimal st_mode with
+// the file-type bits; uid/gid decimal; mtime/ctime/atime as `seconds` or
+// `seconds.fraction`; xattr as URL-encoded JSON of base64 values.
+
+export interface Meta {
+  mode?: number
+  uid?: number
+  gid?: number
+  mtimeMs?: number
+  atimeMs?: number
+  ctimeMs?: number
+  xattr?: Record<string, Buffer>
+}
+
+export const S_IFMT = 0o170000
+export const S_IFREG = 0o100000
+export const S_IFDIR = 0o040000
+export const S_IFLNK = 0o120000
+
+export function decodeMeta (headers: Record<string, string> | undefined): Meta {
+  const meta: Meta = {}
+  if (!headers) return meta
+  const mode = parseIntStrict(headers.mode)
+  if (mode !== undefined) meta.mode = mode
+  const uid = parseIntStrict(headers.uid)
+  if (uid !== undefined) meta.uid = uid
+  const gid = parseIntStrict(headers.gid)
+  if (gid !== undefined) meta.gid = gid
+  const mtime = parseTime(headers.mtime)
+  if (mtime !== undefined) meta.mtimeMs = mtime
+  const atime = parseTime(headers.atime)
+  if (atime !== undefined) meta.atimeMs = atime
+  const ctime = parseTime(headers.ctime)
+  if (ctime !== undefined) meta.ctimeMs = ctime
+  const xattr = parseXattr(headers.xattr)
+  if (xattr) meta.xattr = xattr
+  return meta
+}
+
+export function encodeMeta (meta: Meta): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (meta.mode !== undefined) out.mode = String(meta.mode)
+  if (meta.uid !== undefined) out.uid = String(meta.uid)
+  if (meta.gid !== undefined) out.gid = String(meta.gid)
+  if (meta.mtimeMs !== undefined) out.mtime = formatTime(meta.mtimeMs)
+  if (meta.atimeMs !== undefined) out.atime = formatTime(meta.atimeMs)
+  if (meta.ctimeMs !== undefined) out.ctime = formatTime(meta.ctimeMs)
+  if (meta.xattr && Object.keys(meta.xattr).length > 0) {
+    const json: Record<string, string> = {}
+    for (const [k, v] of Object.entries(meta.xattr)) json[k] = v.toString('base64')
+    out.xattr = encodeURIComponent(JSON.stringify(json))
+  }
+  return out
+}
+
+function parseIntStrict (s: string | undefined): number | undefined {
+  if (s === undefined || !/^\s*\d+\s*$/.test(s)) return undefined
+  return Number(s)
+}
+
+/** `1700000000`, `1700000000.5` or `1700000000.123456789` -> ms */
+function parseTime (s: string | undefined): number | undefined {
+  const m = s !== undefined ? /^\s*(-?\d+)(?:\.(\d+))?\s*$/.exec(s) : null
+  if (!m) return undefined
+  const frac = m[2] ? Number(('0.' + m[2]).slice(0, 5)) : 0
+  return Number(m[1]) * 1000 + Math.round(frac * 1000)
+}
+
+function formatTime (ms: number): string {
+  const sec = Math.floor(ms / 1000)
+  const nanos = Math.round((ms - sec * 1000) * 1e6)
+  return nanos === 0 ? String(sec) : `${sec}.${String(nanos).padStart(9, '0')}`
+}
+
+function parseXattr (s: string | undefined): Record<string, Buffer> | undefined {
+  if (!s) return undefined
+  try {
+    const json = JSON.parse(decodeURIComponent(s)) as Record<string, string>
+    const out: Record<string, Buffer> = {}
+    for (const [k, v] of Object.entries(json)) out[k] = Buffer.from(String(v), 'base64')
+    return out
+  } catch {
+    return undefined
+  }
+}

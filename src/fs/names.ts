@@ -1,0 +1,78 @@
+// Paths of the mount <-> keys of the bucket. A path '/a/b' is the key
+// PREFIX + 'a/b'; the directory '/a' is every key under PREFIX + 'a/'.
+// Keys that cannot be names (empty segments from 'a//b', '.', '..', names over
+// 255 bytes) are left out of listings rather than shown broken.
+import { FsError } from '../errors.js'
+
+export const NAME_MAX = 255
+export const KEY_MAX = 1024
+
+/** Per-directory attribute index (see attr-index.ts): never shown, never opened. */
+export const INDEX_NAME = '.oortfs-attrs'
+
+/**
+ * A file `a` shadowed by a directory `a/` (both exist as keys) stays reachable
+ * under this suffix: `a` is the directory, `a.oortfs-file` the file.
+ */
+export const SHADOWED_FILE_SUFFIX = '.oortfs-file'
+
+export class Names {
+  /** '' or ending in '/' */
+  readonly prefix: string
+
+  constructor (prefix: string) {
+    this.prefix = prefix
+  }
+
+  /** '/a/b' -> PREFIX + 'a/b'; the root has no key of its own */
+  keyOf (path: string): string {
+    return this.prefix + path.slice(1)
+  }
+
+  /** the prefix a directory's children share: '/' -> PREFIX, '/a' -> PREFIX + 'a/' */
+  dirPrefix (path: string): string {
+    return path === '/' ? this.prefix : this.prefix + path.slice(1) + '/'
+  }
+
+  /** the path of a key under a directory prefix ('' if the key is the prefix itself) */
+  pathOfDirPrefix (dirPrefix: string): string {
+    return '/' + dirPrefix.slice(this.prefix.length).replace(/\/$/, '')
+  }
+}
+
+export function splitPath (path: string): { parent: string; name: string } {
+  const i = path.lastIndexOf('/')
+  return { parent: i <= 0 ? '/' : path.slice(0, i), name: path.slice(i + 1) }
+}
+
+export function joinPath (dir: string, name: string): string {
+  return dir === '/' ? '/' + name : dir + '/' + name
+}
+
+/** A listing's child name, or undefined if no POSIX name can stand for it. */
+export function usableName (name: string): string | undefined {
+  if (name === '' || name === '.' || name === '..') return undefined
+  if (name.includes('/') || name.includes('\0')) return undefined
+  if (Buffer.byteLength(name) > NAME_MAX) return undefined
+  return name
+}
+
+/** Checks a name a caller wants to create; throws the errno a POSIX fs would. */
+export function checkNewName (names: Names, path: string): void {
+  const { name } = splitPath(path)
+  if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'name longer than 255 bytes', path)
+  if (name === INDEX_NAME) throw new FsError('EPERM', `${INDEX_NAME} is reserved for oortfs's attribute index`, path)
+  if (Buffer.byteLength(names.keyOf(path)) + 1 > KEY_MAX) throw new FsError('ENAMETOOLONG', 'key longer than 1,024 bytes', path)
+}
+
+/** S3 orders keys by their UTF-8 bytes, which JS string order does not follow above U+FFFF. */
+export function compareKeys (a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+/** The key with its last character removed: a ListObjectsV2 StartAfter just before `key`. */
+export function keyJustBefore (key: string): string {
+  const chars = Array.from(key)
+  chars.pop()
+  return chars.join('')
+}

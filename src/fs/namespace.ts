@@ -1,0 +1,136 @@
+// Resolves names to entries at the fewest requests: a fresh listing or window
+// answers with none; an unlisted name costs one ListObjectsV2 that starts just
+// before it (and so also answers for its neighbours); a directory read is one
+// delimiter listing per 1,000 names. Metadata is added by a MetaSource.
+import type { ObjectStore } from '../s3/store.js'
+import { Priority } from '../s3/store.js'
+import { DirCache } from './dir-cache.js'
+import { parsePage, type Entry, type ParsedPage } from './entry.js'
+import { keyJustBefore, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+
+/** fills in `meta` of listed entries (attribute index, or HEADs for meta=head) */
+export interface MetaSource {
+  enrich(dir: string, dirPrefix: string, listing: ParsedPage): Promise<void>
+}
+
+export interface NamespaceOptions {
+  ttlMs: number
+  now?: () => number
+  meta?: MetaSource
+}
+
+export class Namespace {
+  readonly cache: DirCache
+  private readonly store: ObjectStore
+  private readonly names: Names
+  private readonly meta?: MetaSource
+  private readonly now: () => number
+  /** one listing of a directory at a time: later callers share its answer */
+  private readonly listing = new Map<string, Promise<Map<string, Entry>>>()
+  private readonly probing = new Map<string, Promise<void>>()
+
+  constructor (store: ObjectStore, names: Names, opts: NamespaceOptions) {
+    this.store = store
+    this.names = names
+    this.meta = opts.meta
+    this.now = opts.now ?? Date.now
+    this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now })
+  }
+
+  /** the entry at path (not '/'), or undefined if nothing is there */
+  async lookup (path: string): Promise<Entry | undefined> {
+    const { parent, name } = splitPath(path)
+    const dirPrefix = this.names.dirPrefix(parent)
+    for (let round = 0; ; round++) {
+      const known = this.cache.answer(parent, dirPrefix, name)
+      if (known) return known.entry
+      // someone is already listing or probing this directory: their answer may do
+      const pending = this.listing.get(parent) ?? this.probing.get(parent)
+      if (pending) { await pending.catch(() => {}); continue }
+      if (round > 0) return this.probeName(parent, dirPrefix, name)
+      const probe = this.probeWindow(parent, dirPrefix, name)
+      this.probing.set(parent, probe)
+      try { await probe } finally { this.probing.delete(parent) }
+    }
+  }
+
+  /** all names of a directory, from one listing per 1,000 names when not fresh */
+  async list (dir: string): Promise<Map<string, Entry>> {
+    const fresh = this.cache.listing(dir)
+    if (fresh) return fresh
+    let pending = this.listing.get(dir)
+    if (!pending) {
+      pending = this.fetchListing(dir).finally(() => this.listing.delete(dir))
+      this.listing.set(dir, pending)
+    }
+    return pending
+  }
+
+  private async fetchListing (dir: string): Promise<Map<string, Entry>> {
+    const at = this.now()
+    const dirPrefix = this.names.dirPrefix(dir)
+    const parsed: ParsedPage = { entries: new Map() }
+    let token: string | undefined
+    do {
+      const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', continuationToken: token }, { priority: Priority.Metadata })
+      parsePage(dirPrefix, page, parsed)
+      token = page.truncated ? page.nextToken : undefined
+    } while (token)
+    this.cache.carryInto(dir, parsed.entries)
+    await this.meta?.enrich(dir, dirPrefix, parsed)
+    this.cache.setListing(dir, parsed, at)
+    return this.cache.listing(dir) ?? parsed.entries
+  }
+
+  /** one listing page starting just before the name: covers it and its neighbours */
+  private async probeWindow (dir: string, dirPrefix: string, name: string): Promise<void> {
+    const at = this.now()
+    const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
+    let after = keyJustBefore(dirPrefix + base)
+    if (compareKeys(after, dirPrefix) < 0) after = dirPrefix
+    const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', startAfter: after || undefined }, { priority: Priority.Metadata })
+    const parsed = parsePage(dirPrefix, page)
+    if (!page.truncated && after === dirPrefix) {
+      // it started at the directory's beginning and reached its end: a full listing
+      this.cache.carryInto(dir, parsed.entries)
+      await this.meta?.enrich(dir, dirPrefix, parsed)
+      this.cache.setListing(dir, parsed, at)
+      return
+    }
+    const last = lastItem(page)
+    this.cache.addWindow(dir, after, page.truncated ? (last ?? after) : null, parsed.entries, at)
+  }
+
+  /** the rare name a window could not reach (a thousand siblings sort just before it) */
+  private async probeName (dir: string, dirPrefix: string, name: string): Promise<Entry | undefined> {
+    const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
+    const key = dirPrefix + base
+    const [head, under] = await Promise.all([
+      this.store.head(key, { priority: Priority.Metadata }),
+      this.store.list({ prefix: key + '/', maxKeys: 1 }, { priority: Priority.Metadata }),
+    ])
+    const isDir = under.objects.length > 0 || under.prefixes.length > 0
+    const file: Entry | undefined = head
+      ? { kind: 'file', key, size: head.size, etag: head.etag, lastModified: head.lastModified }
+      : undefined
+    let entry: Entry | undefined
+    if (name !== base) entry = isDir ? file : undefined
+    else entry = isDir ? { kind: 'dir', key: key + '/', size: 0 } : file
+    this.cache.set(dir, name, entry)
+    return entry
+  }
+
+  /** records a change we made: a new or changed entry, or undefined for a removal */
+  changed (path: string, entry: Entry | undefined): void {
+    const { parent, name } = splitPath(path)
+    this.cache.set(parent, name, entry)
+  }
+}
+
+function lastItem (page: { objects: { key: string }[], prefixes: string[] }): string | undefined {
+  const a = page.objects.at(-1)?.key
+  const b = page.prefixes.at(-1)
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return compareKeys(a, b) > 0 ? a : b
+}

@@ -1,0 +1,101 @@
+// Reads one version of one object for an open handle. Blocks come from the
+// shared cache; a sequential reader gets a read-ahead window that doubles with
+// what it has read (up to a cap), fetched as a few large ranged GETs in
+// parallel, since at 100 requests/s large ranges are what make speed. A seek
+// far from the stream resets the window: random reads fetch one block each.
+import type { ObjectStore } from '../../s3/store.js'
+import { Priority } from '../../s3/store.js'
+import type { BlockCache } from './block-cache.js'
+
+export interface ReaderOptions {
+  maxWindow: number
+  /** largest single GET */
+  maxRequest: number
+}
+
+export class ObjectReader {
+  private readonly id: string
+  private nextExpected = -1
+  private sequentialBytes = 0
+
+  constructor (
+    private readonly store: ObjectStore,
+    private readonly cache: BlockCache,
+    private readonly key: string,
+    etag: string,
+    private readonly size: number,
+    private readonly opts: ReaderOptions,
+  ) {
+    this.id = `${etag}:${key}`
+  }
+
+  async read (buf: Buffer, length: number, position: number): Promise<number> {
+    if (position >= this.size || length <= 0) return 0
+    const end = Math.min(this.size, position + length)
+    const bs = this.cache.blockSize
+    this.track(position, end)
+    const first = Math.floor(position / bs)
+    const last = Math.floor((end - 1) / bs)
+    this.ensure(first, last, Priority.Data)
+    const window = this.window()
+    if (window > 0) {
+      const aheadLast = Math.floor((Math.min(this.size, end + window) - 1) / bs)
+      if (aheadLast > last) this.ensure(last + 1, aheadLast, Priority.Background)
+    }
+    let copied = 0
+    for (let i = first; i <= last; i++) {
+      const block = await this.block(i)
+      const blockStart = i * bs
+      const from = Math.max(position, blockStart) - blockStart
+      const to = Math.min(end, blockStart + block.length) - blockStart
+      if (to <= from) break
+      block.copy(buf, copied, from, to)
+      copied += to - from
+      if (blockStart + block.length < Math.min(end, blockStart + bs)) break // object shorter than we were told
+    }
+    return copied
+  }
+
+  /** sequential means: starting where the last read ended, give or take a block (reads may overtake each other) */
+  private track (position: number, end: number): void {
+    const slack = this.cache.blockSize
+    const sequential = this.nextExpected >= 0 && Math.abs(position - this.nextExpected) <= slack
+    if (sequential) {
+      this.sequentialBytes += end - position
+      this.nextExpected = Math.max(this.nextExpected, end)
+    } else {
+      // a reader starting at 0 is most likely about to read the whole file
+      this.sequentialBytes = position === 0 ? end : 0
+      this.nextExpected = end
+    }
+  }
+
+  private window (): number {
+    if (this.sequentialBytes === 0) return 0
+    return Math.min(this.opts.maxWindow, Math.max(this.cache.blockSize, 2 * this.sequentialBytes))
+  }
+
+  private async block (index: number): Promise<Buffer> {
+    const b = this.cache.pending(this.id, index)
+    if (b) return await b
+    this.ensure(index, index, Priority.Data)
+    return await this.cache.pending(this.id, index)!
+  }
+
+  /** starts GETs for the blocks in [first, last] that are neither cached nor on their way */
+  private ensure (first: number, last: number, priority: Priority): void {
+    const bs = this.cache.blockSize
+    // requests grow with the window so a fast stream needs few of them
+    const perRequest = Math.max(1, Math.floor(Math.min(this.opts.maxRequest, Math.max(bs, this.window() / 4)) / bs))
+    let i = first
+    while (i <= last) {
+      if (this.cache.has(this.id, i)) { i++; continue }
+      let count = 1
+      while (i + count <= last && count < perRequest && !this.cache.has(this.id, i + count)) count++
+      const start = i * bs
+      const stop = Math.min(this.size, (i + count) * bs)
+      this.cache.fetch(this.id, i, count, () => this.store.get(this.key, start, stop, { priority }))
+      i += count
+    }
+  }
+}

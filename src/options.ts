@@ -1,0 +1,55 @@
+// Every -o option, once: its type, default and meaning. The parser, --help and
+// the README's option table (checked by a test) all read this table.
+
+export type OptionType = 'string' | 'int' | 'number' | 'size' | 'octal' | 'flag' | 'enum'
+
+export interface OptionSpec {
+  name: string
+  type: OptionType
+  default?: string | number | boolean
+  values?: readonly string[]
+  /** one line for --help and the README */
+  help: string
+}
+
+const MiB = 1024 * 1024
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { name: 'endpoint', type: 'string', default: 'standard', help: '`standard`, `archive` (the two OORT endpoints) or a URL; plain http only for a loopback host' },
+  { name: 'region', type: 'string', default: 'us-east-1', help: 'signing region' },
+  { name: 'profile', type: 'string', help: 'AWS shared-credentials profile to take the keys from' },
+  { name: 'passwd_file', type: 'string', help: 's3fs-format key file (`ACCESS:SECRET` or `BUCKET:ACCESS:SECRET` lines); refused if group or others can read it' },
+  { name: 'sigv2', type: 'flag', default: false, help: 'sign with AWS Signature Version 2 instead of 4' },
+  { name: 'ro', type: 'flag', default: false, help: 'read-only mount: every write answers EROFS' },
+  { name: 'uid', type: 'int', help: 'owner of files without stored metadata (default: the mounting user)' },
+  { name: 'gid', type: 'int', help: 'group of files without stored metadata (default: the mounting group)' },
+  { name: 'umask', type: 'octal', default: 0o022, help: 'permission bits to clear from the default modes (files 0666, directories 0777)' },
+  { name: 'allow_other', type: 'flag', default: false, help: 'let other users see the mount (needs user_allow_other in /etc/fuse.conf for non-root)' },
+  { name: 'rps', type: 'number', default: 100, help: 'request rate limit, requests per second, for the whole mount' },
+  { name: 'concurrency', type: 'int', default: 32, help: 'requests in flight at once' },
+  { name: 'retries', type: 'int', default: 6, help: 'attempts per request for throttling, 5xx and network errors, before EIO' },
+  { name: 'attr_ttl', type: 'number', default: 30, help: 'seconds a listing, attribute or missing name is trusted without asking the server again' },
+  { name: 'meta', type: 'enum', default: 'list', values: ['list', 'head'], help: '`list`: `ls -l` from listings alone; `head`: a HEAD per listed file for exact s3fs metadata' },
+  { name: 'block_size', type: 'size', default: 1 * MiB, help: 'read block size: the least a read fetches' },
+  { name: 'cache_size', type: 'size', default: 256 * MiB, help: 'memory for the read block cache' },
+  { name: 'readahead', type: 'size', default: 64 * MiB, help: 'largest read-ahead window of a sequential reader' },
+  { name: 'part_size', type: 'size', default: 8 * MiB, help: 'first multipart part size (grows for very large files)' },
+  { name: 'upload_concurrency', type: 'int', default: 4, help: 'parts of one file uploading at once' },
+  { name: 'staging_dir', type: 'string', help: 'directory for spill and staging files (default: a private folder in the system temp dir)' },
+  { name: 'path_style', type: 'flag', default: true, help: 'path-style addressing (`nopath_style` for virtual-hosted buckets)' },
+  { name: 'op_timeout', type: 'number', default: 300, help: 'seconds a filesystem call may wait on the server before it fails with ETIMEDOUT' },
+  { name: 'log_level', type: 'enum', default: 'warn', values: ['error', 'warn', 'info', 'debug'], help: 'log detail; `-d` means debug' },
+  { name: 'log_file', type: 'string', help: 'where a background mount logs (default: syslog through logger(1), else a file in the temp dir)' },
+  { name: 'fsname', type: 'string', help: 'the name mount(8) and df show (default: oortfs#BUCKET)' },
+]
+
+/** options only mount(8) and systemd understand: accepted and ignored */
+export const MOUNT_ONLY_OPTIONS = [
+  '_netdev', 'nofail', 'noauto', 'auto', 'user', 'users', 'nouser', 'owner', 'group', 'defaults', 'rw',
+  'dev', 'nodev', 'suid', 'nosuid', 'exec', 'noexec', 'atime', 'noatime', 'relatime', 'norelatime',
+  'strictatime', 'diratime', 'nodiratime', 'sync', 'async', 'dirsync', 'loud', 'silent', 'comment',
+]
+
+export function isMountOnlyOption (name: string): boolean {
+  return MOUNT_ONLY_OPTIONS.includes(name) || name.startsWith('x-systemd.') || name.startsWith('x-') || name.startsWith('comment=')
+}

@@ -1,0 +1,62 @@
+// Builds the one S3Client of the process: endpoint, credentials, signature,
+// keep-alive sockets, and the settings S3-compatible gateways need.
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
+import { Agent as HttpAgent } from 'node:http'
+import { Agent as HttpsAgent } from 'node:https'
+import { sigV2Signer } from './sigv2.js'
+
+export interface Credentials {
+  accessKeyId: string
+  secretAccessKey: string
+  sessionToken?: string
+}
+
+export interface ClientOptions {
+  endpoint: string
+  region: string
+  /** explicit keys; undefined means the AWS default chain (env, profile, ...) */
+  credentials?: Credentials
+  profile?: string
+  signature: 'v4' | 'v2'
+  pathStyle: boolean
+  /** sockets kept open: at least the queue's concurrency */
+  maxSockets: number
+  requestTimeoutMs: number
+}
+
+/** the header the server dated its answer with, kept on the SDK's output */
+export const SERVER_DATE = '$serverDate'
+
+export function createS3Client (opts: ClientOptions): S3Client {
+  const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, keepAliveMsecs: 10_000 }
+  const config: S3ClientConfig = {
+    endpoint: opts.endpoint,
+    region: opts.region,
+    forcePathStyle: opts.pathStyle,
+    // the queue retries, so that every attempt is paced and counted
+    maxAttempts: 1,
+    // aws-chunked bodies with CRC32 trailers are refused by many S3-compatible servers
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      httpAgent: new HttpAgent(agentOpts),
+      httpsAgent: new HttpsAgent(agentOpts),
+      connectionTimeout: 10_000,
+      requestTimeout: opts.requestTimeoutMs,
+    },
+  }
+  if (opts.credentials) config.credentials = opts.credentials
+  if (opts.profile) config.profile = opts.profile
+  if (opts.signature === 'v2') {
+    if (!opts.credentials) throw new Error('sigv2 needs explicit credentials (passwd_file or environment)')
+    config.signer = sigV2Signer(opts.credentials)
+  }
+  const client = new S3Client(config)
+  client.middlewareStack.add(next => async args => {
+    const result = await next(args)
+    const headers = (result.response as { headers?: Record<string, string> })?.headers
+    if (headers?.date && result.output) (result.output as unknown as Record<string, unknown>)[SERVER_DATE] = new Date(headers.date)
+    return result
+  }, { step: 'deserialize', name: 'oortfsServerDate' })
+  return client
+}

@@ -1,0 +1,266 @@
+// The real ObjectStore: each method is one S3 request through the queue.
+import {
+  S3Client, ListObjectsV2Command, HeadObjectCommand, GetObjectCommand, PutObjectCommand,
+  CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, CreateMultipartUploadCommand,
+  UploadPartCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand,
+  AbortMultipartUploadCommand, type ListObjectsV2CommandOutput,
+} from '@aws-sdk/client-s3'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import type { Readable } from 'node:stream'
+import { RequestQueue } from './request-queue.js'
+import { S3Error, toS3Error } from './errors.js'
+import { SERVER_DATE } from './client.js'
+import { presignV2 } from './presign-v2.js'
+import type { Credentials } from './client.js'
+import {
+  Priority, type CallOptions, type CopyOptions, type CopyResult, type DeleteManyResult, type ListPage,
+  type ListParams, type ObjectHead, type ObjectStore, type PartRef, type PresignOptions, type PutOptions,
+  type WriteResult,
+} from './store.js'
+
+export interface GatewayOptions {
+  bucket: string
+  client: S3Client
+  queue: RequestQueue
+  /** V2 presigning needs the keys themselves */
+  sigv2Credentials?: Credentials
+}
+
+export class S3Gateway implements ObjectStore {
+  readonly bucket: string
+  readonly queue: RequestQueue
+  private readonly client: S3Client
+  private readonly sigv2?: Credentials
+
+  constructor (opts: GatewayOptions) {
+    this.bucket = opts.bucket
+    this.client = opts.client
+    this.queue = opts.queue
+    this.sigv2 = opts.sigv2Credentials
+  }
+
+  private send<T> (type: string, what: string, opts: CallOptions | undefined, fallback: Priority, attempt: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+    return this.queue.run(type, what, opts?.priority ?? fallback, () => attempt(opts?.signal), opts?.signal)
+  }
+
+  async list (p: ListParams, opts?: CallOptions): Promise<ListPage> {
+    const out: ListObjectsV2CommandOutput = await this.send('ListObjectsV2', `list ${p.prefix}`, opts, Priority.Metadata, abortSignal =>
+      this.client.send(new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: p.prefix || undefined,
+        Delimiter: p.delimiter,
+        StartAfter: p.startAfter || undefined,
+        ContinuationToken: p.continuationToken,
+        MaxKeys: p.maxKeys ?? 1000,
+      }), { abortSignal }))
+    return {
+      objects: (out.Contents ?? []).map(o => ({
+        key: o.Key ?? '',
+        size: Number(o.Size ?? 0),
+        etag: o.ETag ?? '',
+        lastModified: o.LastModified ?? new Date(0),
+      })),
+      prefixes: (out.CommonPrefixes ?? []).map(cp => cp.Prefix ?? '').filter(Boolean),
+      truncated: !!out.IsTruncated,
+      nextToken: out.NextContinuationToken,
+    }
+  }
+
+  async head (key: string, opts?: CallOptions): Promise<ObjectHead | undefined> {
+    try {
+      const out = await this.send('HeadObject', `head ${key}`, opts, Priority.Metadata, abortSignal =>
+        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+      return {
+        key,
+        size: Number(out.ContentLength ?? 0),
+        etag: out.ETag ?? '',
+        lastModified: out.LastModified ?? new Date(0),
+        metadata: lowerKeys(out.Metadata ?? {}),
+        contentType: out.ContentType,
+      }
+    } catch (err) {
+      if (err instanceof S3Error && err.status === 404) return undefined
+      throw err
+    }
+  }
+
+  async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
+    const want = end - start
+    if (want <= 0) return Buffer.alloc(0)
+    const buf = Buffer.allocUnsafe(want)
+    let got = 0
+    // a body cut short is asked for again from where it stopped
+    for (let cuts = 0; got < want; cuts++) {
+      const from = start + got
+      let eof = false
+      const n = await this.send('GetObject', `get ${key}`, opts, Priority.Data, async abortSignal => {
+        let out
+        try {
+          out = await this.client.send(new GetObjectCommand({
+            Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`,
+          }), { abortSignal })
+        } catch (err) {
+          const e = toS3Error(err, `get ${key}`)
+          if (e.status === 416) { eof = true; return 0 }
+          throw e
+        }
+        const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
+        const expected = Math.min(end, total) - from
+        if (total <= end) eof = true
+        const read = await readInto(out.Body as Readable, buf, got)
+        this.queue.countBytes('in', read)
+        if (read < expected) {
+          got += read
+          throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${read} of ${expected} bytes`)
+        }
+        return read
+      }).catch(err => {
+        if (err instanceof S3Error && err.code === 'TruncatedBody' && cuts < 5) return -1
+        throw err
+      })
+      if (n < 0) continue
+      got += n
+      if (eof) break
+    }
+    return got === want ? buf : buf.subarray(0, got)
+  }
+
+  async put (key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult> {
+    const out = await this.send('PutObject', `put ${key}`, opts, Priority.Data, async abortSignal => {
+      const r = await this.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length,
+        Metadata: opts?.metadata, ContentType: opts?.contentType ?? 'application/octet-stream',
+        IfNoneMatch: opts?.ifNoneMatch ? '*' : undefined,
+      }), { abortSignal })
+      this.queue.countBytes('out', body.length)
+      return r
+    })
+    return { etag: out.ETag ?? '', serverDate: serverDate(out) }
+  }
+
+  async copy (sourceKey: string, destKey: string, opts?: CopyOptions): Promise<CopyResult> {
+    const out = await this.send('CopyObject', `copy ${sourceKey} to ${destKey}`, opts, Priority.Data, abortSignal =>
+      this.client.send(new CopyObjectCommand({
+        Bucket: this.bucket, Key: destKey, CopySource: copySource(this.bucket, sourceKey),
+        MetadataDirective: opts?.metadata ? 'REPLACE' : 'COPY',
+        Metadata: opts?.metadata,
+        ContentType: opts?.metadata ? (opts.contentType ?? 'application/octet-stream') : undefined,
+      }), { abortSignal }))
+    return {
+      etag: out.CopyObjectResult?.ETag ?? '',
+      lastModified: out.CopyObjectResult?.LastModified,
+      serverDate: serverDate(out),
+    }
+  }
+
+  async delete (key: string, opts?: CallOptions): Promise<void> {
+    await this.send('DeleteObject', `delete ${key}`, opts, Priority.Data, abortSignal =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+  }
+
+  async deleteMany (keys: string[], opts?: CallOptions): Promise<DeleteManyResult> {
+    if (keys.length === 0) return { failed: [] }
+    if (keys.length > 1000) throw new RangeError('deleteMany takes at most 1,000 keys')
+    const out = await this.send('DeleteObjects', `delete ${keys.length} keys`, opts, Priority.Data, abortSignal =>
+      this.client.send(new DeleteObjectsCommand({
+        Bucket: this.bucket, Delete: { Objects: keys.map(Key => ({ Key })), Quiet: true },
+      }), { abortSignal }))
+    return { failed: (out.Errors ?? []).map(e => ({ key: e.Key ?? '', code: e.Code ?? 'Unknown' })) }
+  }
+
+  async createMultipart (key: string, opts?: PutOptions): Promise<string> {
+    const out = await this.send('CreateMultipartUpload', `start upload of ${key}`, opts, Priority.Data, abortSignal =>
+      this.client.send(new CreateMultipartUploadCommand({
+        Bucket: this.bucket, Key: key, Metadata: opts?.metadata,
+        ContentType: opts?.contentType ?? 'application/octet-stream',
+      }), { abortSignal }))
+    if (!out.UploadId) throw new S3Error('EIO', 'NoUploadId', 200, `start upload of ${key}: no upload id in the answer`)
+    return out.UploadId
+  }
+
+  async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, opts?: CallOptions): Promise<string> {
+    const out = await this.send('UploadPart', `upload part ${partNumber} of ${key}`, opts, Priority.Data, async abortSignal => {
+      const r = await this.client.send(new UploadPartCommand({
+        Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length,
+      }), { abortSignal })
+      this.queue.countBytes('out', body.length)
+      return r
+    })
+    return out.ETag ?? ''
+  }
+
+  async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions): Promise<string> {
+    const out = await this.send('UploadPartCopy', `copy part ${partNumber} of ${key}`, opts, Priority.Data, abortSignal =>
+      this.client.send(new UploadPartCopyCommand({
+        Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber,
+        CopySource: copySource(this.bucket, sourceKey), CopySourceRange: `bytes=${start}-${end - 1}`,
+      }), { abortSignal }))
+    return out.CopyPartResult?.ETag ?? ''
+  }
+
+  async completeMultipart (key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult> {
+    const out = await this.send('CompleteMultipartUpload', `complete upload of ${key}`, opts, Priority.Data, abortSignal =>
+      this.client.send(new CompleteMultipartUploadCommand({
+        Bucket: this.bucket, Key: key, UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map(p => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+      }), { abortSignal }))
+    return { etag: out.ETag ?? '', serverDate: serverDate(out) }
+  }
+
+  async abortMultipart (key: string, uploadId: string, opts?: CallOptions): Promise<void> {
+    await this.send('AbortMultipartUpload', `abort upload of ${key}`, opts, Priority.Data, abortSignal =>
+      this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal }))
+  }
+
+  async checkBucket (): Promise<void> {
+    await this.list({ prefix: '', maxKeys: 1 })
+  }
+
+  async presign (key: string, opts: PresignOptions): Promise<string> {
+    if (this.sigv2) {
+      const endpoint = await this.client.config.endpoint?.()
+      if (!endpoint) throw new Error('no endpoint to presign against')
+      const base = `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? ':' + endpoint.port : ''}`
+      return presignV2(this.sigv2, base, this.bucket, key, opts)
+    }
+    const command = opts.method === 'PUT'
+      ? new PutObjectCommand({ Bucket: this.bucket, Key: key })
+      : new GetObjectCommand({ Bucket: this.bucket, Key: key })
+    return getSignedUrl(this.client, command, { expiresIn: opts.expiresSeconds })
+  }
+}
+
+function lowerKeys (meta: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(meta)) out[k.toLowerCase()] = v
+  return out
+}
+
+function serverDate (out: object): Date | undefined {
+  const d = (out as Record<string, unknown>)[SERVER_DATE]
+  return d instanceof Date && !isNaN(d.getTime()) ? d : undefined
+}
+
+function copySource (bucket: string, key: string): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
+}
+
+function totalFromContentRange (range: string | undefined): number | undefined {
+  const m = range && /\/(\d+)\s*$/.exec(range)
+  return m ? Number(m[1]) : undefined
+}
+
+/** Reads a body into buf at offset; returns the byte count. Stops at buf's end. */
+async function readInto (body: Readable, buf: Buffer, offset: number): Promise<number> {
+  let at = offset
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      const n = Math.min(chunk.length, buf.length - at)
+      chunk.copy(buf, at, 0, n)
+      at += n
+    }
+  } catch {
+    // a dropped connection mid-body: the caller sees a short read and resumes
+  }
+  return at - offset
+}

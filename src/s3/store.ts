@@ -1,0 +1,123 @@
+// The object-store interface the filesystem core is written against. The real
+// implementation (gateway.ts) sends every call through the rate-limited queue;
+// tests use an in-memory fake of this same interface. Keys are full S3 keys.
+
+/** Who is waiting: the queue serves higher priorities first. */
+export const Priority = {
+  /** speculative work: read-ahead, background uploads of data not yet flushed */
+  Background: 0,
+  /** data a caller waits for: reads, uploads at close */
+  Data: 1,
+  /** metadata a caller waits for: lookups, listings, heads */
+  Metadata: 2,
+} as const
+export type Priority = (typeof Priority)[keyof typeof Priority]
+
+export interface CallOptions {
+  priority?: Priority
+  signal?: AbortSignal
+}
+
+/** An object as a listing shows it: no user metadata. */
+export interface ObjectSummary {
+  key: string
+  size: number
+  /** quoted or unquoted as the server sent it; compare with sameEtag() */
+  etag: string
+  lastModified: Date
+}
+
+/** An object as HEAD shows it: with user metadata (names lowercased, no prefix). */
+export interface ObjectHead extends ObjectSummary {
+  metadata: Record<string, string>
+  contentType?: string
+}
+
+export interface ListParams {
+  prefix: string
+  delimiter?: string
+  startAfter?: string
+  continuationToken?: string
+  /** at most 1,000 */
+  maxKeys?: number
+}
+
+export interface ListPage {
+  objects: ObjectSummary[]
+  /** common prefixes, each ending in the delimiter */
+  prefixes: string[]
+  truncated: boolean
+  nextToken?: string
+}
+
+export interface PutOptions extends CallOptions {
+  metadata?: Record<string, string>
+  contentType?: string
+  /** fail with EEXIST if the key exists (If-None-Match: *) */
+  ifNoneMatch?: boolean
+}
+
+export interface CopyOptions extends CallOptions {
+  /** replace the metadata (MetadataDirective REPLACE) instead of copying it */
+  metadata?: Record<string, string>
+  contentType?: string
+}
+
+export interface WriteResult {
+  /** may be '' where the server sends none (Ceph's CompleteMultipartUpload) */
+  etag: string
+  /** the server's clock when it answered, whole seconds; undefined if unknown */
+  serverDate?: Date
+}
+
+export interface CopyResult extends WriteResult {
+  lastModified?: Date
+}
+
+export interface PartRef {
+  partNumber: number
+  etag: string
+}
+
+export interface DeleteManyResult {
+  /** keys that could not be deleted, with the server's error code */
+  failed: { key: string; code: string }[]
+}
+
+export interface PresignOptions {
+  expiresSeconds: number
+  method: 'GET' | 'PUT'
+}
+
+export interface ObjectStore {
+  readonly bucket: string
+  list(params: ListParams, opts?: CallOptions): Promise<ListPage>
+  /** undefined when the key does not exist */
+  head(key: string, opts?: CallOptions): Promise<ObjectHead | undefined>
+  /** bytes [start, end) of the object; fewer only at the end of the object */
+  get(key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer>
+  put(key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult>
+  copy(sourceKey: string, destKey: string, opts?: CopyOptions): Promise<CopyResult>
+  delete(key: string, opts?: CallOptions): Promise<void>
+  /** at most 1,000 keys a call */
+  deleteMany(keys: string[], opts?: CallOptions): Promise<DeleteManyResult>
+  createMultipart(key: string, opts?: PutOptions): Promise<string>
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, opts?: CallOptions): Promise<string>
+  /** copies bytes [start, end) of sourceKey into a part */
+  uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions): Promise<string>
+  completeMultipart(key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult>
+  abortMultipart(key: string, uploadId: string, opts?: CallOptions): Promise<void>
+  /** one cheap request that fails with the server's error if the bucket or credentials are wrong */
+  checkBucket(): Promise<void>
+  presign(key: string, opts: PresignOptions): Promise<string>
+}
+
+/** ETags compare without their quotes: some servers quote, some do not. */
+export function sameEtag(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b) return false
+  return unquote(a) === unquote(b)
+}
+
+export function unquote(etag: string): string {
+  return etag.replace(/^"|"$/g, '')
+}
