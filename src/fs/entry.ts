@@ -18,6 +18,11 @@ export interface Entry {
   meta?: Meta
   /** meta was read from the object itself (HEAD or our own write), not guessed */
   metaKnown?: boolean
+  /** every x-amz-meta header of the object, ours and others', when known */
+  headers?: Record<string, string>
+  contentType?: string
+  /** a symlink's target, when known */
+  target?: string
 }
 
 export interface ParsedPage {
@@ -68,7 +73,7 @@ export function sameObject (a: Entry | undefined, b: Entry | undefined): boolean
 /** keeps what was learned about an unchanged object when a newer listing replaces it */
 export function carryMeta (fresh: Entry, old: Entry | undefined): Entry {
   if (old?.meta && (fresh.kind === 'dir' ? old.kind === 'dir' : sameObject(fresh, old))) {
-    return { ...fresh, meta: old.meta, metaKnown: old.metaKnown }
+    return { ...fresh, meta: old.meta, metaKnown: old.metaKnown, headers: old.headers, contentType: old.contentType, target: old.target }
   }
   return fresh
 }

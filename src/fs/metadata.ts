@@ -54,6 +54,15 @@ export function encodeMeta (meta: Meta): Record<string, string> {
   return out
 }
 
+const OURS = new Set(['mode', 'uid', 'gid', 'mtime', 'atime', 'ctime', 'xattr'])
+
+/** x-amz-meta entries that are not ours to interpret, kept when we rewrite an object */
+export function foreignHeaders (headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(headers)) if (!OURS.has(k)) out[k] = v
+  return out
+}
+
 function parseIntStrict (s: string | undefined): number | undefined {
   if (s === undefined || !/^\s*\d+\s*$/.test(s)) return undefined
   return Number(s)

@@ -1,0 +1,83 @@
+// Wires one mount together from its Config: the S3 client, the request queue
+// every request goes through, the gateway, and the filesystem core.
+import type { Config } from './config-types.js'
+import { createS3Client } from './s3/client.js'
+import { S3Gateway } from './s3/gateway.js'
+import { RequestQueue } from './s3/request-queue.js'
+import { OortFs } from './fs/filesystem.js'
+import type { FileSystem } from './fs/api.js'
+import { FsError } from './errors.js'
+
+export interface App {
+  fs: FileSystem
+  core: OortFs
+  gateway: S3Gateway
+  queue: RequestQueue
+  stats(): Record<string, unknown>
+  presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
+  close(): Promise<void>
+}
+
+export async function buildApp (config: Config): Promise<App> {
+  const queue = new RequestQueue({
+    rps: config.rps, concurrency: config.concurrency, maxAttempts: config.retries, backoffMs: 100,
+  })
+  const client = createS3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    credentials: config.credentials,
+    profile: config.profile,
+    signature: config.signature,
+    pathStyle: config.pathStyle,
+    maxSockets: config.concurrency + 8,
+    requestTimeoutMs: 60_000,
+  })
+  const gateway = new S3Gateway({
+    bucket: config.bucket, client, queue,
+    sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
+  })
+  const core = new OortFs(gateway, {
+    prefix: config.prefix,
+    readOnly: config.readOnly,
+    uid: config.uid,
+    gid: config.gid,
+    umask: config.umask,
+    attrTtlMs: config.attrTtlMs,
+    metaMode: config.metaMode,
+    blockSize: config.blockSize,
+    cacheSize: config.cacheSize,
+    readahead: config.readahead,
+    partSize: config.partSize,
+    uploadConcurrency: config.uploadConcurrency,
+    stagingDir: config.stagingDir,
+  })
+  const started = Date.now()
+  return {
+    fs: core,
+    core,
+    gateway,
+    queue,
+    stats: () => ({
+      bucket: config.bucket,
+      prefix: config.prefix,
+      endpoint: config.endpoint,
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      requests: queue.stats(),
+      rpsLimit: config.rps,
+      cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },
+      dirtyBytes: core.dirtyBytes(),
+      openFiles: core.nodes.size,
+    }),
+    presign: async (relPath, expiresSeconds, method) => {
+      const path = relPath.startsWith('/') ? relPath : '/' + relPath
+      if (method === 'GET') {
+        const e = await core.entry(path)
+        if (e.kind === 'dir') throw new FsError('EISDIR', 'a directory has no URL', path)
+      }
+      return gateway.presign(core.names.keyOf(path), { expiresSeconds, method })
+    },
+    close: async () => {
+      await core.flushAll()
+    },
+  }
+}

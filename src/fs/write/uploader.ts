@@ -1,0 +1,161 @@
+// Puts a FileNode's content on the server. Small files are one PutObject with
+// their metadata inline. Larger ones are a multipart upload whose parts start
+// going out while the file is still being written (a sequential writer's full
+// parts), a few at a time; at flush, parts changed since they were sent go
+// again, unchanged ranges of the old object are copied server-side
+// (UploadPartCopy), and the rest is read from the staging file.
+import { createHash } from 'node:crypto'
+import type { ObjectStore, PartRef } from '../../s3/store.js'
+import { Priority, unquote } from '../../s3/store.js'
+import { FsError } from '../../errors.js'
+import { log } from '../../util/log.js'
+import type { FileNode, RemoteReader } from './file-node.js'
+import { partIndexOf, partsOf, partStart } from './part-layout.js'
+
+export interface UploaderOptions {
+  partSize: number
+  /** parts of one file in flight at once */
+  concurrency: number
+}
+
+interface Session {
+  key: string
+  uploadId: Promise<string>
+  sent: Map<number, { etag: string, gen: number }>
+  inflight: Map<number, Promise<void>>
+}
+
+export interface UploadResult {
+  etag: string
+  size: number
+  serverDate?: Date
+}
+
+export class Uploader {
+  private readonly sessions = new Map<FileNode, Session>()
+
+  constructor (
+    private readonly store: ObjectStore,
+    private readonly remote: RemoteReader,
+    private readonly opts: UploaderOptions,
+  ) {}
+
+  /** after a write: start sending parts a sequential writer has finished */
+  afterWrite (node: FileNode, headers: () => Record<string, string>): void {
+    if (node.size <= this.opts.partSize || node.unlinked) return
+    let session = this.sessions.get(node)
+    const last = partIndexOf(node.size, this.opts.partSize) // the part still growing
+    for (let i = 0; i < last; i++) {
+      if (session && (session.inflight.size >= this.opts.concurrency)) return
+      const start = partStart(i, this.opts.partSize)
+      const end = partStart(i + 1, this.opts.partSize)
+      if (session?.sent.get(i)?.gen === node.gen(i) || session?.inflight.has(i)) continue
+      if (!node.local.covers(start, end)) continue
+      session ??= this.open(node, headers())
+      this.sendPart(node, session, i, start, end, Priority.Background)
+    }
+  }
+
+  /** bytes waiting to go out (for stats) */
+  pendingParts (): number {
+    let n = 0
+    for (const s of this.sessions.values()) n += s.inflight.size
+    return n
+  }
+
+  async flush (node: FileNode, headers: Record<string, string>, contentType?: string): Promise<UploadResult> {
+    const session = this.sessions.get(node)
+    if (session) await Promise.allSettled([...session.inflight.values()])
+    try {
+      if (node.size <= this.opts.partSize) {
+        if (session) await this.abort(node)
+        await node.materialize(this.remote, 0, node.size)
+        const body = await node.readRange(0, node.size)
+        const r = await this.store.put(node.key, body, { metadata: headers, contentType, priority: Priority.Data })
+        const etag = r.etag || `"${createHash('md5').update(body).digest('hex')}"`
+        return { etag, size: node.size, serverDate: r.serverDate }
+      }
+      return await this.complete(node, session ?? this.open(node, headers), contentType)
+    } catch (err) {
+      await this.abort(node)
+      if (err instanceof FsError) throw err
+      throw new FsError('EIO', `upload of ${node.path} failed: ${(err as Error).message}`, node.path, { cause: err })
+    }
+  }
+
+  private async complete (node: FileNode, session: Session, _contentType?: string): Promise<UploadResult> {
+    const layout = partsOf(node.size, this.opts.partSize)
+    const work: Promise<void>[] = []
+    const queue = layout.map((r, i) => ({ i, start: r[0], end: r[1] }))
+      .filter(p => session.sent.get(p.i)?.gen !== node.gen(p.i))
+    // a few parts at a time: each holds a buffer of its size
+    const runNext = async (): Promise<void> => {
+      const p = queue.shift()
+      if (!p) return
+      await this.sendPart(node, session, p.i, p.start, p.end, Priority.Data, true)
+      return runNext()
+    }
+    for (let k = 0; k < this.opts.concurrency; k++) work.push(runNext())
+    await Promise.all(work)
+    const parts: PartRef[] = layout.map((_, i) => ({ partNumber: i + 1, etag: session.sent.get(i)!.etag }))
+    const uploadId = await session.uploadId
+    const r = await this.store.completeMultipart(node.key, uploadId, parts, { priority: Priority.Data })
+    this.sessions.delete(node)
+    return { etag: r.etag || multipartEtag(parts), size: node.size, serverDate: r.serverDate }
+  }
+
+  private open (node: FileNode, headers: Record<string, string>): Session {
+    const session: Session = {
+      key: node.key,
+      uploadId: this.store.createMultipart(node.key, { metadata: headers, contentType: node.contentType, priority: Priority.Data }),
+      sent: new Map(),
+      inflight: new Map(),
+    }
+    session.uploadId.catch(() => {})
+    this.sessions.set(node, session)
+    return session
+  }
+
+  private sendPart (node: FileNode, session: Session, i: number, start: number, end: number, priority: Priority, mustSucceed = false): Promise<void> {
+    const gen = node.gen(i)
+    const run = (async () => {
+      const uploadId = await session.uploadId
+      let etag: string
+      if (node.isRemote(start, end) && node.base) {
+        etag = await this.store.uploadPartCopy(node.key, uploadId, i + 1, node.base.key, start, end, { priority })
+      } else {
+        await node.materialize(this.remote, start, end)
+        const body = await node.readRange(start, end)
+        etag = await this.store.uploadPart(node.key, uploadId, i + 1, body, { priority })
+      }
+      session.sent.set(i, { etag, gen })
+    })()
+    session.inflight.set(i, run)
+    run.finally(() => { if (session.inflight.get(i) === run) session.inflight.delete(i) }).catch(() => {})
+    if (!mustSucceed) {
+      run.catch(err => log.debug(`early upload of part ${i + 1} of ${node.path} failed, will retry at flush: ${(err as Error).message}`))
+    }
+    return run
+  }
+
+  /** drops an unfinished multipart upload so the server frees its parts */
+  async abort (node: FileNode): Promise<void> {
+    const session = this.sessions.get(node)
+    if (!session) return
+    this.sessions.delete(node)
+    await Promise.allSettled([...session.inflight.values()])
+    try {
+      const uploadId = await session.uploadId
+      await this.store.abortMultipart(session.key, uploadId, { priority: Priority.Data })
+    } catch (err) {
+      log.warn(`could not abort the upload of ${session.key}: ${(err as Error).message}`)
+    }
+  }
+}
+
+/** S3's ETag of a multipart object: md5 of the parts' binary md5s, then -N */
+export function multipartEtag (parts: PartRef[]): string {
+  const h = createHash('md5')
+  for (const p of parts) h.update(Buffer.from(unquote(p.etag), 'hex'))
+  return `"${h.digest('hex')}-${parts.length}"`
+}
