@@ -355,7 +355,12 @@ export class OortFs implements FileSystem {
 
   async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     this.writable(path)
-    await this.tree.setMeta(path, m => ({ ...m, atimeMs, mtimeMs }))
+    // NaN: leave that time as it is (UTIME_OMIT)
+    await this.tree.setMeta(path, m => ({
+      ...m,
+      atimeMs: Number.isNaN(atimeMs) ? m.atimeMs : atimeMs,
+      mtimeMs: Number.isNaN(mtimeMs) ? m.mtimeMs : mtimeMs,
+    }))
   }
 
   async setxattr (path: string, name: string, value: Buffer, _flags: number): Promise<void> {
