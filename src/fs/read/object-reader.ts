@@ -37,11 +37,7 @@ export class ObjectReader {
     const first = Math.floor(position / bs)
     const last = Math.floor((end - 1) / bs)
     this.ensure(first, last, Priority.Data)
-    const window = this.window()
-    if (window > 0) {
-      const aheadLast = Math.floor((Math.min(this.size, end + window) - 1) / bs)
-      if (aheadLast > last) this.ensure(last + 1, aheadLast, Priority.Background)
-    }
+    this.readAhead(last)
     let copied = 0
     for (let i = first; i <= last; i++) {
       const block = await this.block(i)
@@ -80,6 +76,25 @@ export class ObjectReader {
     if (b) return await b
     this.ensure(index, index, Priority.Data)
     return await this.cache.pending(this.id, index)!
+  }
+
+  /**
+   * Keeps a sequential reader's window filled: once less than half of it is
+   * fetched or on its way, the rest goes out as a few large GETs (refilling a
+   * block at a time would make every GET one block long).
+   */
+  private readAhead (last: number): void {
+    const window = this.window()
+    if (window === 0) return
+    const bs = this.cache.blockSize
+    const lastBlock = Math.floor((this.size - 1) / bs)
+    let missing = last + 1
+    while (missing <= lastBlock && this.cache.has(this.id, missing)) missing++
+    if (missing > lastBlock) return
+    const ahead = (missing - last - 1) * bs
+    if (ahead >= window / 2) return
+    const until = Math.min(lastBlock, last + Math.ceil(window / bs))
+    this.ensure(missing, until, Priority.Background)
   }
 
   /** starts GETs for the blocks in [first, last] that are neither cached nor on their way */
