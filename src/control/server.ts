@@ -1,0 +1,119 @@
+// A Unix socket per mount (0600, in this user's private temp folder) speaking
+// line-delimited JSON, for `oortfs stats|url|unmount`:
+//   {"cmd":"stats"}                                        -> {"ok":true,"result":{...}}
+//   {"cmd":"presign","path":"/a/b","expires":3600,"method":"GET"} -> {"ok":true,"result":"https://..."}
+//   {"cmd":"unmount"}                                      -> {"ok":true} once saved and unmounted
+// Failures answer {"ok":false,"error":"..."}.
+import { promises as fsp } from 'node:fs'
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { ensurePrivateDir, mountKey, runtimeDir } from '../config.js'
+import { log } from '../util/log.js'
+
+export interface ControlHandlers {
+  stats(): unknown
+  presign(path: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
+  /** resolves once everything is saved and unmounted; rejects saying what was not saved */
+  unmount(): Promise<void>
+}
+
+export interface ControlServer {
+  readonly path: string
+  /** stops listening, answers what is pending, removes the socket */
+  close(): Promise<void>
+}
+
+/** 7 days: the longest a SigV4 presigned URL may live */
+export const MAX_EXPIRES = 7 * 24 * 3600
+const MAX_LINE = 64 * 1024
+
+export function socketPath (mountpoint: string): string {
+  return join(runtimeDir(), `${mountKey(mountpoint)}.sock`)
+}
+
+async function dispatch (h: ControlHandlers, msg: Record<string, unknown>): Promise<unknown> {
+  switch (msg.cmd) {
+    case 'stats': return h.stats()
+    case 'presign': {
+      const { path, expires, method = 'GET' } = msg
+      if (typeof path !== 'string' || !path.startsWith('/') || path.split('/').some(p => p === '..' || p === '.')) {
+        throw new Error('presign needs "path": an absolute path inside the mount')
+      }
+      if (!Number.isInteger(expires) || (expires as number) < 1 || (expires as number) > MAX_EXPIRES) {
+        throw new Error(`presign needs "expires": whole seconds from 1 to ${MAX_EXPIRES}`)
+      }
+      if (method !== 'GET' && method !== 'PUT') throw new Error('presign "method" is GET or PUT')
+      return await h.presign(path, expires as number, method)
+    }
+    case 'unmount': return await h.unmount()
+    default: throw new Error(`unknown command ${JSON.stringify(msg.cmd)}; known: stats, presign, unmount`)
+  }
+}
+
+/** is something answering on `path`? (a live mount we must not steal the socket of) */
+function alive (path: string): Promise<boolean> {
+  return new Promise(resolve => {
+    const s = connect(path)
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}
+
+export async function startControlServer (path: string, handlers: ControlHandlers): Promise<ControlServer> {
+  await ensurePrivateDir(runtimeDir())
+  if (await alive(path)) throw new Error(`control socket ${path} is in use by another oortfs process`)
+  await fsp.rm(path, { force: true })
+
+  const sockets = new Set<Socket>()
+  const pending = new Set<Promise<unknown>>()
+  const server: Server = createServer(socket => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => socket.destroy())
+    let buf = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => {
+      buf += chunk
+      if (buf.length > MAX_LINE) return socket.destroy()
+      let nl: number
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim()
+        buf = buf.slice(nl + 1)
+        if (!line) continue
+        const p = (async () => {
+          const msg = JSON.parse(line) as Record<string, unknown>
+          if (!msg || typeof msg !== 'object') throw new Error('expected a JSON object')
+          return await dispatch(handlers, msg)
+        })().then(result => ({ ok: true, result }), (err: unknown) => ({ ok: false, error: (err as Error)?.message ?? String(err) }))
+          .then(reply => { if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n') })
+        pending.add(p)
+        void p.finally(() => pending.delete(p))
+      }
+    })
+  })
+
+  // created 0600 from the start: no window in which others could connect
+  const oldUmask = process.umask(0o177)
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(path, () => { server.off('error', reject); resolve() })
+    })
+  } finally {
+    process.umask(oldUmask)
+  }
+  await fsp.chmod(path, 0o600)
+  log.debug(`control socket ${path}`)
+
+  let closing: Promise<void> | undefined
+  return {
+    path,
+    close: () => closing ??= (async () => {
+      server.close()
+      await fsp.rm(path, { force: true })
+      // let replies in progress (an unmount's answer) go out, but not forever
+      await Promise.race([Promise.allSettled([...pending]), new Promise(r => setTimeout(r, 2000).unref())])
+      for (const s of sockets) s.end()
+    })(),
+  }
+}

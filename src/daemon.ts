@@ -1,0 +1,131 @@
+// Foreground and background mounts. Node cannot fork, so a background mount is
+// a detached copy of this process (same argv, DAEMON_ENV set) that reports
+// `ready` or one error line over IPC; the parent relays it and exits.
+import { spawn, spawnSync } from 'node:child_process'
+import { appendFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Config } from './config-types.js'
+import { ConfigError, runtimeDir } from './config.js'
+import { MountError, runMount, type MountedApp } from './fuse/mount.js'
+import { log, logTo, logToFile } from './util/log.js'
+
+export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
+export type AppFactory = (config: Config) => Promise<MountedApp>
+
+interface ChildMessage { type: 'ready' | 'error'; message?: string; code?: number }
+
+function withTimeout<T> (p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(onTimeout()), ms) })
+  return Promise.race([p, t]).finally(() => clearTimeout(timer))
+}
+
+/** one line saying why the bucket check failed and what to do */
+export function explainCheckFailure (err: unknown, config: Config): string {
+  const e = err as { code?: string; name?: string; status?: number; message?: string }
+  const code = e?.code ?? e?.name ?? ''
+  const keys = `check the keys from ${config.credentialSource}`
+  const msg = e?.message ?? String(err)
+  if (code === 'NoSuchBucket' || (e?.status === 404 && code !== 'NotFound')) return `bucket ${config.bucket} does not exist at ${config.endpoint}; check the bucket name and endpoint=`
+  if (code === 'NotFound' || e?.status === 404) return `bucket ${config.bucket} was not found at ${config.endpoint}; check the bucket name and endpoint=`
+  if (code === 'InvalidAccessKeyId') return `the server does not know the access key; ${keys}`
+  if (code === 'SignatureDoesNotMatch') return `the secret key does not match the access key; ${keys}`
+  if (code === 'AccessDenied' || code === 'Forbidden' || e?.status === 403) return `access to bucket ${config.bucket} denied; ${keys} and the bucket's permissions`
+  if (code === 'CredentialsProviderError' || /credential/i.test(msg) && !e?.status) {
+    return 'no credentials found: give -o passwd_file=FILE, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, use -o profile=NAME, or create ~/.passwd-oortfs (chmod 600)'
+  }
+  if (!e?.status) return `cannot reach ${config.endpoint} (${code || msg}); check endpoint= and the network`
+  return `checking bucket ${config.bucket} at ${config.endpoint} failed: ${msg}`
+}
+
+/** builds the app and proves the bucket and keys work with one request */
+export async function prepareApp (config: Config, build: AppFactory, checkTimeoutMs = 25_000): Promise<MountedApp> {
+  const app = await build(config)
+  try {
+    await withTimeout(app.gateway.checkBucket(), checkTimeoutMs,
+      () => new MountError(`no answer from ${config.endpoint} in ${checkTimeoutMs / 1000} s; check endpoint= and the network`))
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err instanceof MountError ? err : new MountError(explainCheckFailure(err, config))
+  }
+  return app
+}
+
+export async function mountForeground (config: Config, build: AppFactory): Promise<number> {
+  const app = await prepareApp(config, build)
+  return await runMount(config, app, { signals: ['SIGINT', 'SIGTERM', 'SIGHUP'] })
+}
+
+/** The parent: start the child, wait for its word (30 s at most), exit. Prints nothing on success. */
+export function startDaemon (argv: readonly string[], timeoutMs = 30_000): Promise<number> {
+  return new Promise(resolve => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      env: { ...process.env, [DAEMON_ENV]: '1' },
+    })
+    let settled = false
+    const finish = (code: number, line?: string): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (line) process.stderr.write(`oortfs: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
+      if (child.connected) child.disconnect()
+      child.unref()
+      resolve(code)
+    }
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM')
+      finish(1, `timed out after ${Math.round(timeoutMs / 1000)} s waiting for the mount to come up; run with -f -d to see why`)
+    }, timeoutMs)
+    child.on('message', (m: ChildMessage) => {
+      if (m?.type === 'ready') finish(0)
+      else if (m?.type === 'error') finish(m.code ?? 1, m.message ?? 'the mount failed')
+    })
+    child.on('error', err => finish(1, `cannot start the mount process: ${err.message}`))
+    child.on('exit', (code, sig) => finish(1, `the mount process ended (${sig ?? `exit code ${code}`}) before the mount was ready; run with -f -d to see why`))
+  })
+}
+
+/** syslog through logger(1) when there is a syslog, else a file in the temp dir */
+function daemonLogging (config: Config): void {
+  if (config.logFile) return logToFile(config.logFile)
+  const fallback = join(runtimeDir(), 'oortfs.log')
+  const hasLogger = existsSync('/dev/log') && spawnSync('logger', ['--version'], { stdio: 'ignore' }).status === 0
+  if (!hasLogger) return logToFile(fallback)
+  const p = spawn('logger', ['-t', `oortfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true })
+  p.unref()
+  let broken = false
+  p.stdin!.on('error', () => { broken = true })
+  p.on('exit', () => { broken = true })
+  logTo(line => {
+    if (!broken) return void p.stdin!.write(line + '\n')
+    logToFile(fallback) // logger died: the file from now on
+    appendFileSync(fallback, `${new Date().toISOString()} ${line}\n`)
+  })
+}
+
+/** The child: log away from the terminal, check, mount, report, serve. */
+export async function runDaemonChild (config: Config, build: AppFactory): Promise<number> {
+  const send = (m: ChildMessage): Promise<void> => new Promise(resolve => {
+    if (!process.send || !process.connected) return resolve()
+    process.send(m, undefined, {}, () => resolve())
+  })
+  daemonLogging(config)
+  process.on('SIGHUP', () => {}) // no terminal to lose; never a reason to stop
+  try {
+    const app = await prepareApp(config, build)
+    return await runMount(config, app, {
+      onReady: () => {
+        void send({ type: 'ready' }).then(() => { if (process.connected) process.disconnect() })
+        process.chdir('/') // do not keep the caller's directory busy
+      },
+    })
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err)
+    log.error(message)
+    const code = err instanceof ConfigError ? 2 : 1
+    await send({ type: 'error', message, code })
+    return code
+  }
+}

@@ -1,0 +1,166 @@
+// FileSystem (promises, errno names) -> fuse-native's ops (callbacks, negative
+// numbers). Thin on purpose: conversions, errno mapping and debug timing only.
+import Fuse from 'fuse-native'
+import type { Attr, FileSystem, StatFs } from '../fs/api.js'
+import { errnoOf } from '../errors.js'
+import { log } from '../util/log.js'
+
+/** fuse-native's stat shape (its getStatArray reads these; Dates or ms) */
+export interface FuseStat {
+  mode: number
+  uid: number
+  gid: number
+  size: number
+  mtime: Date
+  atime: Date
+  ctime: Date
+  nlink: number
+  blocks: number
+  blksize: number
+}
+
+export interface AdapterOptions {
+  /** log every call with its duration and result (-d) */
+  debug?: boolean
+}
+
+type Cb = (code: number, ...rest: any[]) => void
+export type FuseOps = Record<string, (...args: any[]) => void>
+
+const FUSE = Fuse as unknown as Record<string, number>
+
+/** anything thrown -> fuse-native's negative errno; unknown failures are EIO */
+export function toFuseErrno (err: unknown): number {
+  let name: string = errnoOf(err)
+  // Node's own errors (staging files) carry the name in `code`, not `errno`
+  const code = (err as { code?: unknown })?.code
+  if (name === 'EIO' && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) name = code
+  return FUSE[name] ?? FUSE.EIO!
+}
+
+export function toFuseStat (a: Attr): FuseStat {
+  return {
+    mode: a.mode, uid: a.uid, gid: a.gid, size: a.size,
+    mtime: a.mtime, atime: a.atime, ctime: a.ctime,
+    nlink: a.nlink, blocks: a.blocks, blksize: a.blksize,
+  }
+}
+
+const U32 = 0xffffffff
+/** fuse-native packs statfs into a Uint32Array: clamp, or 2^32 blocks wrap to 0 */
+export function toFuseStatfs (s: StatFs): StatFs {
+  const c = (n: number): number => Math.max(0, Math.min(U32, Math.floor(n)))
+  return {
+    bsize: c(s.bsize), frsize: c(s.frsize), blocks: c(s.blocks), bfree: c(s.bfree), bavail: c(s.bavail),
+    files: c(s.files), ffree: c(s.ffree), favail: c(s.favail), fsid: c(s.fsid), flag: c(s.flag), namemax: c(s.namemax),
+  }
+}
+
+export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
+  const debug = opts.debug ?? false
+
+  /**
+   * Runs one call. `ok` turns the result into the callback's arguments;
+   * `label` is what the debug line shows (paths, handles, sizes: never data).
+   */
+  function run<T> (op: string, label: string, cb: Cb, call: () => Promise<T>, ok: (r: T) => unknown[]): void {
+    const start = debug ? performance.now() : 0
+    let p: Promise<T>
+    try {
+      p = call()
+    } catch (err) {
+      p = Promise.reject(err)
+    }
+    p.then(r => {
+      const args = ok(r)
+      if (debug) log.debug(`${op} ${label} -> ${describe(args)} ${(performance.now() - start).toFixed(1)} ms`)
+      cb(...(args as [number, ...unknown[]]))
+    }, err => {
+      const code = toFuseErrno(err)
+      if (code === FUSE.EIO && !(err as { errno?: unknown })?.errno) {
+        // not an FsError: a bug or an unexpected failure, worth a line even without -d
+        log.warn(`${op} ${label}: ${(err as Error)?.message ?? String(err)}`)
+      }
+      if (debug) log.debug(`${op} ${label} -> ${errnoName(code)} ${(performance.now() - start).toFixed(1)} ms`)
+      cb(code)
+    })
+  }
+
+  const done = (): unknown[] => [0]
+
+  return {
+    init: (cb: Cb) => cb(0),
+    getattr: (path: string, cb: Cb) =>
+      run('getattr', path, cb, () => fs.getattr(path), a => [0, toFuseStat(a)]),
+    // only reached through OortFuse's _op_fgetattr: stock fuse-native calls getattr instead
+    fgetattr: (path: string, fh: number, cb: Cb) =>
+      run('fgetattr', `${path} fh=${fh}`, cb, () => fs.fgetattr(path, fh), a => [0, toFuseStat(a)]),
+    // libfuse's high-level readdir adds nothing: '.' and '..' must come from here
+    readdir: (path: string, cb: Cb) =>
+      run('readdir', path, cb, () => fs.readdir(path), names => [0, ['.', '..', ...names]]),
+    open: (path: string, flags: number, cb: Cb) =>
+      run('open', `${path} flags=0${flags.toString(8)}`, cb, () => fs.open(path, flags), fh => [0, fh]),
+    create: (path: string, mode: number, cb: Cb) =>
+      run('create', `${path} mode=0${mode.toString(8)}`, cb, () => fs.create(path, mode), fh => [0, fh]),
+    // read and write answer with the byte count in the errno position
+    read: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      run('read', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.read(fh, buf, len, pos), n => [n]),
+    write: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
+      run('write', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.write(fh, buf, len, pos), n => [n]),
+    flush: (path: string, fh: number, cb: Cb) =>
+      run('flush', `${path} fh=${fh}`, cb, () => fs.flush(fh), done),
+    fsync: (path: string, datasync: number, fh: number, cb: Cb) =>
+      run('fsync', `${path} fh=${fh}`, cb, () => fs.fsync(fh, !!datasync), done),
+    release: (path: string, fh: number, cb: Cb) =>
+      run('release', `${path} fh=${fh}`, cb, () => fs.release(fh), done),
+    truncate: (path: string, size: number, cb: Cb) =>
+      run('truncate', `${path} ${size}`, cb, () => fs.truncate(path, size), done),
+    ftruncate: (path: string, fh: number, size: number, cb: Cb) =>
+      run('ftruncate', `${path} fh=${fh} ${size}`, cb, () => fs.ftruncate(fh, size), done),
+    unlink: (path: string, cb: Cb) => run('unlink', path, cb, () => fs.unlink(path), done),
+    mkdir: (path: string, mode: number, cb: Cb) =>
+      run('mkdir', `${path} mode=0${mode.toString(8)}`, cb, () => fs.mkdir(path, mode), done),
+    rmdir: (path: string, cb: Cb) => run('rmdir', path, cb, () => fs.rmdir(path), done),
+    rename: (from: string, to: string, cb: Cb) => run('rename', `${from} ${to}`, cb, () => fs.rename(from, to), done),
+    chmod: (path: string, mode: number, cb: Cb) =>
+      run('chmod', `${path} 0${mode.toString(8)}`, cb, () => fs.chmod(path, mode), done),
+    chown: (path: string, uid: number, gid: number, cb: Cb) =>
+      run('chown', `${path} ${uid}:${gid}`, cb, () => fs.chown(path, uid, gid), done),
+    // ms since the epoch; NaN: leave unchanged (OortFuse decodes UTIME_NOW/OMIT)
+    utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
+      run('utimens', `${path} ${atime} ${mtime}`, cb, () => fs.utimens(path, atime, mtime), done),
+    // fuse-native passes (link target, link path), the FileSystem's order too
+    symlink: (target: string, path: string, cb: Cb) =>
+      run('symlink', `${path} -> ${target}`, cb, () => fs.symlink(target, path), done),
+    readlink: (path: string, cb: Cb) => run('readlink', path, cb, () => fs.readlink(path), t => [0, t]),
+    // the value points into libfuse's memory, gone once we answer: keep a copy
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
+      run('setxattr', `${path} ${name} ${value.length} bytes`, cb, () => fs.setxattr(path, name, Buffer.from(value), flags), done),
+    getxattr: (path: string, name: string, _position: number, cb: Cb) =>
+      run('getxattr', `${path} ${name}`, cb, () => fs.getxattr(path, name),
+        v => v === undefined ? [FUSE.ENODATA] : [0, v]),
+    listxattr: (path: string, cb: Cb) => run('listxattr', path, cb, () => fs.listxattr(path), names => [0, names]),
+    removexattr: (path: string, name: string, cb: Cb) =>
+      run('removexattr', `${path} ${name}`, cb, () => fs.removexattr(path, name), done),
+    statfs: (path: string, cb: Cb) => run('statfs', path, cb, () => fs.statfs(path), s => [0, toFuseStatfs(s)]),
+  }
+}
+
+let names: Map<number, string> | undefined
+export function errnoName (code: number): string {
+  if (!names) {
+    names = new Map()
+    for (const [k, v] of Object.entries(FUSE)) if (typeof v === 'number' && /^E[A-Z0-9]+$/.test(k) && !names.has(v)) names.set(v, k)
+  }
+  return names.get(code) ?? String(code)
+}
+
+function describe (args: unknown[]): string {
+  const [code, value] = args
+  if (typeof code === 'number' && code < 0) return errnoName(code)
+  if (args.length === 1) return String(code)
+  if (Array.isArray(value)) return `${value.length} entries`
+  if (Buffer.isBuffer(value)) return `${value.length} bytes`
+  if (typeof value === 'number') return `fh=${value}`
+  return 'ok'
+}

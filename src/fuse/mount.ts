@@ -1,0 +1,139 @@
+// The life of a mount: mount, serve, and on SIGINT/SIGTERM, `oortfs unmount`
+// or an external umount: save everything, unmount, close. The exit code says
+// whether everything was saved.
+import { execFileSync } from 'node:child_process'
+import type { Config } from '../config-types.js'
+import type { FileSystem } from '../fs/api.js'
+import type { RequestStats } from '../s3/request-queue.js'
+import { log } from '../util/log.js'
+import { fuseOps } from './adapter.js'
+import { mountAt } from './mountinfo.js'
+import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
+import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
+
+/** What a mount needs of the app (src/app.ts's App has all of it). */
+export interface MountedApp {
+  fs: FileSystem
+  gateway: { checkBucket(): Promise<void> }
+  queue: { stats(): RequestStats }
+  stats(): Record<string, unknown>
+  presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
+  close(): Promise<void>
+}
+
+export interface RunMountOptions {
+  /** called once mounted and the control socket listens */
+  onReady?: () => void
+  /** signals that mean "save and unmount" */
+  signals?: NodeJS.Signals[]
+  /** how often to look for an external umount */
+  pollMs?: number
+}
+
+export class MountError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'MountError'
+  }
+}
+
+function messageOf (err: unknown): string {
+  return (err as Error)?.message ?? String(err)
+}
+
+/** Mounts and serves until shut down; resolves with the exit code (0: all saved). */
+export async function runMount (config: Config, app: MountedApp, opts: RunMountOptions = {}): Promise<number> {
+  const mp = config.mountpoint
+  const fuse = new OortFuse(config, fuseOps(app.fs, { debug: log.enabled('debug') }))
+  try {
+    await mountFuse(fuse)
+  } catch (err) {
+    throw new MountError(`could not mount on ${mp}: ${messageOf(err)}; check that /dev/fuse exists and fusermount is installed (run with -f to see libfuse's reason)`)
+  }
+  log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
+  const started = Date.now()
+
+  // req/s over the last second, sampled once a second
+  let lastTotal = app.queue.stats().total
+  let reqPerSecond = 0
+  const sampler = setInterval(() => {
+    const total = app.queue.stats().total
+    reqPerSecond = total - lastTotal
+    lastTotal = total
+  }, 1000)
+  sampler.unref()
+
+  let phase1: Promise<string | undefined> | undefined
+  let finished: Promise<number> | undefined
+  let resolveDone!: (code: number) => void
+  const done = new Promise<number>(resolve => { resolveDone = resolve })
+  let control: ControlServer | undefined
+
+  /** save, then unmount; resolves with what could not be saved, if anything */
+  const stop = (reason: string): Promise<string | undefined> => {
+    phase1 ??= (async () => {
+      log.info(`${reason}: saving changes and unmounting ${mp}`)
+      clearInterval(poller)
+      let failure: string | undefined
+      try {
+        await app.fs.flushAll()
+      } catch (err) {
+        failure = messageOf(err)
+      }
+      if (mountAt(mp)) {
+        try {
+          await unmountFuse(fuse)
+        } catch (err) {
+          log.warn(`unmounting ${mp} failed: ${messageOf(err)}; clear it with fusermount -uz ${mp}`)
+        }
+      }
+      return failure
+    })()
+    finished ??= phase1.then(async failure => {
+      await control?.close().catch(() => {})
+      await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
+      clearInterval(sampler)
+      for (const [sig, fn] of handlers) process.off(sig, fn)
+      if (failure) log.error(`some changes could not be saved: ${failure}`)
+      else log.info(`unmounted ${mp}`)
+      return failure ? 1 : 0
+    })
+    void finished.then(resolveDone)
+    return phase1
+  }
+
+  // external umount (fusermount -u, umount -l): fuse-native never says so
+  const poller = setInterval(() => { if (!mountAt(mp)) void stop('unmounted from outside') }, opts.pollMs ?? 1000)
+
+  let signalled = 0
+  const handlers: [NodeJS.Signals, () => void][] = (opts.signals ?? ['SIGINT', 'SIGTERM']).map(sig => [sig, () => {
+    if (++signalled === 1) return void stop(`${sig}`)
+    // a second signal: the user gave up waiting for uploads
+    log.error(`${sig} again: unmounting without saving; changes not yet uploaded are lost`)
+    try { execFileSync('fusermount', ['-uz', mp], { stdio: 'ignore' }) } catch { /* already gone */ }
+    resolveDone(1)
+  }])
+  for (const [sig, fn] of handlers) process.on(sig, fn)
+
+  try {
+    control = await startControlServer(socketPath(mp), {
+      stats: () => ({
+        mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
+        requests: app.queue.stats(),
+        reqPerSecond,
+        rpsLimit: config.rps,
+        app: app.stats(),
+      }),
+      presign: (path, expires, method) => app.presign(path, expires, method),
+      unmount: async () => {
+        const failure = await stop('unmount requested')
+        if (failure) throw new Error(`some changes could not be saved: ${failure}`)
+      },
+    })
+  } catch (err) {
+    log.warn(`no control socket (oortfs stats/url/unmount will not reach this mount): ${messageOf(err)}`)
+  }
+
+  opts.onReady?.()
+  return await done
+}

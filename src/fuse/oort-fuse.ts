@@ -1,0 +1,118 @@
+// fuse-native's Fuse with the mount options and the fixes oortfs needs:
+// - _fuseOptions(): big writes, fsname/subtype, allow_other, ro (fuse-native has
+//   no option for big_writes; without it writes arrive 4 KiB at a time).
+// - _op_fgetattr: stock fuse-native answers fgetattr with ops.getattr(path), so
+//   a just-created or unlinked open file would be looked up by name.
+// - _op_utimens: the patched binding (scripts/patch-fuse-native.mjs) sends
+//   UTIME_NOW / UTIME_OMIT as 2^64-1 / 2^64-2, which differ only in the low word.
+// - _op_getxattr/_op_listxattr: stock fuse-native copies a value larger than
+//   the caller's buffer anyway and returns its full length; answer ERANGE.
+import Fuse from 'fuse-native'
+import type { Config } from '../config-types.js'
+import type { FuseOps, FuseStat } from './adapter.js'
+
+type Signal = (code: number, ...rest: unknown[]) => void
+const E = Fuse as unknown as Record<string, number>
+
+/** The -o list handed to libfuse 2.9 (each was checked on a real mount). */
+export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | 'readOnly'>): string[] {
+  const o = [
+    `fsname=${config.fsname}`,
+    'subtype=oortfs',
+    // libfuse 2.9 caps max_write at its 128 KiB channel buffer: a 1 MiB dd
+    // arrives as 128 KiB writes (still 30x fewer calls than 4 KiB ones)
+    'big_writes', 'max_write=1048576', 'max_read=1048576',
+    // keep the page cache across opens while mtime and size stay the same
+    'auto_cache',
+  ]
+  // other users means the kernel must check the modes we report
+  if (config.allowOther) o.push('allow_other', 'default_permissions')
+  if (config.readOnly) o.push('ro')
+  return o
+}
+
+/** fuse-native's getStatArray layout (not exported by it): 18 uint32 */
+export function statArray (st?: Partial<FuseStat>): Uint32Array {
+  const ints = new Uint32Array(18)
+  const put64 = (i: number, n: number): void => {
+    ints[i] = n % 4294967296
+    ints[i + 1] = Math.floor(n / 4294967296)
+  }
+  const ms = (d: Date | undefined): number => d ? d.getTime() : Date.now()
+  ints[0] = st?.mode ?? 0
+  ints[1] = st?.uid ?? 0
+  ints[2] = st?.gid ?? 0
+  put64(3, st?.size ?? 0)
+  ints[6] = st?.nlink || 1
+  ints[9] = st?.blksize ?? 0
+  put64(10, st?.blocks ?? 0)
+  put64(12, ms(st?.atime))
+  put64(14, ms(st?.mtime))
+  put64(16, ms(st?.ctime))
+  return ints
+}
+
+/** a utimens time as the patched binding sends it -> ms, Date.now() (NOW) or NaN (OMIT) */
+export function utimeArg (low: number, high: number): number {
+  if (high === 0xffffffff && low === 0xffffffff) return Date.now()
+  if (high === 0xffffffff && low === 0xfffffffe) return NaN
+  return low + high * 4294967296
+}
+
+export class OortFuse extends Fuse {
+  private readonly optionList: string[]
+
+  constructor (config: Pick<Config, 'mountpoint' | 'fsname' | 'allowOther' | 'readOnly' | 'opTimeoutMs'>, ops: FuseOps) {
+    // fuse-native answers ETIMEDOUT after 15 s by default: far too short for
+    // calls waiting behind the rate-limited queue
+    super(config.mountpoint, ops, { timeout: { default: config.opTimeoutMs, init: false } })
+    this.optionList = fuseOptionList(config)
+    if (this._fuseOptions().length > 1023) throw new Error('mount options longer than the 1023 bytes fuse-native accepts; shorten fsname=')
+  }
+
+  override _fuseOptions (): string {
+    return '-o' + this.optionList.join(',')
+  }
+
+  override _op_fgetattr (signal: Signal, path: string, fd: number): void {
+    const answer = (err: number, stat?: FuseStat): void => { err ? signal(err) : signal(0, statArray(stat)) }
+    // fh 0: libfuse had no file info; only the name is left
+    if (fd === 0) this.ops.getattr!(path, answer)
+    else this.ops.fgetattr!(path, fd, answer)
+  }
+
+  override _op_utimens (signal: Signal, path: string, aLow: number, aHigh: number, mLow: number, mHigh: number): void {
+    this.ops.utimens!(path, utimeArg(aLow, aHigh), utimeArg(mLow, mHigh), (err: number) => signal(err))
+  }
+
+  override _op_getxattr (signal: Signal, path: string, name: string, valueBuf: Buffer, position: number): void {
+    this.ops.getxattr!(path, name, position, (err: number, value?: Buffer) => {
+      // every answer must carry the buffer back: the binding detaches it
+      if (err) return signal(err, valueBuf.buffer)
+      if (!value) return signal(E.ENODATA!, valueBuf.buffer)
+      if (valueBuf.length === 0) return signal(value.length, valueBuf.buffer) // size query
+      if (value.length > valueBuf.length) return signal(E.ERANGE!, valueBuf.buffer)
+      value.copy(valueBuf)
+      signal(value.length, valueBuf.buffer)
+    })
+  }
+
+  override _op_listxattr (signal: Signal, path: string, listBuf: Buffer): void {
+    this.ops.listxattr!(path, (err: number, list?: string[]) => {
+      if (err || !list) return signal(err || 0, listBuf.buffer)
+      const packed = Buffer.from(list.map(n => n + '\0').join(''))
+      if (listBuf.length === 0) return signal(packed.length, listBuf.buffer) // size query
+      if (packed.length > listBuf.length) return signal(E.ERANGE!, listBuf.buffer)
+      packed.copy(listBuf)
+      signal(packed.length, listBuf.buffer)
+    })
+  }
+}
+
+export function mountFuse (fuse: OortFuse): Promise<void> {
+  return new Promise((resolve, reject) => fuse.mount(err => err ? reject(err) : resolve()))
+}
+
+export function unmountFuse (fuse: OortFuse): Promise<void> {
+  return new Promise((resolve, reject) => fuse.unmount(err => err ? reject(err) : resolve()))
+}

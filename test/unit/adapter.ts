@@ -1,0 +1,195 @@
+// The FUSE adapter without a mount: errno mapping, Attr -> stat, callback
+// shapes, and OortFuse's option string and handler fixes.
+import t from 'tap'
+import Fuse from 'fuse-native'
+import type { Attr, FileSystem, StatFs } from '../../src/fs/api.js'
+import { FsError } from '../../src/errors.js'
+import { fuseOps, toFuseErrno, toFuseStat, toFuseStatfs, errnoName } from '../../src/fuse/adapter.js'
+import { OortFuse, fuseOptionList, statArray, utimeArg } from '../../src/fuse/oort-fuse.js'
+
+const E = Fuse as unknown as Record<string, number>
+const T = new Date('2024-05-06T07:08:09.123Z')
+
+function attr (mode: number, size = 0): Attr {
+  return { mode, uid: 1000, gid: 1000, size, mtime: T, atime: T, ctime: T, nlink: 1, blocks: Math.ceil(size / 512), blksize: 4096 }
+}
+
+/** a tiny in-memory FileSystem: enough to drive every adapter callback */
+class MemFs implements FileSystem {
+  files = new Map<string, Buffer>([['/a', Buffer.from('hello')]])
+  xattrs = new Map<string, Buffer>()
+  calls: string[] = []
+  async getattr (path: string): Promise<Attr> {
+    if (path === '/') return attr(0o40755, 4096)
+    const f = this.files.get(path)
+    if (!f) throw new FsError('ENOENT', 'no such file', path)
+    return attr(0o100644, f.length)
+  }
+  async fgetattr (path: string, fh: number): Promise<Attr> { this.calls.push(`fgetattr ${fh}`); return await this.getattr(path) }
+  async readdir (): Promise<string[]> { return [...this.files.keys()].map(k => k.slice(1)) }
+  async open (path: string): Promise<number> { await this.getattr(path); return 7 }
+  async create (path: string): Promise<number> { this.files.set(path, Buffer.alloc(0)); return 8 }
+  async read (_fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    return this.files.get('/a')!.copy(buf, 0, position, position + length)
+  }
+  async write (_fh: number, _buf: Buffer, length: number): Promise<number> { return length }
+  async flush (): Promise<void> {}
+  async fsync (_fh: number, datasync: boolean): Promise<void> { this.calls.push(`fsync ${datasync}`) }
+  async release (): Promise<void> {}
+  async truncate (): Promise<void> { throw new Error('kaboom') }
+  async ftruncate (): Promise<void> { throw Object.assign(new Error('disk full'), { code: 'ENOSPC' }) }
+  async unlink (path: string): Promise<void> { throw new FsError('EACCES', undefined, path) }
+  async mkdir (): Promise<void> { throw new FsError('EEXIST') }
+  async rmdir (): Promise<void> { throw new FsError('ENOTEMPTY') }
+  async rename (): Promise<void> { throw new FsError('EXDEV') }
+  async chmod (): Promise<void> { throw new FsError('EROFS') }
+  async chown (): Promise<void> { throw new FsError('EPERM') }
+  async utimens (path: string, a: number, m: number): Promise<void> { this.calls.push(`utimens ${path} ${a} ${m}`) }
+  async symlink (target: string, path: string): Promise<void> { this.calls.push(`symlink ${target} ${path}`) }
+  async readlink (): Promise<string> { return 'target' }
+  async setxattr (_path: string, name: string, value: Buffer): Promise<void> { this.xattrs.set(name, value) }
+  async getxattr (_path: string, name: string): Promise<Buffer | undefined> { return this.xattrs.get(name) }
+  async listxattr (): Promise<string[]> { return [...this.xattrs.keys()] }
+  async removexattr (): Promise<void> { throw new FsError('ENODATA') }
+  async statfs (): Promise<StatFs> {
+    return { bsize: 4096, frsize: 4096, blocks: 2 ** 40, bfree: 2 ** 40, bavail: 2 ** 40, files: 1e6, ffree: 1e6, favail: 1e6, fsid: 0, flag: 0, namemax: 255 }
+  }
+  async flushAll (): Promise<void> {}
+}
+
+/** calls an op and resolves with its callback's arguments */
+function call (ops: Record<string, (...a: any[]) => void>, name: string, ...args: unknown[]): Promise<unknown[]> {
+  return new Promise(resolve => ops[name]!(...args, (...res: unknown[]) => resolve(res)))
+}
+
+t.test('errno names map to fuse-native numbers', async t => {
+  t.equal(toFuseErrno(new FsError('ENOENT')), -2)
+  t.equal(toFuseErrno(new FsError('ENODATA')), E.ENODATA)
+  t.equal(toFuseErrno(new FsError('ETIMEDOUT')), -110)
+  t.equal(toFuseErrno(new Error('what')), E.EIO, 'unknown -> EIO')
+  t.equal(toFuseErrno(undefined), E.EIO)
+  t.equal(toFuseErrno(Object.assign(new Error('x'), { code: 'ENOSPC' })), E.ENOSPC, "Node's own errors keep their code")
+  t.equal(toFuseErrno(Object.assign(new Error('x'), { code: 'ERR_SOMETHING' })), E.EIO)
+  t.equal(errnoName(-2), 'ENOENT')
+})
+
+t.test('Attr -> stat', async t => {
+  const a = attr(0o100640, 5 * 2 ** 32 + 7)
+  const st = toFuseStat(a)
+  t.same(st, { mode: 0o100640, uid: 1000, gid: 1000, size: 5 * 2 ** 32 + 7, mtime: T, atime: T, ctime: T, nlink: 1, blocks: a.blocks, blksize: 4096 })
+  const arr = statArray(st)
+  t.equal(arr[0], 0o100640)
+  t.equal(arr[3], 7, 'size low word')
+  t.equal(arr[4], 5, 'size high word')
+  t.equal(arr[6], 1)
+  t.equal(arr[9], 4096)
+  t.equal(arr[14]! + arr[15]! * 2 ** 32, T.getTime(), 'mtime in ms')
+  const s = toFuseStatfs({ bsize: 4096, frsize: 4096, blocks: 2 ** 40, bfree: -1, bavail: 1.5, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 })
+  t.equal(s.blocks, 0xffffffff, 'clamped, not wrapped')
+  t.equal(s.bfree, 0)
+  t.equal(s.bavail, 1)
+})
+
+t.test('callback shapes', async t => {
+  const fs = new MemFs()
+  const ops = fuseOps(fs)
+  t.same(await call(ops, 'getattr', '/a'), [0, toFuseStat(attr(0o100644, 5))])
+  t.same(await call(ops, 'getattr', '/nope'), [E.ENOENT])
+  t.same(await call(ops, 'fgetattr', '/a', 7), [0, toFuseStat(attr(0o100644, 5))])
+  t.same(fs.calls, ['fgetattr 7'])
+  t.same(await call(ops, 'readdir', '/'), [0, ['.', '..', 'a']], "'.' and '..' come from the adapter")
+  t.same(await call(ops, 'open', '/a', 0), [0, 7])
+  t.same(await call(ops, 'open', '/b', 0), [E.ENOENT])
+  t.same(await call(ops, 'create', '/c', 0o644), [0, 8])
+  const buf = Buffer.alloc(10)
+  t.same(await call(ops, 'read', '/a', 7, buf, 10, 1), [4], 'read answers with the byte count')
+  t.equal(buf.subarray(0, 4).toString(), 'ello')
+  t.same(await call(ops, 'write', '/a', 7, buf, 10, 0), [10])
+  t.same(await call(ops, 'fsync', '/a', 1, 7), [0])
+  t.same(await call(ops, 'flush', '/a', 7), [0])
+  t.same(await call(ops, 'release', '/a', 7), [0])
+  t.same(await call(ops, 'truncate', '/a', 0), [E.EIO], 'a plain Error is EIO')
+  t.same(await call(ops, 'ftruncate', '/a', 7, 0), [E.ENOSPC])
+  t.same(await call(ops, 'unlink', '/a'), [E.EACCES])
+  t.same(await call(ops, 'mkdir', '/d', 0o755), [E.EEXIST])
+  t.same(await call(ops, 'rmdir', '/d'), [E.ENOTEMPTY])
+  t.same(await call(ops, 'rename', '/a', '/b'), [E.EXDEV])
+  t.same(await call(ops, 'chmod', '/a', 0o600), [E.EROFS])
+  t.same(await call(ops, 'chown', '/a', 1, 1), [E.EPERM])
+  t.same(await call(ops, 'utimens', '/a', 1000, NaN), [0])
+  t.same(await call(ops, 'symlink', 'target', '/l'), [0])
+  t.same(await call(ops, 'readlink', '/l'), [0, 'target'])
+  t.same(await call(ops, 'statfs', '/'), [0, toFuseStatfs(await fs.statfs())])
+  t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'symlink target /l'])
+})
+
+t.test('xattrs', async t => {
+  const fs = new MemFs()
+  const ops = fuseOps(fs)
+  t.same(await call(ops, 'getxattr', '/a', 'user.x', 0), [E.ENODATA], 'missing -> ENODATA')
+  const value = Buffer.from('v1')
+  t.same(await call(ops, 'setxattr', '/a', 'user.x', value, 0, 0), [0])
+  value.write('XX')
+  t.equal(fs.xattrs.get('user.x')!.toString(), 'v1', 'the adapter keeps a copy: libfuse reuses its buffer')
+  t.same(await call(ops, 'getxattr', '/a', 'user.x', 0), [0, Buffer.from('v1')])
+  t.same(await call(ops, 'listxattr', '/a'), [0, ['user.x']])
+  t.same(await call(ops, 'removexattr', '/a', 'user.y'), [E.ENODATA])
+})
+
+t.test('debug logging shows calls, never data', async t => {
+  const { logTo, setLogLevel } = await import('../../src/util/log.js')
+  const lines: string[] = []
+  logTo(l => lines.push(l))
+  setLogLevel('debug')
+  t.teardown(() => { setLogLevel('warn'); logTo(l => process.stderr.write(l + '\n')) })
+  const ops = fuseOps(new MemFs(), { debug: true })
+  await call(ops, 'read', '/a', 7, Buffer.alloc(5), 5, 0)
+  await call(ops, 'getattr', '/nope')
+  t.match(lines[0], /^oortfs: debug: read \/a fh=7 5@0 -> 5 [\d.]+ ms$/)
+  t.match(lines[1], /getattr \/nope -> ENOENT/)
+  t.notMatch(lines.join('\n'), /hello/)
+})
+
+t.test('OortFuse: options', async t => {
+  const base = { fsname: 'oortfs#b', allowOther: false, readOnly: false }
+  t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache'])
+  t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'allow_other', 'default_permissions', 'ro'])
+  const f = new OortFuse({ ...base, mountpoint: '/tmp/x', opTimeoutMs: 300_000 }, fuseOps(new MemFs()))
+  t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache')
+  t.same(f.opts.timeout, { default: 300_000, init: false })
+  t.throws(() => new OortFuse({ ...base, fsname: 'x'.repeat(1100), mountpoint: '/tmp/x', opTimeoutMs: 1 }, {}), /1023 bytes/)
+})
+
+t.test('OortFuse: fgetattr, utimens and xattr buffers', async t => {
+  const fs = new MemFs()
+  fs.xattrs.set('user.big', Buffer.from('0123456789'))
+  const f = new OortFuse({ fsname: 'x', allowOther: false, readOnly: false, mountpoint: '/tmp/x', opTimeoutMs: 1000 }, fuseOps(fs))
+  const sig = (fn: (s: (...a: unknown[]) => void) => void): Promise<unknown[]> => new Promise(resolve => fn((...a) => resolve(a)))
+
+  const [code, arr] = await sig(s => f._op_fgetattr(s, '/a', 7))
+  t.equal(code, 0)
+  t.equal((arr as Uint32Array)[3], 5)
+  t.same(fs.calls, ['fgetattr 7'], 'fgetattr reaches the FileSystem with the handle')
+
+  await sig(s => f._op_utimens(s, '/a', 0xffffffff, 0xffffffff, 0xfffffffe, 0xffffffff))
+  const [, a, m] = fs.calls.at(-1)!.split(' ').slice(1)
+  t.ok(Math.abs(Number(a) - Date.now()) < 5000, 'UTIME_NOW -> now')
+  t.equal(m, 'NaN', 'UTIME_OMIT -> NaN')
+  t.equal(utimeArg(1000, 1), 1000 + 2 ** 32)
+
+  t.same((await sig(s => f._op_getxattr(s, '/a', 'user.big', Buffer.alloc(0), 0)))[0], 10, 'size query')
+  t.same((await sig(s => f._op_getxattr(s, '/a', 'user.big', Buffer.alloc(4), 0)))[0], E.ERANGE, 'too small -> ERANGE')
+  const buf = Buffer.alloc(16)
+  const [n, ab] = await sig(s => f._op_getxattr(s, '/a', 'user.big', buf, 0))
+  t.equal(n, 10)
+  t.ok(ab instanceof ArrayBuffer, 'the buffer goes back to the binding')
+  t.equal(buf.subarray(0, 10).toString(), '0123456789')
+  t.same((await sig(s => f._op_getxattr(s, '/a', 'user.none', buf, 0)))[0], E.ENODATA)
+
+  fs.xattrs.set('user.b', Buffer.from('x'))
+  t.same((await sig(s => f._op_listxattr(s, '/a', Buffer.alloc(0))))[0], 'user.big\0user.b\0'.length)
+  t.same((await sig(s => f._op_listxattr(s, '/a', Buffer.alloc(3))))[0], E.ERANGE)
+  const list = Buffer.alloc(64)
+  t.same((await sig(s => f._op_listxattr(s, '/a', list)))[0], 16)
+  t.equal(list.subarray(0, 16).toString(), 'user.big\0user.b\0')
+})
