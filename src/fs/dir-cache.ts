@@ -11,7 +11,6 @@ interface Listing {
   at: number
   /** the directory's marker object, if any: its LastModified dates the directory */
   marker?: Entry
-  index?: Entry
 }
 
 /** the names with keys in (after, until] of a directory; until null: to its end */
@@ -85,11 +84,6 @@ export class DirCache {
     return s.full.entries
   }
 
-  listingInfo (dir: string): { marker?: Entry, index?: Entry } | undefined {
-    const full = this.dirs.get(dir)?.full
-    return full && this.fresh(full.at) ? { marker: full.marker, index: full.index } : undefined
-  }
-
   /** an entry we already hold for the name, fresh or not: to carry its metadata over */
   previous (dir: string, name: string): Entry | undefined {
     const s = this.dirs.get(dir)
@@ -103,7 +97,7 @@ export class DirCache {
   }
 
   /** stores a complete listing taken at `at` (when the first page was asked for) */
-  setListing (dir: string, listing: { entries: Map<string, Entry>, marker?: Entry, index?: Entry }, at: number): void {
+  setListing (dir: string, listing: { entries: Map<string, Entry>, marker?: Entry }, at: number): void {
     const s = this.state(dir)
     this.carryInto(dir, listing.entries)
     // single-name knowledge older than the listing is superseded by it
@@ -112,7 +106,7 @@ export class DirCache {
       else if (k.entry) listing.entries.set(name, k.entry)
       else listing.entries.delete(name)
     }
-    s.full = { ...listing, at }
+    s.full = { entries: listing.entries, marker: listing.marker, at }
     s.windows = []
   }
 

@@ -4,7 +4,7 @@
 import type { ListPage } from '../s3/store.js'
 import { sameEtag } from '../s3/store.js'
 import type { Meta } from './metadata.js'
-import { INDEX_NAME, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
+import { INDEX_SUFFIX, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
 
 export interface Entry {
   kind: 'file' | 'dir'
@@ -29,8 +29,8 @@ export interface ParsedPage {
   entries: Map<string, Entry>
   /** the directory's own `dir/` marker object, if the page showed it */
   marker?: Entry
-  /** the attribute index object, if the page showed it */
-  index?: Entry
+  /** attribute indexes the page showed, by directory name ('' for this directory's own, at the root) */
+  indexes?: Map<string, Entry>
 }
 
 /**
@@ -49,7 +49,11 @@ export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage =
     const rest = o.key.slice(dirPrefix.length)
     const entry: Entry = { kind: 'file', key: o.key, size: o.size, lastModified: o.lastModified, etag: o.etag }
     if (rest === '') { into.marker = entry; continue }
-    if (rest === INDEX_NAME) { into.index = entry; continue }
+    if (rest.endsWith(INDEX_SUFFIX)) {
+      into.indexes ??= new Map()
+      into.indexes.set(rest.slice(0, -INDEX_SUFFIX.length), entry)
+      continue
+    }
     const name = usableName(rest)
     if (name === undefined) continue
     if (into.entries.get(name)?.kind === 'dir') {

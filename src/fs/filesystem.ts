@@ -10,9 +10,10 @@ import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
 import type { Entry } from './entry.js'
 import { HandleTable } from './handles.js'
 import { HeadMetaSource } from './meta-head.js'
+import { AttrIndex } from './attr-index.js'
 import { decodeMeta, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Meta } from './metadata.js'
 import { Namespace, type MetaSource } from './namespace.js'
-import { checkNewName, INDEX_NAME, Names, splitPath } from './names.js'
+import { checkNewName, INDEX_SUFFIX, Names, splitPath } from './names.js'
 import { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
 import { FileNode, type BaseObject, type RemoteReader } from './write/file-node.js'
@@ -61,7 +62,11 @@ export class OortFs implements FileSystem {
   constructor (readonly store: ObjectStore, readonly opts: FsOptions) {
     this.now = opts.now ?? Date.now
     this.names = new Names(opts.prefix)
-    const meta = opts.metaSource ?? (opts.metaMode === 'head' ? new HeadMetaSource(store) : undefined)
+    const meta = opts.metaSource ?? (opts.metaMode === 'head'
+      ? new HeadMetaSource(store)
+      : new AttrIndex(store, {
+        uid: opts.uid, gid: opts.gid, mode: kind => this.defaultMode(kind),
+      }, { ttlMs: opts.attrTtlMs, now: opts.now, indexKey: dir => this.names.indexKey(dir) }))
     this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.now, meta })
     this.cache = new BlockCache({ maxBytes: opts.cacheSize, blockSize: opts.blockSize })
     this.uploader = new Uploader(store, this.remoteReader(), { partSize: opts.partSize, concurrency: opts.uploadConcurrency })
@@ -76,7 +81,7 @@ export class OortFs implements FileSystem {
     if (path === '/') return rootEntry(this.opts.prefix)
     const node = this.nodes.get(path)
     if (node) return this.nodeEntry(node)
-    if (splitPath(path).name === INDEX_NAME) throw new FsError('ENOENT', undefined, path)
+    if (splitPath(path).name.endsWith(INDEX_SUFFIX)) throw new FsError('ENOENT', undefined, path)
     const e = await this.ns.lookup(path)
     if (!e) throw new FsError('ENOENT', undefined, path)
     return e
@@ -92,7 +97,7 @@ export class OortFs implements FileSystem {
   private nodeEntry (node: FileNode): Entry {
     return {
       kind: 'file', key: node.key, size: node.size, etag: node.base?.version,
-      lastModified: new Date(node.meta.mtimeMs ?? this.now()), meta: node.meta, metaKnown: true,
+      lastModified: new Date(node.modifiedAt ?? this.now()), meta: node.meta, metaKnown: true,
     }
   }
 
@@ -204,8 +209,8 @@ export class OortFs implements FileSystem {
         node = await this.nodeFor(path, e)
         await node.truncate(0)
       } else {
-        const now = this.now()
-        const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.opts.uid, gid: this.opts.gid, mtimeMs: now, ctimeMs: now }
+        // no mtime: until utimens sets one, a file's mtime is its LastModified
+        const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.opts.uid, gid: this.opts.gid }
         node = new FileNode({ path, key: this.names.keyOf(path), meta, stagingDir: this.opts.stagingDir, partSize: this.opts.partSize })
         node.changed() // even an empty new file must reach the server
         this.nodes.set(path, node)
@@ -237,7 +242,7 @@ export class OortFs implements FileSystem {
     const node = h.node
     const at = h.flags & OpenFlags.O_APPEND ? node.size : position
     const n = await node.write(buf, length, at)
-    node.meta.mtimeMs = this.now()
+    this.modified(node)
     this.uploader.afterWrite(node, () => this.headersOf(node))
     return n
   }
@@ -307,7 +312,7 @@ export class OortFs implements FileSystem {
     node.refs++
     try {
       await node.truncate(size)
-      node.meta.mtimeMs = this.now()
+      this.modified(node)
       await this.save(node)
     } finally {
       node.refs--
@@ -320,7 +325,13 @@ export class OortFs implements FileSystem {
     const h = this.handle(fh)
     if (!h.node) throw new FsError('EBADF', 'not open for writing', h.path)
     await h.node.truncate(size)
-    h.node.meta.mtimeMs = this.now()
+    this.modified(h.node)
+  }
+
+  /** content changed: the mtime is now, and becomes the object's LastModified once saved */
+  private modified (node: FileNode): void {
+    delete node.meta.mtimeMs
+    node.modifiedAt = this.now()
   }
 
   // ---- changes of names and attributes (tree-ops.ts and meta-ops in TreeOps)
@@ -404,6 +415,7 @@ export class OortFs implements FileSystem {
     const failures: string[] = []
     await Promise.all([...this.nodes.values()].map(n => this.save(n).catch(err => { failures.push(`${n.path}: ${(err as Error).message}`) })))
     await this.tree.flushPending()
+    await this.ns.flushMeta().catch(err => { failures.push(`attribute index: ${(err as Error).message}`) })
     if (failures.length) throw new FsError('EIO', `could not save ${failures.length} file(s): ${failures.join('; ')}`)
   }
 

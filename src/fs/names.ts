@@ -7,8 +7,13 @@ import { FsError } from '../errors.js'
 export const NAME_MAX = 255
 export const KEY_MAX = 1024
 
-/** Per-directory attribute index (see attr-index.ts): never shown, never opened. */
-export const INDEX_NAME = '.oortfs-attrs'
+/**
+ * The attribute index of directory `a` (see attr-index.ts) is the key `a` +
+ * this suffix beside it in the parent, so the parent's listing shows whether it
+ * exists; the mount root's is the suffix alone, inside the root. Names ending
+ * in it are never shown and cannot be made.
+ */
+export const INDEX_SUFFIX = '.oortfs-attrs'
 
 /**
  * A file `a` shadowed by a directory `a/` (both exist as keys) stays reachable
@@ -32,6 +37,11 @@ export class Names {
   /** the prefix a directory's children share: '/' -> PREFIX, '/a' -> PREFIX + 'a/' */
   dirPrefix (path: string): string {
     return path === '/' ? this.prefix : this.prefix + path.slice(1) + '/'
+  }
+
+  /** the key of a directory's attribute index */
+  indexKey (dir: string): string {
+    return dir === '/' ? this.prefix + INDEX_SUFFIX : this.keyOf(dir) + INDEX_SUFFIX
   }
 
   /** the path of a key under a directory prefix ('' if the key is the prefix itself) */
@@ -61,7 +71,7 @@ export function usableName (name: string): string | undefined {
 export function checkNewName (names: Names, path: string): void {
   const { name } = splitPath(path)
   if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'name longer than 255 bytes', path)
-  if (name === INDEX_NAME) throw new FsError('EPERM', `${INDEX_NAME} is reserved for oortfs's attribute index`, path)
+  if (name.endsWith(INDEX_SUFFIX)) throw new FsError('EPERM', `names ending in ${INDEX_SUFFIX} are reserved for oortfs's attribute index`, path)
   if (Buffer.byteLength(names.keyOf(path)) + 1 > KEY_MAX) throw new FsError('ENAMETOOLONG', 'key longer than 1,024 bytes', path)
 }
 

@@ -6,11 +6,21 @@ import type { ObjectStore } from '../s3/store.js'
 import { Priority } from '../s3/store.js'
 import { DirCache } from './dir-cache.js'
 import { parsePage, type Entry, type ParsedPage } from './entry.js'
-import { keyJustBefore, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { keyJustBefore, joinPath, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
 
 /** fills in `meta` of listed entries (attribute index, or HEADs for meta=head) */
 export interface MetaSource {
   enrich(dir: string, dirPrefix: string, listing: ParsedPage): Promise<void>
+  /** the same for one name found by a lookup */
+  enrichOne?(dir: string, dirPrefix: string, name: string, entry: Entry): Promise<Entry>
+  /** a name we changed (undefined: removed) */
+  changed?(dir: string, name: string, entry: Entry | undefined): void
+  /** a listing of its parent showed whether a directory's index exists (entry) or not */
+  sawIndex?(dir: string, index: Entry | undefined): void
+  /** a directory removed or renamed away */
+  forget?(dir: string): void
+  /** writes anything pending */
+  flush?(): Promise<void>
 }
 
 export interface NamespaceOptions {
@@ -39,6 +49,15 @@ export class Namespace {
 
   /** the entry at path (not '/'), or undefined if nothing is there */
   async lookup (path: string): Promise<Entry | undefined> {
+    const e = await this.find(path)
+    if (!e || e.meta || e.metaKnown || !this.meta?.enrichOne) return e
+    const { parent, name } = splitPath(path)
+    const enriched = await this.meta.enrichOne(parent, this.names.dirPrefix(parent), name, e)
+    if (enriched !== e) this.cache.set(parent, name, enriched)
+    return enriched
+  }
+
+  private async find (path: string): Promise<Entry | undefined> {
     const { parent, name } = splitPath(path)
     const dirPrefix = this.names.dirPrefix(parent)
     for (let round = 0; ; round++) {
@@ -46,7 +65,7 @@ export class Namespace {
       if (known) return known.entry
       // someone is already listing or probing this directory: their answer may do
       const pending = this.listing.get(parent) ?? this.probing.get(parent)
-      if (pending) { await pending.catch(() => {}); continue }
+      if (pending) { await pending.catch(() => {}); round--; continue }
       if (round > 0) return this.probeName(parent, dirPrefix, name)
       const probe = this.probeWindow(parent, dirPrefix, name)
       this.probing.set(parent, probe)
@@ -76,13 +95,11 @@ export class Namespace {
       parsePage(dirPrefix, page, parsed)
       token = page.truncated ? page.nextToken : undefined
     } while (token)
-    this.cache.carryInto(dir, parsed.entries)
-    await this.meta?.enrich(dir, dirPrefix, parsed)
-    this.cache.setListing(dir, parsed, at)
+    await this.stored(dir, dirPrefix, parsed, at)
     return this.cache.listing(dir) ?? parsed.entries
   }
 
-  /** one listing page starting just before the name: covers it and its neighbours */
+  /** one listing page starting just before the name: it answers for the name and its neighbours */
   private async probeWindow (dir: string, dirPrefix: string, name: string): Promise<void> {
     const at = this.now()
     const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
@@ -92,13 +109,30 @@ export class Namespace {
     const parsed = parsePage(dirPrefix, page)
     if (!page.truncated && after === dirPrefix) {
       // it started at the directory's beginning and reached its end: a full listing
-      this.cache.carryInto(dir, parsed.entries)
-      await this.meta?.enrich(dir, dirPrefix, parsed)
-      this.cache.setListing(dir, parsed, at)
+      await this.stored(dir, dirPrefix, parsed, at)
       return
     }
     const last = lastItem(page)
-    this.cache.addWindow(dir, after, page.truncated ? (last ?? after) : null, parsed.entries, at)
+    const until = page.truncated ? (last ?? after) : null
+    // a directory's index key sorts just before its prefix: a page showing the prefix covered it
+    this.reportIndexes(dir, parsed)
+    this.cache.addWindow(dir, after, until, parsed.entries, at)
+  }
+
+  /** a full listing: metadata added, cached, and the subdirectories' index keys reported */
+  private async stored (dir: string, dirPrefix: string, parsed: ParsedPage, at: number): Promise<void> {
+    this.cache.carryInto(dir, parsed.entries)
+    if (dir === '/') this.meta?.sawIndex?.('/', parsed.indexes?.get(''))
+    this.reportIndexes(dir, parsed)
+    await this.meta?.enrich(dir, dirPrefix, parsed)
+    this.cache.setListing(dir, parsed, at)
+  }
+
+  private reportIndexes (dir: string, parsed: ParsedPage): void {
+    if (!this.meta?.sawIndex) return
+    for (const [name, e] of parsed.entries) {
+      if (e.kind === 'dir') this.meta.sawIndex(joinPath(dir, name), parsed.indexes?.get(name))
+    }
   }
 
   /** the rare name a window could not reach (a thousand siblings sort just before it) */
@@ -124,6 +158,23 @@ export class Namespace {
   changed (path: string, entry: Entry | undefined): void {
     const { parent, name } = splitPath(path)
     this.cache.set(parent, name, entry)
+    this.meta?.changed?.(parent, name, entry)
+  }
+
+  /** a directory we just made: empty, and without an index */
+  madeDir (path: string): void {
+    this.cache.setEmpty(path)
+    this.meta?.sawIndex?.(path, undefined)
+  }
+
+  /** a directory and everything below it is gone or moved */
+  forgetTree (dir: string): void {
+    this.cache.forgetTree(dir)
+    this.meta?.forget?.(dir)
+  }
+
+  async flushMeta (): Promise<void> {
+    await this.meta?.flush?.()
   }
 }
 

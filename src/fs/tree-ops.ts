@@ -5,7 +5,7 @@ import { Priority } from '../s3/store.js'
 import type { Entry } from './entry.js'
 import type { OortFs } from './filesystem.js'
 import { encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
-import { checkNewName, INDEX_NAME } from './names.js'
+import { checkNewName } from './names.js'
 import { DeleteBatcher } from './write/delete-batcher.js'
 import { copyObject } from './write/copy-object.js'
 import { log } from '../util/log.js'
@@ -27,9 +27,9 @@ export class TreeOps {
     if (await this.fs.exists(path)) throw new FsError('EEXIST', undefined, path)
   }
 
+  /** attributes of something new: its dates are the object's LastModified */
   private baseMeta (mode: number): Meta {
-    const now = Date.now()
-    return { mode, uid: this.fs.opts.uid, gid: this.fs.opts.gid, mtimeMs: now, ctimeMs: now }
+    return { mode, uid: this.fs.opts.uid, gid: this.fs.opts.gid }
   }
 
   async unlink (path: string): Promise<void> {
@@ -56,7 +56,7 @@ export class TreeOps {
     const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
     this.ns.changed(path, { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers })
     // nothing was under the name (we looked), so the new directory is empty
-    this.ns.cache.setEmpty(path)
+    this.ns.madeDir(path)
   }
 
   async symlink (target: string, path: string): Promise<void> {
@@ -86,12 +86,12 @@ export class TreeOps {
     await this.deletes.flush()
     const prefix = e.key
     const page = await this.store.list({ prefix, maxKeys: 3 }, { priority: Priority.Metadata })
-    const own = [prefix, prefix + INDEX_NAME]
-    if (page.objects.some(o => !own.includes(o.key))) throw new FsError('ENOTEMPTY', undefined, path)
-    for (const o of page.objects) this.deletes.delete(o.key)
+    if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
+    if (page.objects.length > 0) this.deletes.delete(prefix)
+    this.deletes.delete(this.fs.names.indexKey(path))
     await this.deletes.flush()
     this.ns.changed(path, undefined)
-    this.ns.cache.forgetTree(path)
+    this.ns.forgetTree(path)
   }
 
   async rename (from: string, to: string): Promise<void> {
@@ -160,10 +160,15 @@ export class TreeOps {
       }
     }
     await Promise.all(Array.from({ length: RENAME_CONCURRENCY }, worker))
+    // the directory's own index lives beside it, outside the prefix
+    const fromIndex = this.fs.names.indexKey(from)
+    const movedIndex = await this.store.copy(fromIndex, this.fs.names.indexKey(to), { priority: Priority.Data })
+      .then(() => true, err => { if ((err as FsError).errno !== 'ENOENT') throw err; return false })
+    if (movedIndex) this.deletes.delete(fromIndex)
     for (const k of keys) this.deletes.delete(k.key)
     await this.deletes.flush()
-    this.ns.cache.forgetTree(from)
-    this.ns.cache.forgetTree(to)
+    this.ns.forgetTree(from)
+    this.ns.forgetTree(to)
     this.ns.changed(from, undefined)
     this.ns.changed(to, { ...src, key: toPrefix })
     for (const n of open) {

@@ -89,40 +89,46 @@ export class S3Gateway implements ObjectStore {
     if (want <= 0) return Buffer.alloc(0)
     const buf = Buffer.allocUnsafe(want)
     let got = 0
-    // a body cut short is asked for again from where it stopped
-    for (let cuts = 0; got < want; cuts++) {
+    // a retry after a body cut short asks only for the rest
+    await this.send('GetObject', `get ${key}`, opts, Priority.Data, async abortSignal => {
       const from = start + got
-      let eof = false
-      const n = await this.send('GetObject', `get ${key}`, opts, Priority.Data, async abortSignal => {
-        let out
-        try {
-          out = await this.client.send(new GetObjectCommand({
-            Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`,
-          }), { abortSignal })
-        } catch (err) {
-          const e = toS3Error(err, `get ${key}`)
-          if (e.status === 416) { eof = true; return 0 }
-          throw e
-        }
-        const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
-        const expected = Math.min(end, total) - from
-        if (total <= end) eof = true
-        const read = await readInto(out.Body as Readable, buf, got)
-        this.queue.countBytes('in', read)
-        if (read < expected) {
-          got += read
-          throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${read} of ${expected} bytes`)
-        }
-        return read
-      }).catch(err => {
-        if (err instanceof S3Error && err.code === 'TruncatedBody' && cuts < 5) return -1
-        throw err
-      })
-      if (n < 0) continue
-      got += n
-      if (eof) break
-    }
+      let out
+      try {
+        out = await this.client.send(new GetObjectCommand({
+          Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`,
+        }), { abortSignal })
+      } catch (err) {
+        const e = toS3Error(err, `get ${key}`)
+        if (e.status === 416) return // starts at or past the end: nothing more
+        throw e
+      }
+      const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
+      const expected = Math.min(end, total) - from
+      const read = await readInto(out.Body as Readable, buf, got)
+      got += read
+      this.queue.countBytes('in', read)
+      if (read < expected) {
+        throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${read} of ${expected} bytes`)
+      }
+    })
     return got === want ? buf : buf.subarray(0, got)
+  }
+
+  async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {
+    try {
+      return await this.send('GetObject', `get ${key}`, opts, Priority.Metadata, async abortSignal => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal })
+        const size = Number(out.ContentLength ?? 0)
+        const body = Buffer.alloc(size)
+        const got = await readInto(out.Body as Readable, body, 0)
+        this.queue.countBytes('in', got)
+        if (got < size) throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${got} of ${size} bytes`)
+        return { body, etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) }
+      })
+    } catch (err) {
+      if (err instanceof S3Error && err.status === 404) return undefined
+      throw err
+    }
   }
 
   async put (key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult> {

@@ -96,6 +96,8 @@ export interface ObjectStore {
   head(key: string, opts?: CallOptions): Promise<ObjectHead | undefined>
   /** bytes [start, end) of the object; fewer only at the end of the object */
   get(key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer>
+  /** a whole (small) object with its ETag and date; undefined when it does not exist */
+  read(key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined>
   put(key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult>
   copy(sourceKey: string, destKey: string, opts?: CopyOptions): Promise<CopyResult>
   delete(key: string, opts?: CallOptions): Promise<void>

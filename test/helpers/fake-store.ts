@@ -118,12 +118,13 @@ export class FakeStore implements ObjectStore {
       if ((err as S3Error).status === 404) return undefined
       throw err
     }
+    checkKey(key, `head ${key}`)
     const o = this.objects.get(key)
     if (!o) return undefined
     return {
       ...this.summary(key),
       // Ceph's Last-Modified header has whole seconds; listings have milliseconds
-      lastModified: new Date(Math.floor(o.lastModified.getTime() / 1000) * 1000),
+      lastModified: wholeSeconds(o.lastModified.getTime()),
       metadata: { ...o.metadata },
       contentType: o.contentType,
     }
@@ -132,8 +133,23 @@ export class FakeStore implements ObjectStore {
   async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
     if (end <= start) return Buffer.alloc(0) // the gateway sends nothing either
     await this.request('GetObject', key, opts)
+    checkKey(key, `get ${key}`)
     const o = this.existing(key, `get ${key}`)
     return Buffer.from(o.body.subarray(Math.min(start, o.body.length), Math.min(end, o.body.length)))
+  }
+
+  /** a whole object in one GetObject; undefined when missing (any 404, as in the gateway) */
+  async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {
+    try {
+      await this.request('GetObject', key, opts)
+    } catch (err) {
+      if ((err as S3Error).status === 404) return undefined
+      throw err
+    }
+    checkKey(key, `get ${key}`)
+    const o = this.objects.get(key)
+    // GET's Last-Modified header has whole seconds, like HEAD's
+    return o && { body: Buffer.from(o.body), etag: o.etag, lastModified: wholeSeconds(o.lastModified.getTime()) }
   }
 
   async put (key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult> {
@@ -172,6 +188,7 @@ export class FakeStore implements ObjectStore {
 
   async delete (key: string, opts?: CallOptions): Promise<void> {
     await this.request('DeleteObject', key, opts)
+    checkKey(key, `delete ${key}`)
     this.unstore(key)
   }
 
@@ -281,8 +298,12 @@ export class FakeStore implements ObjectStore {
 
   /** the Date header: whole seconds */
   private serverDate (): Date {
-    return new Date(Math.floor(this.now() / 1000) * 1000)
+    return wholeSeconds(this.now())
   }
+}
+
+function wholeSeconds (ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000)
 }
 
 function lowerKeys (meta: Record<string, string>): Record<string, string> {
@@ -291,6 +312,7 @@ function lowerKeys (meta: Record<string, string>): Record<string, string> {
   return out
 }
 
+/** Ceph refuses a key over 1,024 bytes wherever it names the object (not as a copy source or in DeleteObjects) */
 function checkKey (key: string, what: string): void {
   if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw serverError('KeyTooLongError', 400, what)
 }

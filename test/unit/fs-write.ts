@@ -200,5 +200,6 @@ t.test('symlinks store their target as the body and a link mode', async t => {
 t.test('the attribute index name is reserved', async t => {
   const { fs } = makeFs()
   t.equal(await errnoOf(fs.create('/.oortfs-attrs', 0o644)), 'EPERM')
+  t.equal(await errnoOf(fs.create('/dir.oortfs-attrs', 0o644)), 'EPERM')
   t.equal(await errnoOf(fs.create('/' + 'n'.repeat(256), 0o644)), 'ENAMETOOLONG')
 })

@@ -40,6 +40,8 @@ export class FileNode {
   /** x-amz-meta entries we don't interpret, kept on rewrite */
   extraMeta: Record<string, string> = {}
   contentType?: string
+  /** when the content last changed here (ms), shown as mtime until the upload dates it */
+  modifiedAt?: number
   /** open handles; the node lives while > 0 or while dirty */
   refs = 0
   unlinked = false

@@ -1,0 +1,282 @@
+// The per-directory attribute index: `ls -l` from one listing even where modes,
+// owners, mtimes and symlinks differ from the mount's defaults. A listing has
+// no user metadata, so each directory whose entries need some keeps one small
+// hidden object (.oortfs-attrs) recording them, each record tied to the
+// object's ETag, size and LastModified. The objects' own x-amz-meta-* stay the
+// truth; this is a cache of it, trusted only where it provably still matches:
+//   - a record that matches the listed object: its attributes;
+//   - a record that does not match: a HEAD of that one object;
+//   - no record, object not newer than the index: the defaults (whoever wrote
+//     the index knew it, and it needed none);
+//   - no record, object newer than the index: a HEAD (another tool made it).
+// The listing shows whether the index exists, so it costs at most one GET per
+// directory listed. Writes are debounced and rewrite the whole (small) object.
+import type { ObjectStore } from '../s3/store.js'
+import { Priority } from '../s3/store.js'
+import { log } from '../util/log.js'
+import { sameObject, type Entry, type ParsedPage } from './entry.js'
+import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
+import type { MetaSource } from './namespace.js'
+import { INDEX_SUFFIX } from './names.js'
+
+/** one record: the object it describes, and its attributes */
+interface IndexRecord {
+  /** ETag, size, LastModified (ms) of the object; absent for directories */
+  e?: string
+  s?: number
+  t?: number
+  /** mode, uid, gid, mtime (ms), symlink target */
+  m?: number
+  u?: number
+  g?: number
+  mt?: number
+  l?: string
+}
+
+interface IndexFile {
+  v: 1
+  r: Record<string, IndexRecord>
+}
+
+interface DirIndex {
+  /** the index object as last read or written; undefined: there is none */
+  records: Map<string, IndexRecord>
+  exists: boolean
+  etag?: string
+  /** the index object's LastModified (ms) */
+  lastModified?: number
+  loadedAt: number
+  /** changes made here and not yet written */
+  dirty: boolean
+}
+
+export interface IndexDefaults {
+  uid: number
+  gid: number
+  /** the mode a listing alone would show for a kind */
+  mode(kind: 'file' | 'dir'): number
+}
+
+export class AttrIndex implements MetaSource {
+  private readonly dirs = new Map<string, DirIndex>()
+  private readonly loading = new Map<string, Promise<DirIndex>>()
+  private readonly timers = new Map<string, NodeJS.Timeout>()
+  private readonly writing = new Map<string, Promise<void>>()
+  heads = 0
+
+  constructor (
+    private readonly store: ObjectStore,
+    private readonly defaults: IndexDefaults,
+    private readonly opts: { ttlMs: number, indexKey: (dir: string) => string, delayMs?: number, now?: () => number },
+  ) {}
+
+  private get now (): number { return (this.opts.now ?? Date.now)() }
+
+  /** attributes for every entry of a fresh listing */
+  async enrich (dir: string, _dirPrefix: string, listing: ParsedPage): Promise<void> {
+    const idx = await this.indexFor(dir)
+    const heads: Promise<void>[] = []
+    for (const [name, e] of listing.entries) {
+      if (e.metaKnown) continue
+      const verdict = this.judge(idx, name, e)
+      if (verdict === 'head') heads.push(this.headInto(dir, name, e).then(f => { if (f) listing.entries.set(name, f) }))
+      else if (verdict) listing.entries.set(name, { ...e, meta: verdict.meta, target: verdict.target })
+    }
+    await Promise.all(heads)
+  }
+
+  /** what the parents' listings showed of each directory's index */
+  private readonly seen = new Map<string, { index?: Entry, at: number }>()
+
+  sawIndex (dir: string, index: Entry | undefined): void {
+    this.seen.set(dir, { index, at: this.now })
+  }
+
+  /** attributes for one entry found by a lookup (reads the directory's index at most once) */
+  async enrichOne (dir: string, _dirPrefix: string, name: string, e: Entry): Promise<Entry> {
+    // a path walk looks up every directory on the way: their modes wait for a listing
+    if (e.metaKnown || e.meta || e.kind === 'dir') return e
+    const idx = await this.indexFor(dir)
+    const verdict = this.judge(idx, name, e)
+    if (verdict === 'head') return (await this.headInto(dir, name, e)) ?? e
+    return verdict ? { ...e, meta: verdict.meta, target: verdict.target } : e
+  }
+
+  private judge (idx: DirIndex, name: string, e: Entry): { meta: Meta, target?: string } | 'head' | undefined {
+    const rec = idx.records.get(name)
+    if (e.kind === 'dir') return rec ? { meta: metaOf(rec) } : undefined
+    if (rec) {
+      const described: Entry = { kind: 'file', key: e.key, size: rec.s ?? -1, etag: rec.e, lastModified: rec.t !== undefined ? new Date(rec.t) : undefined }
+      return sameObject(e, described) ? { meta: metaOf(rec), target: rec.l } : 'head'
+    }
+    if (!idx.exists) return undefined
+    // newer than the index: made by someone who did not update it
+    if (e.lastModified && idx.lastModified !== undefined && e.lastModified.getTime() > idx.lastModified + 1000) return 'head'
+    return undefined
+  }
+
+  private async headInto (dir: string, name: string, e: Entry): Promise<Entry | undefined> {
+    this.heads++
+    const h = await this.store.head(e.key, { priority: Priority.Metadata })
+    if (!h) return undefined
+    const fresh: Entry = {
+      ...e, size: h.size, etag: h.etag, meta: decodeMeta(h.metadata), metaKnown: true,
+      headers: h.metadata, contentType: h.contentType,
+    }
+    // refresh the stale record so the next mount need not ask again
+    this.changed(dir, name, fresh)
+    return fresh
+  }
+
+  /** the directory's index: cached, or read once (not at all when its parent's listing showed there is none) */
+  private async indexFor (dir: string): Promise<DirIndex> {
+    const have = this.dirs.get(dir)
+    if (have?.dirty) return have
+    const seen = this.seen.get(dir)
+    if (seen && this.now - seen.at < this.opts.ttlMs) {
+      if (!seen.index) {
+        const none: DirIndex = { records: new Map(), exists: false, loadedAt: this.now, dirty: false }
+        this.dirs.set(dir, none)
+        return none
+      }
+      if (have?.exists && have.etag === seen.index.etag) return have
+    } else if (have && this.now - have.loadedAt < this.opts.ttlMs) {
+      return have
+    }
+    let p = this.loading.get(dir)
+    if (!p) {
+      p = this.load(dir, this.opts.indexKey(dir)).finally(() => this.loading.delete(dir))
+      this.loading.set(dir, p)
+    }
+    return p
+  }
+
+  private async load (dir: string, key: string): Promise<DirIndex> {
+    const idx: DirIndex = { records: new Map(), exists: false, loadedAt: this.now, dirty: false }
+    try {
+      const got = await this.store.read(key, { priority: Priority.Metadata })
+      if (got) {
+        const file = JSON.parse(got.body.toString('utf8')) as IndexFile
+        if (file.v === 1 && file.r) for (const [n, r] of Object.entries(file.r)) idx.records.set(n, r)
+        idx.exists = true
+        idx.etag = got.etag
+        idx.lastModified = got.lastModified.getTime()
+      }
+    } catch (err) {
+      log.warn(`attribute index of ${dir} unreadable, using object metadata: ${(err as Error).message}`)
+    }
+    const pending = this.dirs.get(dir)
+    if (pending?.dirty) {
+      // changes made while it loaded win
+      for (const [n, r] of pending.records) idx.records.set(n, r)
+      idx.dirty = true
+    }
+    this.dirs.set(dir, idx)
+    return idx
+  }
+
+  /** a name in dir changed (undefined: removed); keeps the index in step, if one is needed */
+  changed (dir: string, name: string, e: Entry | undefined): void {
+    if (name.endsWith(INDEX_SUFFIX)) return
+    let idx = this.dirs.get(dir)
+    const rec = e ? this.recordOf(e) : undefined
+    if (!idx) {
+      if (!rec) return // nothing to record, and whether an index exists is unknown: leave it be
+      idx = { records: new Map(), exists: false, loadedAt: 0, dirty: true }
+      this.dirs.set(dir, idx)
+    }
+    if (rec) idx.records.set(name, rec)
+    else if (!idx.records.delete(name) && !idx.exists) return
+    idx.dirty = true
+    this.schedule(dir)
+  }
+
+  /** a record if the entry's attributes differ from what a listing alone would show */
+  private recordOf (e: Entry): IndexRecord | undefined {
+    const m = e.meta
+    if (!m) return undefined
+    const mode = m.mode ?? this.defaults.mode(e.kind)
+    const ownMtime = m.mtimeMs !== undefined && (!e.lastModified || Math.abs(m.mtimeMs - e.lastModified.getTime()) >= 1000)
+    const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime
+    if (!differs) return undefined
+    const rec: IndexRecord = { m: mode }
+    if (m.uid !== undefined) rec.u = m.uid
+    if (m.gid !== undefined) rec.g = m.gid
+    if (ownMtime) rec.mt = m.mtimeMs
+    if (e.kind === 'file') {
+      rec.e = e.etag
+      rec.s = e.size
+      if (e.lastModified) rec.t = e.lastModified.getTime()
+      if ((mode & S_IFMT) === S_IFLNK && e.target !== undefined) rec.l = e.target
+    }
+    return rec
+  }
+
+  private schedule (dir: string): void {
+    if (this.timers.has(dir)) return
+    this.timers.set(dir, setTimeout(() => { void this.write(dir).catch(() => {}) }, this.opts.delayMs ?? 1000))
+  }
+
+  private async write (dir: string): Promise<void> {
+    const t = this.timers.get(dir)
+    if (t) { clearTimeout(t); this.timers.delete(dir) }
+    const running = this.writing.get(dir)
+    if (running) await running
+    const p = this.doWrite(dir)
+    this.writing.set(dir, p)
+    try { await p } finally { this.writing.delete(dir) }
+  }
+
+  private async doWrite (dir: string): Promise<void> {
+    let idx = this.dirs.get(dir)
+    if (!idx?.dirty) return
+    const key = this.opts.indexKey(dir)
+    if (idx.loadedAt === 0) idx = await this.load(dir, key) // merge with what is on the server
+    idx.dirty = false
+    try {
+      if (idx.records.size === 0) {
+        if (idx.exists) await this.store.delete(key, { priority: Priority.Background })
+        idx.exists = false
+        return
+      }
+      const file: IndexFile = { v: 1, r: Object.fromEntries(idx.records) }
+      const r = await this.store.put(key, Buffer.from(JSON.stringify(file)), { contentType: 'application/json', priority: Priority.Background })
+      idx.exists = true
+      idx.etag = r.etag
+      idx.lastModified = (r.serverDate ?? new Date(this.now)).getTime() + 999
+      idx.loadedAt = this.now
+    } catch (err) {
+      idx.dirty = true
+      log.warn(`could not write the attribute index of ${dir}: ${(err as Error).message}`)
+      throw err
+    }
+  }
+
+  /** writes every pending index now (before unmount) */
+  async flush (): Promise<void> {
+    const dirs = [...this.dirs.entries()].filter(([, i]) => i.dirty).map(([d]) => d)
+    await Promise.all(dirs.map(d => this.write(d)))
+  }
+
+  /** a directory and all below it are gone or renamed: their indexes went with the keys */
+  forget (dir: string): void {
+    const below = dir === '/' ? '/' : dir + '/'
+    for (const d of [...this.dirs.keys()]) {
+      if (d !== dir && !d.startsWith(below)) continue
+      const t = this.timers.get(d)
+      if (t) { clearTimeout(t); this.timers.delete(d) }
+      this.dirs.delete(d)
+      this.seen.delete(d)
+    }
+  }
+}
+
+function metaOf (r: IndexRecord): Meta {
+  const m: Meta = {}
+  if (r.m !== undefined) m.mode = r.m
+  if (r.u !== undefined) m.uid = r.u
+  if (r.g !== undefined) m.gid = r.g
+  if (r.mt !== undefined) m.mtimeMs = r.mt
+  return m
+}

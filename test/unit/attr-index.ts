@@ -1,0 +1,85 @@
+import t from 'tap'
+import { makeFs, writeFile, errnoOf } from '../helpers/make-fs.js'
+import { FakeStore } from '../helpers/fake-store.js'
+import { OortFs } from '../../src/fs/filesystem.js'
+
+/** a new mount of the same bucket: nothing cached */
+function remount (fs: OortFs, store: FakeStore): OortFs {
+  return new OortFs(store, { ...fs.opts })
+}
+
+t.test('chmod +x on 10 of 1,000 files: after a remount ls -l shows them right from 2 requests', async t => {
+  const { fs, store } = makeFs()
+  for (let i = 0; i < 1000; i++) store.putText(`src/f${String(i).padStart(4, '0')}`, 'x')
+  await fs.readdir('/src')
+  for (let i = 0; i < 1000; i += 100) await fs.chmod(`/src/f${String(i).padStart(4, '0')}`, 0o755)
+  await fs.flushAll()
+  t.ok(store.object('src.oortfs-attrs'), 'the index was written beside the directory')
+  const again = remount(fs, store)
+  store.resetCounts()
+  const names = await again.readdir('/src')
+  t.notOk(names.includes('.oortfs-attrs'), 'the index never shows up')
+  let execs = 0
+  for (const n of names) {
+    const a = await again.getattr('/src/' + n)
+    if (a.mode === 0o100755) execs++
+    else t.equal(a.mode, 0o100644)
+  }
+  t.equal(execs, 10)
+  t.ok(store.totalRequests() <= 3, `ls -l cost ${store.totalRequests()} requests: ${JSON.stringify(store.requests)}`)
+  t.equal(store.requests.HeadObject ?? 0, 0, 'no HEAD per file')
+})
+
+t.test('a file changed by another tool after the index is asked about, not trusted', async t => {
+  const { fs, store } = makeFs()
+  await writeFile(fs, '/d/a', Buffer.from('a'))
+  await fs.chmod('/d/a', 0o700)
+  await fs.flushAll()
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  // s3fs rewrites a with another mode, and adds b with its own
+  store.putText('d/a', 'changed', { mode: String(0o100600) })
+  store.putText('d/b', 'new', { mode: String(0o100750) })
+  const again = remount(fs, store)
+  await again.readdir('/d')
+  t.equal((await again.getattr('/d/a')).mode, 0o100600, 'stale record: HEAD shows the truth')
+  t.equal((await again.getattr('/d/b')).mode, 0o100750, 'newer than the index: HEAD')
+  t.equal(store.requests.HeadObject, 2)
+})
+
+t.test('an executable found by lookup alone (no listing) keeps its mode after a remount', async t => {
+  const { fs, store } = makeFs()
+  for (let i = 0; i < 20; i++) await writeFile(fs, `/proj/file${i}.c`, Buffer.from('int x;'))
+  await writeFile(fs, '/proj/configure', Buffer.from('#!/bin/sh\n'))
+  await fs.chmod('/proj/configure', 0o755)
+  await fs.utimens('/proj/file3.c', 1_000_000_000_000, 1_000_000_000_000)
+  await fs.symlink('configure', '/proj/link')
+  await fs.flushAll()
+  const again = remount(fs, store)
+  store.resetCounts()
+  t.equal((await again.getattr('/proj/configure')).mode, 0o100755)
+  t.equal((await again.getattr('/proj/file3.c')).mtime.getTime(), 1_000_000_000_000)
+  t.equal((await again.getattr('/proj/link')).mode & 0o170000, 0o120000)
+  t.equal(await again.readlink('/proj/link'), 'configure')
+  t.ok(store.totalRequests() <= 4, `${JSON.stringify(store.requests)}`)
+})
+
+t.test('the index cannot be seen, opened or created through the mount', async t => {
+  const { fs, store } = makeFs()
+  await writeFile(fs, '/x/f', Buffer.from('1'))
+  await fs.chmod('/x/f', 0o600)
+  await fs.flushAll()
+  t.ok(store.object('x.oortfs-attrs'))
+  t.notOk((await fs.readdir('/')).includes('x.oortfs-attrs'), 'hidden from the parent')
+  t.equal(await errnoOf(fs.open('/x.oortfs-attrs', 0)), 'ENOENT')
+  t.equal(await errnoOf(fs.getattr('/x.oortfs-attrs')), 'ENOENT')
+  t.equal(await errnoOf(fs.create('/x.oortfs-attrs', 0o644)), 'EPERM')
+  t.equal(await errnoOf(fs.create('/x/y.oortfs-attrs', 0o644)), 'EPERM')
+})
+
+t.test('files with default attributes need no index at all', async t => {
+  const { fs, store } = makeFs()
+  for (let i = 0; i < 10; i++) await writeFile(fs, `/plain/f${i}`, Buffer.from('x'))
+  await fs.flushAll()
+  t.equal(store.object('plain.oortfs-attrs'), undefined)
+  t.equal(store.object('.oortfs-attrs'), undefined)
+})
