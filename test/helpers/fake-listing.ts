@@ -26,6 +26,12 @@ function decodeToken (token: string): Marker {
   throw serverError('InvalidArgument', 400, 'list', `invalid continuation token ${token}`)
 }
 
+/** Ceph resumes after the whole rolled-up prefix a startAfter falls in (b/1 skips all of b/). */
+function startMarker (after: string, prefix: string, delimiter: string | undefined): Marker {
+  const cut = delimiter && after.startsWith(prefix) ? after.indexOf(delimiter, prefix.length) : -1
+  return cut >= 0 ? { after: after.slice(0, cut + delimiter!.length), prefix: true } : { after, prefix: false }
+}
+
 /**
  * One page of a listing. `sorted` holds every key in byte order; `summary`
  * gives what a listing shows of a key.
@@ -37,7 +43,7 @@ export function listPage (sorted: readonly string[], params: ListParams, summary
   // a continuation token wins over startAfter, as in S3
   const marker: Marker = params.continuationToken !== undefined
     ? decodeToken(params.continuationToken)
-    : { after: params.startAfter ?? '', prefix: false }
+    : startMarker(params.startAfter ?? '', prefix, delimiter)
   const page: ListPage = { objects: [], prefixes: [], truncated: false }
   if (max <= 0) return page
   const beforePrefix = compareKeys(marker.after, prefix) < 0

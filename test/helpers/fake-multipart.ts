@@ -52,13 +52,17 @@ export class Uploads {
   }
 
   /**
-   * The object the listed parts make, checked as S3 checks it: parts in
-   * ascending order, each with its ETag, all but the last at least minPartSize.
-   * The ETag is the md5 of the parts' binary md5s, then "-N".
+   * The object the listed parts make, checked by the stricter of AWS and Ceph 16:
+   * parts in ascending order (AWS; Ceph sorts them), exactly the parts uploaded
+   * (Ceph; AWS takes a subset), each with its ETag, all but the last at least
+   * minPartSize. The ETag is the md5 of the parts' binary md5s, then "-N".
    */
   assemble (key: string, uploadId: string, refs: PartRef[], minPartSize: number, what: string): { upload: Upload; body: Buffer; etag: string } {
     const upload = this.find(key, uploadId, what)
     if (refs.length === 0) throw serverError('MalformedXML', 400, what, 'no parts')
+    if (refs.length !== upload.parts.size) {
+      throw serverError('InvalidPart', 400, what, `${refs.length} parts listed, ${upload.parts.size} uploaded`)
+    }
     const bodies: Buffer[] = []
     const hashes: Buffer[] = []
     refs.forEach((ref, i) => {

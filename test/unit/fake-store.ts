@@ -112,7 +112,8 @@ t.test('multipart with a small minPartSize, and its failures', async t => {
   const e2 = await s.uploadPartCopy('m', id, 2, 'src', 2, 5)
   const parts = [{ partNumber: 1, etag: e1 }, { partNumber: 2, etag: e2 }]
   t.match(await s.completeMultipart('m', id, [...parts].reverse()).catch(e => e), { code: 'InvalidPartOrder', status: 400 })
-  t.match(await s.completeMultipart('m', id, [{ partNumber: 1, etag: '"bad"' }]).catch(e => e), { code: 'InvalidPart' })
+  t.match(await s.completeMultipart('m', id, [{ partNumber: 1, etag: '"bad"' }, parts[1]]).catch(e => e), { code: 'InvalidPart' }, 'ETag mismatch')
+  t.match(await s.completeMultipart('m', id, [parts[1]]).catch(e => e), { code: 'InvalidPart' }, 'a subset of the parts, as Ceph refuses it')
   t.match(await s.uploadPartCopy('m', id, 3, 'src', 4, 9).catch(e => e), { code: 'InvalidRange' })
   t.match(await s.uploadPartCopy('m', id, 3, 'nope', 0, 1).catch(e => e), { code: 'NoSuchKey', errno: 'ENOENT' })
   t.match(await s.uploadPart('other', id, 3, Buffer.from('x')).catch(e => e), { code: 'NoSuchUpload' }, 'an upload id is for one key')
@@ -141,4 +142,15 @@ t.test('a missing bucket fails every request with NoSuchBucket', async t => {
   t.match(await s.checkBucket().catch(e => e), { errno: 'ENOENT', code: 'NoSuchBucket', status: 404 })
   t.match(await s.put('a', Buffer.alloc(0)).catch(e => e), { code: 'NoSuchBucket' })
   t.equal(await s.head('a'), undefined, 'HEAD has no body to say which thing is missing')
+})
+
+t.test('read returns a whole object with its ETag, undefined when missing', async t => {
+  const s = new FakeStore({ now: () => Date.parse('2024-05-01T10:00:00.750Z') })
+  const etag = s.putText('a', 'whole')
+  const got = await s.read('a')
+  t.same([got?.body.toString(), got?.etag, got?.lastModified.toISOString()], ['whole', etag, '2024-05-01T10:00:00.000Z'])
+  got!.body.fill(0)
+  t.equal((await s.get('a', 0, 5)).toString(), 'whole', 'the body is a copy')
+  t.equal(await s.read('missing'), undefined)
+  t.equal(s.requests.GetObject, 3)
 })
