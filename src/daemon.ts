@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { Config } from './config-types.js'
 import { ConfigError, runtimeDir } from './config.js'
 import { MountError, runMount, type MountedApp } from './fuse/mount.js'
-import { log, logTo, logToFile } from './util/log.js'
+import { log, logTo, logToFile, setLogLevel } from './util/log.js'
 
 export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
 export type AppFactory = (config: Config) => Promise<MountedApp>
@@ -41,12 +41,17 @@ export function explainCheckFailure (err: unknown, config: Config): string {
 /** builds the app and proves the bucket and keys work with one request */
 export async function prepareApp (config: Config, build: AppFactory, checkTimeoutMs = 25_000): Promise<MountedApp> {
   const app = await build(config)
+  // the failure becomes one line below: the queue's retry warnings would only repeat it
+  const quiet = !log.enabled('debug')
+  if (quiet) setLogLevel('error')
   try {
     await withTimeout(app.gateway.checkBucket(), checkTimeoutMs,
       () => new MountError(`no answer from ${config.endpoint} in ${checkTimeoutMs / 1000} s; check endpoint= and the network`))
   } catch (err) {
     await app.close().catch(() => {})
     throw err instanceof MountError ? err : new MountError(explainCheckFailure(err, config))
+  } finally {
+    if (quiet) setLogLevel(config.logLevel)
   }
   return app
 }

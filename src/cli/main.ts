@@ -66,9 +66,15 @@ function oneLine (text: string): string {
 
 type Action = () => Promise<number>
 
+/** `-oro,rps=5` (libfuse and s3fs accept it) -> `-o ro,rps=5`: yargs would read -o -r -o */
+export function splitAttachedO (argv: readonly string[]): string[] {
+  return argv.flatMap(a => /^-o[^=]/.test(a) ? ['-o', a.slice(2)] : [a])
+}
+
 /** parses argv into the action to run; usage errors throw UsageError */
-async function parse (argv: string[]): Promise<Action | undefined> {
+async function parse (rawArgv: string[]): Promise<Action | undefined> {
   let action: Action | undefined
+  const argv = splitAttachedO(rawArgv)
   const asList = (v: unknown): string[] => v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String)
   await yargs(argv)
     .scriptName('oortfs')

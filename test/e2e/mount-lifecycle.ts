@@ -1,0 +1,143 @@
+// Real mounts through the real CLI: background start, the control socket
+// (stats, url, unmount), SIGTERM and external umount save and exit 0, big
+// writes reach the filesystem 128 KiB at a time, dead mounts can be cleared.
+import t, { type Test } from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
+import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
+import {
+  alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor,
+} from '../helpers/oortfs-cli.js'
+import { mountAt } from '../../src/fuse/mountinfo.js'
+
+ensureBuilt()
+const s3 = await withS3(t)
+const env = cliEnv(s3, tmpDir(t, 'oortfs-home-'))
+const ep = `endpoint=${s3.endpoint}`
+const client = rawClient(s3)
+t.teardown(() => client.destroy())
+
+/** an empty mount point and a bucket, both cleaned up after the mount */
+async function prepare (t: Test): Promise<{ mnt: string; bucket: string }> {
+  const mnt = join(tmpDir(t), 'mnt')
+  mkdirSync(mnt)
+  const bucket = await newBucket(s3, t, 'mount')
+  return { mnt, bucket }
+}
+
+async function objectText (bucket: string, key: string): Promise<string> {
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  return await out.Body!.transformToString()
+}
+
+t.test('background mount, stats, url, unmount', async t => {
+  const { mnt, bucket } = await prepare(t)
+  let pid: number | undefined
+  cleanupMount(t, mnt, () => pid)
+
+  const r = await runCli([bucket, mnt, '-o', ep], env)
+  t.same([r.code, r.stdout, r.stderr], [0, '', ''], 'exits 0 and prints nothing')
+  t.ok(r.ms < 10_000, `ready in ${r.ms} ms`)
+  const entry = mountAt(mnt)
+  t.match(entry, { fstype: 'fuse.oortfs', source: `oortfs#${bucket}` })
+
+  const stats = await runCli(['stats', mnt, '--json'], env)
+  t.equal(stats.code, 0, stats.stderr)
+  const s = JSON.parse(stats.stdout) as { mount: { pid: number; bucket: string }; requests: { total: number } }
+  pid = s.mount.pid
+  t.equal(s.mount.bucket, bucket)
+  t.ok(s.requests.total >= 1, 'the bucket check was counted')
+  t.ok(alive(pid), 'the daemon runs on after the parent exited')
+
+  writeFileSync(join(mnt, 'hello.txt'), 'hello world')
+  t.match(execFileSync('ls', ['-a', mnt], { encoding: 'utf8' }).split('\n'), ['.', '..', 'hello.txt'], "readdir lists '.' and '..'")
+
+  const table = await runCli(['stats', mnt], env)
+  t.equal(table.code, 0)
+  t.match(table.stdout, /^mount +.*\nrate +\d+ req\/s over the last second; limit 100\/s/)
+
+  const url = await runCli(['url', join(mnt, 'hello.txt'), '--expires', '5m'], env)
+  t.equal(url.code, 0, url.stderr)
+  t.match(url.stdout, /X-Amz-Expires=300/)
+  t.equal(await (await fetch(url.stdout.trim())).text(), 'hello world', 'the URL downloads the file')
+  const put = await runCli(['url', join(mnt, 'up.txt'), '--put'], env)
+  t.equal((await fetch(put.stdout.trim(), { method: 'PUT', body: 'uploaded' })).status, 200)
+  t.equal(await objectText(bucket, 'up.txt'), 'uploaded', 'a PUT URL uploads')
+  const outside = await runCli(['url', '/etc/passwd'], env)
+  t.equal(outside.code, 1)
+  t.match(outside.stderr, /^oortfs: \/etc\/passwd is not inside an oortfs mount/)
+
+  const u = await runCli(['unmount', mnt], env)
+  t.same([u.code, u.stderr], [0, ''])
+  t.notOk(isMounted(mnt), 'unmounted')
+  t.ok(await waitFor(() => !alive(pid!), 5000), 'the daemon exited')
+  t.equal(await objectText(bucket, 'hello.txt'), 'hello world', 'the file was saved')
+})
+
+t.test('a mount point in use is refused', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const again = await runCli([bucket, mnt, '-o', ep], env)
+  t.equal(again.code, 2)
+  t.match(again.stderr, /already a mount point; unmount it first/)
+})
+
+t.test('foreground: SIGTERM saves everything and exits 0', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(mnt, 'data.bin')}`, 'bs=1M', 'count=3'], { stdio: 'ignore' })
+  fg.child.kill('SIGTERM')
+  t.equal(await fg.exited, 0, 'exit 0: all saved')
+  t.notOk(isMounted(mnt))
+  t.equal(fg.stderr(), '', 'nothing on stderr at the default log level')
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'data.bin' }))
+  t.equal(head.ContentLength, 3 * 2 ** 20)
+})
+
+t.test('an external umount stops the process', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  writeFileSync(join(mnt, 'a.txt'), 'saved before umount')
+  execFileSync('umount', [mnt])
+  const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 8000))])
+  t.equal(code, 0, 'noticed and exited 0')
+  t.equal(await objectText(bucket, 'a.txt'), 'saved before umount')
+})
+
+t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_write)', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep, '-d'], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  execFileSync('dd', ['if=/dev/zero', `of=${join(mnt, 'z')}`, 'bs=1M', 'count=4'], { stdio: 'ignore' })
+  t.ok(await waitFor(() => /debug: release \/z /.test(fg.stderr()), 10_000), 'the debug log reached us')
+  const writes = fg.stderr().split('\n').filter(l => /debug: write \/z /.test(l))
+  const sizes = new Set(writes.map(l => Number(/ (\d+)@/.exec(l)?.[1])))
+  t.same([...sizes], [131072], 'every write is 128 KiB')
+  t.equal(writes.length, 32)
+  t.notMatch(fg.stderr(), /hello|\0/, 'debug lines carry no file data')
+})
+
+t.test('oortfs unmount clears a mount whose process died', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  fg.child.kill('SIGKILL')
+  await fg.exited
+  t.ok(isMounted(mnt), 'a dead mount stays behind')
+  const again = await runCli([bucket, mnt, '-o', ep], env)
+  t.equal(again.code, 2)
+  t.match(again.stderr, /dead FUSE mount; clear it with fusermount -uz|already a mount point/)
+  const u = await runCli(['unmount', mnt], env)
+  t.same([u.code, u.stderr], [0, ''], 'falls back to fusermount -u')
+  t.notOk(isMounted(mnt))
+})
