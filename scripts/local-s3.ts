@@ -5,7 +5,7 @@
 
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
@@ -45,12 +45,14 @@ const INSTALL_HINT = 'apt-get install -y ceph-mon ceph-osd radosgw ceph-common (
 
 export async function startLocalS3 (opts: StartOptions = {}): Promise<LocalS3> {
   checkBinaries()
+  if (opts.port !== undefined && !await portFree(opts.port)) throw new Error(`port ${opts.port} is in use`)
   const dir = opts.dir !== undefined ? path.resolve(opts.dir) : await mkdtemp(path.join(os.tmpdir(), 'oortfs-s3-'))
+  mkdirSync(dir, { recursive: true })
   if (existsSync(path.join(dir, 'state.json'))) throw new Error(`${dir} already holds a cluster (state.json); stop it first`)
+  if (opts.dir !== undefined && readdirSync(dir).length > 0) throw new Error(`${dir} is not empty`)
   for (const sub of ['mon', 'osd', 'rgw', 'run', 'log', 'crash']) await mkdir(path.join(dir, sub), { recursive: true })
   const monPort = await freePort()
   const rgwPort = opts.port ?? await freePort()
-  if (opts.port !== undefined && !await portFree(opts.port)) throw new Error(`port ${opts.port} is in use`)
   const conf = path.join(dir, 'ceph.conf')
   const fsid = randomUUID()
   await writeFile(conf, cephConf(dir, fsid, monPort, rgwPort, opts.memoryBytes ?? 8 * 2 ** 30))
@@ -92,6 +94,10 @@ export async function startLocalS3 (opts: StartOptions = {}): Promise<LocalS3> {
 /** Stops the cluster whose state.json (or pid files) is in dir, then removes dir. */
 export async function stopLocalS3 (dir: string): Promise<void> {
   dir = path.resolve(dir)
+  if (!existsSync(path.join(dir, 'ceph.conf'))) {
+    if (!existsSync(dir)) return
+    throw new Error(`${dir} holds no local S3 cluster (no ceph.conf): not removing it`)
+  }
   let pids: number[] = []
   try {
     pids = (JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as LocalS3State).pids
@@ -129,7 +135,7 @@ async function killInOrder (pids: number[], conf: string): Promise<void> {
     while (alive(pid) && Date.now() < deadline) await sleep(20)
     if (alive(pid)) {
       trySignal(pid, 'SIGKILL')
-      while (alive(pid)) await sleep(10)
+      for (let i = 0; i < 500 && alive(pid); i++) await sleep(10)
     }
   }
 }

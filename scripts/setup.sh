@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# System packages oortfs needs on Debian 12: FUSE 2 (for fuse-native) and Ceph, whose
+# System packages oortfs needs on Debian 12: FUSE 2 (for fuse-native); a C toolchain, as
+# npm install rebuilds fuse-native's addon (scripts/patch-fuse-native.mjs); and Ceph, whose
 # radosgw is the local real S3 server of tests, demo and benchmark (scripts/local-s3.ts).
 # Idempotent: quick no-op when everything is installed. Run as root (or with sudo).
 set -euo pipefail
 
-PKGS=(libfuse2 fuse ceph-mon ceph-osd radosgw ceph-common)
+PKGS=(libfuse2 fuse g++ make python3 ceph-mon ceph-osd radosgw ceph-common)
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null | awk '/install ok installed/ {print $1}' || true)
 missing=()
 for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  grep -qx -- "$p" <<<"$installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup.sh: system packages already installed"
