@@ -131,7 +131,7 @@ export function contract (t: Test, makeStore: MakeStore): void {
     t.match(await failure(s.get('missing', 0, 10)), { errno: 'ENOENT', code: 'NoSuchKey', status: 404 })
   })
 
-  t.test('put and head round-trip metadata, names lowercased', async t => {
+  t.test('put, head and read round-trip metadata (names lowercased) and dates', async t => {
     const s = await makeStore(t)
     const body = Buffer.from('hello')
     const before = Date.now()
@@ -147,6 +147,9 @@ export function contract (t: Test, makeStore: MakeStore): void {
     t.equal(headMs % 1000, 0, 'HEAD dates have whole seconds')
     t.equal(Math.floor(listed.lastModified.getTime() / 1000) * 1000, headMs, 'the listing date is the same second')
     t.ok(Math.abs(listed.lastModified.getTime() - before) < 5000, 'dated now')
+    const read = await s.read('m')
+    t.same([read?.body.toString(), read?.etag, read?.lastModified.getTime()], ['hello', put.etag, headMs], 'read: body, ETag, the HEAD date')
+    t.equal(await s.read('missing'), undefined)
     t.equal(await s.head('missing'), undefined)
     await s.delete('missing') // deleting what is not there succeeds
   })
