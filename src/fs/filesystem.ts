@@ -375,11 +375,15 @@ export class OortFs implements FileSystem {
   }
 
   async setxattr (path: string, name: string, value: Buffer, _flags: number): Promise<void> {
+    if (!isStorableXattr(name)) throw new FsError('ENOTSUP', `only user.* and trusted.* extended attributes are stored`, path)
     this.writable(path)
     await this.tree.setMeta(path, m => ({ ...m, xattr: { ...m.xattr, [name]: Buffer.from(value) } }))
   }
 
   async getxattr (path: string, name: string): Promise<Buffer | undefined> {
+    // ls -l asks every file for ACLs and SELinux labels, the kernel asks for
+    // security.capability before writes: names we never store cost no request
+    if (!isStorableXattr(name)) return undefined
     return (await this.xattrs(path))[name]
   }
 
@@ -429,4 +433,9 @@ export class OortFs implements FileSystem {
   defaultMode (kind: 'file' | 'dir'): number {
     return kind === 'dir' ? S_IFDIR | (0o777 & ~this.opts.umask) : S_IFREG | (0o666 & ~this.opts.umask)
   }
+}
+
+/** the namespaces we store; system.* and security.* belong to the kernel */
+function isStorableXattr (name: string): boolean {
+  return name.startsWith('user.') || name.startsWith('trusted.')
 }

@@ -27,6 +27,9 @@ export interface ClientOptions {
 /** the header the server dated its answer with, kept on the SDK's output */
 export const SERVER_DATE = '$serverDate'
 
+// the SDK warns on every start that Node 20 support ends in 2027: not the user's concern
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 export function createS3Client (opts: ClientOptions): S3Client {
   const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, keepAliveMsecs: 10_000 }
   const config: S3ClientConfig = {
@@ -57,6 +60,6 @@ export function createS3Client (opts: ClientOptions): S3Client {
     const headers = (result.response as { headers?: Record<string, string> })?.headers
     if (headers?.date && result.output) (result.output as unknown as Record<string, unknown>)[SERVER_DATE] = new Date(headers.date)
     return result
-  }, { step: 'deserialize', name: 'oortfsServerDate' })
+  }, { step: 'deserialize', name: 'oortfsServerDate', priority: 'high' })
   return client
 }
