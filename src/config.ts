@@ -230,6 +230,11 @@ export function mountKey (mountpoint: string): string {
   return createHash('sha1').update(mountpoint).digest('hex').slice(0, 20)
 }
 
+async function userAllowOther (): Promise<boolean> {
+  const conf = await fsp.readFile('/etc/fuse.conf', 'utf8').catch(() => '')
+  return /^\s*user_allow_other\s*$/m.test(conf)
+}
+
 function str (v: OptionValues, name: string): string | undefined {
   const x = v[name]
   return typeof x === 'string' ? x : undefined
@@ -257,6 +262,10 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
   const signature = v('sigv2') ? 'v2' : 'v4'
   if (signature === 'v2' && !creds.credentials) {
     throw new ConfigError('sigv2 needs explicit keys: give passwd_file= or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+  }
+
+  if (v('allow_other') && process.getuid?.() !== 0 && !await userAllowOther()) {
+    throw new ConfigError('allow_other needs user_allow_other in /etc/fuse.conf; ask root to add that line, or mount without allow_other')
   }
 
   const stagingDir = resolve(str(given, 'staging_dir') ?? join(runtimeDir(), `staging-${mountKey(mountpoint)}`))

@@ -2,7 +2,7 @@
 // a detached copy of this process (same argv, DAEMON_ENV set) that reports
 // `ready` or one error line over IPC; the parent relays it and exits.
 import { spawn, spawnSync } from 'node:child_process'
-import { appendFileSync, existsSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from './config-types.js'
 import { ConfigError, runtimeDir } from './config.js'
@@ -61,14 +61,33 @@ export async function mountForeground (config: Config, build: AppFactory): Promi
   return await runMount(config, app, { signals: ['SIGINT', 'SIGTERM', 'SIGHUP'] })
 }
 
-/** The parent: start the child, wait for its word (30 s at most), exit. Prints nothing on success. */
-export function startDaemon (argv: readonly string[], timeoutMs = 30_000): Promise<number> {
+function hasSyslog (): boolean {
+  return existsSync('/dev/log') && spawnSync('logger', ['--version'], { stdio: 'ignore' }).status === 0
+}
+
+/** where a background mount logs: a file, or undefined for syslog */
+export function daemonLogFile (config: Config): string | undefined {
+  if (config.logFile) return config.logFile
+  return hasSyslog() ? undefined : join(runtimeDir(), 'oortfs.log')
+}
+
+/**
+ * The parent: start the child, wait for its word (30 s at most), exit. Prints
+ * nothing on success. The child's stderr (libfuse's own complaints, a crash
+ * trace) goes to `stderrFile` when there is one.
+ */
+export function startDaemon (argv: readonly string[], stderrFile?: string, timeoutMs = 30_000): Promise<number> {
   return new Promise(resolve => {
+    let errFd: number | 'ignore' = 'ignore'
+    try {
+      if (stderrFile) errFd = openSync(stderrFile, 'a', 0o600)
+    } catch { /* the child's own logging will say what is wrong with the file */ }
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
       detached: true,
-      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+      stdio: ['ignore', 'ignore', errFd, 'ipc'],
       env: { ...process.env, [DAEMON_ENV]: '1' },
     })
+    if (typeof errFd === 'number') closeSync(errFd)
     let settled = false
     const finish = (code: number, line?: string): void => {
       if (settled) return
@@ -94,10 +113,9 @@ export function startDaemon (argv: readonly string[], timeoutMs = 30_000): Promi
 
 /** syslog through logger(1) when there is a syslog, else a file in the temp dir */
 function daemonLogging (config: Config): void {
-  if (config.logFile) return logToFile(config.logFile)
+  const file = daemonLogFile(config)
+  if (file) return logToFile(file)
   const fallback = join(runtimeDir(), 'oortfs.log')
-  const hasLogger = existsSync('/dev/log') && spawnSync('logger', ['--version'], { stdio: 'ignore' }).status === 0
-  if (!hasLogger) return logToFile(fallback)
   const p = spawn('logger', ['-t', `oortfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true })
   p.unref()
   let broken = false

@@ -91,10 +91,10 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
         const input = { target: String(args.target), mountpoint: String(args.mountpoint), options: asList(args.o), foreground: !!args.f || debug, debug }
         const config = await buildConfig(input)
         setLogLevel(config.logLevel)
-        const { DAEMON_ENV, mountForeground, runDaemonChild, startDaemon } = await daemon()
+        const { DAEMON_ENV, daemonLogFile, mountForeground, runDaemonChild, startDaemon } = await daemon()
         const child = !!process.env[DAEMON_ENV]
         delete process.env[DAEMON_ENV]
-        if (!config.foreground && !child) return await startDaemon(argv)
+        if (!config.foreground && !child) return await startDaemon(argv, daemonLogFile(config))
         const { buildApp } = await import('../app.js')
         return child ? await runDaemonChild(config, buildApp) : await mountForeground(config, buildApp)
       }

@@ -133,6 +133,9 @@ function flatten (obj: unknown, prefix = ''): [string, unknown][] {
   return Object.entries(obj).flatMap(([k, v]) => flatten(v, prefix ? `${prefix}.${k}` : k))
 }
 
+/** app.stats() keys the rows above already show */
+const SHOWN = /^(requests|bucket|prefix|endpoint|uptimeSeconds|rpsLimit)(\.|$)/
+
 export function formatStats (s: Record<string, unknown>): string {
   const mount = (s.mount ?? {}) as Record<string, unknown>
   const r = (s.requests ?? {}) as Record<string, unknown>
@@ -144,7 +147,7 @@ export function formatStats (s: Record<string, unknown>): string {
   rows.push(['retries', `${r.retries} (throttled ${r.throttled}, failed ${r.failed})`])
   rows.push(['bytes in', bytes(r.bytesIn)], ['bytes out', bytes(r.bytesOut)])
   for (const [k, v] of flatten(s.app)) {
-    if (v === undefined || typeof v === 'object') continue
+    if (v === undefined || typeof v === 'object' || SHOWN.test(k)) continue
     rows.push([k, /bytes|size/i.test(k) && typeof v === 'number' ? bytes(v) : String(v)])
   }
   const w = Math.max(...rows.map(([k]) => k.length))

@@ -1,7 +1,7 @@
 // The life of a mount: mount, serve, and on SIGINT/SIGTERM, `oortfs unmount`
 // or an external umount: save everything, unmount, close. The exit code says
 // whether everything was saved.
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import type { Config } from '../config-types.js'
 import type { FileSystem } from '../fs/api.js'
 import type { RequestStats } from '../s3/request-queue.js'
@@ -35,6 +35,17 @@ export class MountError extends Error {
     super(message)
     this.name = 'MountError'
   }
+}
+
+/** fusermount -u, not -uz: refuses (EBUSY) while a process has a file or its cwd there */
+function politeUnmount (mp: string): Promise<void> {
+  return new Promise((resolve, reject) => execFile('fusermount', ['-u', mp], (err, _out, stderr) => {
+    if (!err) return resolve()
+    const why = String(stderr).trim().split('\n').pop()?.replace(/^fusermount:\s*/, '') || err.message
+    reject(new Error(/busy/i.test(why)
+      ? `${mp} is busy: a process has a file open there or is inside it; close or leave it and retry, or force it with fusermount -uz ${mp}`
+      : `could not unmount ${mp}: ${why}`))
+  }))
 }
 
 function messageOf (err: unknown): string {
@@ -126,6 +137,16 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       }),
       presign: (path, expires, method) => app.presign(path, expires, method),
       unmount: async () => {
+        // unlike a signal, a request may be refused: the mount stays up when
+        // saving fails or a process still uses it, and the caller is told why
+        if (!phase1) {
+          try {
+            await app.fs.flushAll()
+          } catch (err) {
+            throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
+          }
+          await politeUnmount(mp)
+        }
         const failure = await stop('unmount requested')
         if (failure) throw new Error(`some changes could not be saved: ${failure}`)
       },

@@ -2,7 +2,7 @@
 // (stats, url, unmount), SIGTERM and external umount save and exit 0, big
 // writes reach the filesystem 128 KiB at a time, dead mounts can be cleared.
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
@@ -124,6 +124,26 @@ t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_wri
   t.same([...sizes], [131072], 'every write is 128 KiB')
   t.equal(writes.length, 32)
   t.notMatch(fg.stderr(), /hello|\0/, 'debug lines carry no file data')
+})
+
+t.test('oortfs unmount refuses a busy mount and keeps it up', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const busy = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' })
+  t.teardown(() => { busy.kill('SIGKILL') })
+  const r = await runCli(['unmount', mnt], env)
+  t.equal(r.code, 1)
+  t.match(r.stderr, /^oortfs: .* is busy: .*fusermount -uz/)
+  t.ok(isMounted(mnt), 'still mounted')
+  writeFileSync(join(mnt, 'still-works.txt'), 'yes')
+  busy.kill('SIGKILL')
+  await new Promise(r => busy.on('exit', r))
+  const again = await runCli(['unmount', mnt], env)
+  t.same([again.code, again.stderr], [0, ''])
+  t.equal(await fg.exited, 0)
+  t.equal(await objectText(bucket, 'still-works.txt'), 'yes')
 })
 
 t.test('oortfs unmount clears a mount whose process died', async t => {
