@@ -92,7 +92,10 @@ async function talk (mountpoint: string, msg: Record<string, unknown>): Promise<
   try {
     return await request(socketPath(mountpoint), msg)
   } catch (err) {
-    if (err instanceof NotRunningError) throw new Error(`the oortfs process of ${mountpoint} does not answer on its control socket (${socketPath(mountpoint)}); was it started by another user?`)
+    if (err instanceof NotRunningError && err.message === 'ECONNREFUSED') {
+      throw new Error(`the oortfs process of ${mountpoint} is gone; clear the dead mount with oortfs unmount ${mountpoint}`)
+    }
+    if (err instanceof NotRunningError) throw new Error(`${mountpoint} has no control socket at ${socketPath(mountpoint)}; was it mounted by another user?`)
     throw err
   }
 }
