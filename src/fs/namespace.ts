@@ -5,6 +5,7 @@
 import type { ObjectStore } from '../s3/store.js'
 import { Priority } from '../s3/store.js'
 import { DirCache } from './dir-cache.js'
+import { TreeWalk } from './tree-walk.js'
 import { parsePage, type Entry, type ParsedPage } from './entry.js'
 import { keyJustBefore, joinPath, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
 
@@ -22,6 +23,12 @@ export interface MetaSource {
   /** writes anything pending */
   flush?(): Promise<void>
 }
+
+/** listings of siblings this close together are a walk */
+const WALK_WINDOW_MS = 5_000
+/** how far one directory's listing may push a walk before it lists on its own */
+const WALK_PAGES_PER_STEP = 10
+const WALK_IDLE_MS = 30_000
 
 export interface NamespaceOptions {
   ttlMs: number
@@ -79,10 +86,57 @@ export class Namespace {
     if (fresh) return fresh
     let pending = this.listing.get(dir)
     if (!pending) {
-      pending = this.fetchListing(dir).finally(() => this.listing.delete(dir))
+      pending = this.fromWalk(dir)
+        .then(done => done ?? this.fetchListing(dir))
+        .finally(() => this.listing.delete(dir))
       this.listing.set(dir, pending)
     }
     return pending
+  }
+
+  /** when was each directory last listed: a second child of a parent listed soon after it means a walk */
+  private readonly listedAt = new Map<string, number>()
+  private readonly walks: TreeWalk[] = []
+
+  /**
+   * The listing of dir from a recursive listing of a tree being walked, or
+   * undefined to list it on its own. A walk starts at a parent once a second
+   * of its subdirectories is listed within a few seconds of it.
+   */
+  private async fromWalk (dir: string): Promise<Map<string, Entry> | undefined> {
+    const now = this.now()
+    const dirPrefix = this.names.dirPrefix(dir)
+    this.noteListed(dir, now)
+    for (let i = this.walks.length - 1; i >= 0; i--) {
+      const w = this.walks[i]!
+      if (w.done || now - w.lastUsed > WALK_IDLE_MS) this.walks.splice(i, 1)
+    }
+    let walk = this.walks.find(w => w.covers(dirPrefix) && !w.complete(dirPrefix))
+    if (!walk && dir !== '/') {
+      const parent = splitPath(dir).parent
+      const siblings = [...this.listedAt].filter(([d, at]) => d !== dir && now - at < WALK_WINDOW_MS && splitPath(d).parent === parent)
+      const parentAt = this.listedAt.get(parent)
+      if (siblings.length > 0 && parentAt !== undefined && now - parentAt < WALK_WINDOW_MS) {
+        walk = new TreeWalk(this.store, this.names.dirPrefix(parent), now)
+        this.walks.push(walk)
+      }
+    }
+    if (!walk) return undefined
+    const at = now
+    const completed = await walk.advance(dirPrefix, WALK_PAGES_PER_STEP, now)
+    for (const c of completed) {
+      const path = this.names.pathOfDirPrefix(c.dirPrefix)
+      if (this.cache.listing(path)) continue // listed meanwhile, and at least as fresh
+      await this.stored(path, c.dirPrefix, parsePage(c.dirPrefix, c.page), at)
+    }
+    return this.cache.listing(dir)
+  }
+
+  private noteListed (dir: string, now: number): void {
+    this.listedAt.set(dir, now)
+    if (this.listedAt.size > 256) {
+      for (const [d, at] of this.listedAt) if (now - at > WALK_WINDOW_MS) this.listedAt.delete(d)
+    }
   }
 
   private async fetchListing (dir: string): Promise<Map<string, Entry>> {
