@@ -151,6 +151,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
         if (failure) throw new Error(`some changes could not be saved: ${failure}`)
       },
     })
+    if (phase1) void control.close() // a signal came while it started
   } catch (err) {
     log.warn(`no control socket (oortfs stats/url/unmount will not reach this mount): ${messageOf(err)}`)
   }
