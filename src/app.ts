@@ -15,6 +15,8 @@ export interface App {
   queue: RequestQueue
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
+  /** the first request (bucket and keys check) and recovery of interrupted renames */
+  start(): Promise<void>
   close(): Promise<void>
 }
 
@@ -76,6 +78,7 @@ export async function buildApp (config: Config): Promise<App> {
       }
       return gateway.presign(core.names.keyOf(path), { expiresSeconds, method })
     },
+    start: () => core.start(),
     close: async () => {
       await core.flushAll()
     },

@@ -45,7 +45,7 @@ export async function prepareApp (config: Config, build: AppFactory, checkTimeou
   const quiet = !log.enabled('debug')
   if (quiet) setLogLevel('error')
   try {
-    await withTimeout(app.gateway.checkBucket(), checkTimeoutMs,
+    await withTimeout(app.start(), checkTimeoutMs,
       () => new MountError(`no answer from ${config.endpoint} in ${checkTimeoutMs / 1000} s; check endpoint= and the network`))
   } catch (err) {
     await app.close().catch(() => {})

@@ -4,7 +4,7 @@
 import type { ListPage } from '../s3/store.js'
 import { sameEtag } from '../s3/store.js'
 import type { Meta } from './metadata.js'
-import { INDEX_SUFFIX, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
+import { INDEX_SUFFIX, JOURNAL_DIR, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
 
 export interface Entry {
   kind: 'file' | 'dir'
@@ -40,7 +40,7 @@ export interface ParsedPage {
 export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage = { entries: new Map() }): ParsedPage {
   for (const p of page.prefixes) {
     const name = usableName(p.slice(dirPrefix.length, -1))
-    if (name === undefined) continue
+    if (name === undefined || (dirPrefix === '' && name === JOURNAL_DIR)) continue
     const existing = into.entries.get(name)
     if (existing?.kind === 'file') into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
     into.entries.set(name, { kind: 'dir', key: p, size: 0 })

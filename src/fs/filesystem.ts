@@ -19,6 +19,8 @@ import { ObjectReader } from './read/object-reader.js'
 import { FileNode, type BaseObject, type RemoteReader } from './write/file-node.js'
 import { Uploader } from './write/uploader.js'
 import { TreeOps } from './tree-ops.js'
+import { RenameJournal } from './rename-journal.js'
+import { log } from '../util/log.js'
 
 export interface FsOptions {
   prefix: string
@@ -52,6 +54,7 @@ export class OortFs implements FileSystem {
   readonly cache: BlockCache
   readonly uploader: Uploader
   readonly tree: TreeOps
+  readonly journal: RenameJournal
   private readonly handles = new HandleTable<Handle>()
   /** files with open handles or unsaved changes, by path */
   readonly nodes = new Map<string, FileNode>()
@@ -72,6 +75,16 @@ export class OortFs implements FileSystem {
     this.uploader = new Uploader(store, this.remoteReader(), { partSize: opts.partSize, concurrency: opts.uploadConcurrency })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
     this.tree = new TreeOps(this)
+    this.journal = new RenameJournal(store)
+  }
+
+  /**
+   * The mount's first request: lists the rename journal (proving bucket and
+   * keys) and finishes any directory rename a crash cut short.
+   */
+  async start (): Promise<void> {
+    const r = await this.journal.recover()
+    if (r.kept.length) log.warn(`after finishing interrupted renames, ${r.kept.length} old key(s) were kept because the new name holds other data: ${r.kept.slice(0, 5).join(', ')}`)
   }
 
   // ---- names and attributes

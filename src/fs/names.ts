@@ -15,6 +15,9 @@ export const KEY_MAX = 1024
  */
 export const INDEX_SUFFIX = '.oortfs-attrs'
 
+/** where directory renames are journaled (rename-journal.ts): at the bucket root, hidden there */
+export const JOURNAL_DIR = '.oortfs-journal'
+
 /**
  * A file `a` shadowed by a directory `a/` (both exist as keys) stays reachable
  * under this suffix: `a` is the directory, `a.oortfs-file` the file.
@@ -72,6 +75,7 @@ export function checkNewName (names: Names, path: string): void {
   const { name } = splitPath(path)
   if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'name longer than 255 bytes', path)
   if (name.endsWith(INDEX_SUFFIX)) throw new FsError('EPERM', `names ending in ${INDEX_SUFFIX} are reserved for oortfs's attribute index`, path)
+  if (names.keyOf(path) === JOURNAL_DIR) throw new FsError('EPERM', `${JOURNAL_DIR} at the bucket root is reserved for oortfs's rename journal`, path)
   if (Buffer.byteLength(names.keyOf(path)) + 1 > KEY_MAX) throw new FsError('ENAMETOOLONG', 'key longer than 1,024 bytes', path)
 }
 

@@ -145,6 +145,7 @@ export class TreeOps {
     await this.deletes.flush()
     const fromPrefix = src.key
     const toPrefix = this.fs.names.dirPrefix(to)
+    const journal = await this.fs.journal.begin(fromPrefix, toPrefix)
     const keys: { key: string, size: number }[] = []
     let token: string | undefined
     do {
@@ -167,6 +168,7 @@ export class TreeOps {
     if (movedIndex) this.deletes.delete(fromIndex)
     for (const k of keys) this.deletes.delete(k.key)
     await this.deletes.flush()
+    await this.fs.journal.end(journal)
     this.ns.forgetTree(from)
     this.ns.forgetTree(to)
     this.ns.changed(from, undefined)

@@ -14,7 +14,8 @@ import { socketPath, startControlServer, type ControlServer } from '../control/s
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
   fs: FileSystem
-  gateway: { checkBucket(): Promise<void> }
+  /** proves bucket and keys with the mount's first request */
+  start(): Promise<void>
   queue: { stats(): RequestStats }
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>

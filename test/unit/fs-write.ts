@@ -203,3 +203,24 @@ t.test('the attribute index name is reserved', async t => {
   t.equal(await errnoOf(fs.create('/dir.oortfs-attrs', 0o644)), 'EPERM')
   t.equal(await errnoOf(fs.create('/' + 'n'.repeat(256), 0o644)), 'ENAMETOOLONG')
 })
+
+t.test('a directory rename cut short is finished by the next mount', async t => {
+  const { fs, store } = makeFs()
+  for (let i = 0; i < 20; i++) store.putText(`old/f${i}`, `content ${i}`)
+  await fs.readdir('/')
+  // the copy fails half way: the journal stays, the tree is in both places
+  let copies = 0
+  store.onRequest = op => {
+    if (op === 'CopyObject' && ++copies > 8) throw new Error('crash')
+  }
+  await t.rejects(fs.rename('/old', '/new'), 'the rename fails half way')
+  store.onRequest = undefined
+  t.ok(store.keys().some(k => k.startsWith('.oortfs-journal/')), 'the journal is on the server')
+  const { OortFs } = await import('../../src/fs/filesystem.js')
+  const next = new OortFs(store, { ...fs.opts })
+  await next.start()
+  t.same(store.keys().filter(k => k.startsWith('old/')), [], 'nothing left under the old name')
+  for (let i = 0; i < 20; i++) t.equal(store.object(`new/f${i}`)?.body.toString(), `content ${i}`)
+  t.notOk(store.keys().some(k => k.startsWith('.oortfs-journal/')), 'the journal is gone')
+  t.notOk((await next.readdir('/')).includes('.oortfs-journal'), 'never shown')
+})
