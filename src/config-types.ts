@@ -26,6 +26,8 @@ export interface Config {
   gid: number
   umask: number
   allowOther: boolean
+  /** mount over a non-empty directory */
+  nonEmpty: boolean
 
   rps: number
   concurrency: number

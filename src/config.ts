@@ -183,7 +183,7 @@ export function resolveEndpoint (value: string): string {
 }
 
 /** checks the mount point and returns its canonical path */
-async function checkMountpoint (dir: string): Promise<string> {
+async function checkMountpoint (dir: string, allowNonEmpty: boolean): Promise<string> {
   const abs = resolve(dir)
   try {
     const st = await fsp.stat(abs)
@@ -200,7 +200,9 @@ async function checkMountpoint (dir: string): Promise<string> {
   if (mountAt(real) || (real !== '/' && st.dev !== parent.dev)) {
     throw new ConfigError(`${real} is already a mount point; unmount it first (oortfs unmount ${real}) or pick another directory`)
   }
-  if ((await fsp.readdir(real)).length > 0) throw new ConfigError(`mount point ${real} is not empty; mount on an empty directory`)
+  if (!allowNonEmpty && (await fsp.readdir(real)).length > 0) {
+    throw new ConfigError(`mount point ${real} is not empty; mount on an empty directory (or add -o nonempty to hide what is there)`)
+  }
   return real
 }
 
@@ -253,7 +255,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
   const num = (name: string): number => v(name) as number
   const { bucket, prefix } = parseTarget(input.target)
   const endpoint = resolveEndpoint(String(v('endpoint')))
-  const mountpoint = await checkMountpoint(input.mountpoint)
+  const mountpoint = await checkMountpoint(input.mountpoint, v('nonempty') === true)
 
   const passwdFile = str(given, 'passwd_file')
   const creds = await resolveCredentials({
@@ -291,6 +293,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     gid: (given.gid as number | undefined) ?? process.getgid?.() ?? 0,
     umask: num('umask'),
     allowOther: Boolean(v('allow_other')),
+    nonEmpty: Boolean(v('nonempty')),
     rps: num('rps'),
     concurrency: num('concurrency'),
     retries: num('retries'),

@@ -24,6 +24,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'uid', type: 'int', help: 'owner of files without stored metadata (default: the mounting user)' },
   { name: 'gid', type: 'int', help: 'group of files without stored metadata (default: the mounting group)' },
   { name: 'umask', type: 'octal', default: 0o022, help: 'permission bits to clear from the default modes (files 0666, directories 0777)' },
+  { name: 'nonempty', type: 'flag', default: false, help: 'mount over a directory that is not empty, hiding its files while mounted (as s3fs allows)' },
   { name: 'allow_other', type: 'flag', default: false, help: 'let other users see the mount (needs user_allow_other in /etc/fuse.conf for non-root)' },
   { name: 'rps', type: 'number', default: 100, help: 'request rate limit, requests per second, for the whole mount' },
   { name: 'concurrency', type: 'int', default: 32, help: 'requests in flight at once' },

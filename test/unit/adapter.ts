@@ -151,11 +151,12 @@ t.test('debug logging shows calls, never data', async t => {
 })
 
 t.test('OortFuse: options', async t => {
-  const base = { fsname: 'oortfs#b', allowOther: false, readOnly: false }
+  const base = { fsname: 'oortfs#b', allowOther: false, readOnly: false, nonEmpty: false }
   t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache'])
   t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'allow_other', 'default_permissions', 'ro'])
   const f = new OortFuse({ ...base, mountpoint: '/tmp/x', opTimeoutMs: 300_000 }, fuseOps(new MemFs()))
   t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache')
+  t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'nonempty'])
   t.same(f.opts.timeout, { default: 300_000, init: false })
   t.throws(() => new OortFuse({ ...base, fsname: 'x'.repeat(1100), mountpoint: '/tmp/x', opTimeoutMs: 1 }, {}), /1023 bytes/)
 })
@@ -163,7 +164,7 @@ t.test('OortFuse: options', async t => {
 t.test('OortFuse: fgetattr, utimens and xattr buffers', async t => {
   const fs = new MemFs()
   fs.xattrs.set('user.big', Buffer.from('0123456789'))
-  const f = new OortFuse({ fsname: 'x', allowOther: false, readOnly: false, mountpoint: '/tmp/x', opTimeoutMs: 1000 }, fuseOps(fs))
+  const f = new OortFuse({ fsname: 'x', allowOther: false, readOnly: false, nonEmpty: false, mountpoint: '/tmp/x', opTimeoutMs: 1000 }, fuseOps(fs))
   const sig = (fn: (s: (...a: unknown[]) => void) => void): Promise<unknown[]> => new Promise(resolve => fn((...a) => resolve(a)))
 
   const [code, arr] = await sig(s => f._op_fgetattr(s, '/a', 7))
