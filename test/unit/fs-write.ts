@@ -224,3 +224,22 @@ t.test('a directory rename cut short is finished by the next mount', async t => 
   t.notOk(store.keys().some(k => k.startsWith('.oortfs-journal/')), 'the journal is gone')
   t.notOk((await next.readdir('/')).includes('.oortfs-journal'), 'never shown')
 })
+
+t.test('cp -p of a large file: attributes set before close reach the object', async t => {
+  const { fs, store } = makeFs()
+  const fh = await fs.create('/big-p', 0o600)
+  const data = Buffer.alloc(300 * 1024, 5)
+  for (let at = 0; at < data.length; at += 32 * 1024) {
+    const piece = data.subarray(at, at + 32 * 1024)
+    await fs.write(fh, piece, piece.length, at)
+  }
+  // the upload has started; now the attributes arrive, before close
+  await fs.chmod('/big-p', 0o640)
+  await fs.utimens('/big-p', 1_400_000_000_000, 1_400_000_000_000)
+  await fs.flush(fh)
+  await fs.release(fh)
+  const o = store.object('big-p')!
+  t.ok(o.body.equals(data))
+  t.equal(o.metadata.mode, String(0o100640))
+  t.equal(o.metadata.mtime, '1400000000')
+})

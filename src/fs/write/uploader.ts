@@ -20,6 +20,8 @@ export interface UploaderOptions {
 
 interface Session {
   key: string
+  /** the metadata the upload was started with */
+  headers: string
   uploadId: Promise<string>
   sent: Map<number, { etag: string, gen: number }>
   inflight: Map<number, Promise<void>>
@@ -75,7 +77,13 @@ export class Uploader {
         const etag = r.etag || `"${createHash('md5').update(body).digest('hex')}"`
         return { etag, size: node.size, serverDate: r.serverDate }
       }
-      return await this.complete(node, session ?? this.open(node, headers), contentType)
+      const r = await this.complete(node, session ?? this.open(node, headers), contentType)
+      if (r.startedWith !== JSON.stringify(headers)) {
+        // chmod/utimens came after the upload began (cp -p, rsync): set them in place
+        const c = await this.store.copy(node.key, node.key, { metadata: headers, contentType, priority: Priority.Data })
+        return { etag: c.etag || r.etag, size: r.size, serverDate: c.lastModified ?? c.serverDate ?? r.serverDate }
+      }
+      return r
     } catch (err) {
       await this.abort(node)
       if (err instanceof FsError) throw err
@@ -83,7 +91,7 @@ export class Uploader {
     }
   }
 
-  private async complete (node: FileNode, session: Session, _contentType?: string): Promise<UploadResult> {
+  private async complete (node: FileNode, session: Session, _contentType?: string): Promise<UploadResult & { startedWith: string }> {
     const layout = partsOf(node.size, this.opts.partSize)
     const work: Promise<void>[] = []
     const queue = layout.map((r, i) => ({ i, start: r[0], end: r[1] }))
@@ -101,12 +109,13 @@ export class Uploader {
     const uploadId = await session.uploadId
     const r = await this.store.completeMultipart(node.key, uploadId, parts, { priority: Priority.Data })
     this.sessions.delete(node)
-    return { etag: r.etag || multipartEtag(parts), size: node.size, serverDate: r.serverDate }
+    return { etag: r.etag || multipartEtag(parts), size: node.size, serverDate: r.serverDate, startedWith: session.headers }
   }
 
   private open (node: FileNode, headers: Record<string, string>): Session {
     const session: Session = {
       key: node.key,
+      headers: JSON.stringify(headers),
       uploadId: this.store.createMultipart(node.key, { metadata: headers, contentType: node.contentType, priority: Priority.Data }),
       sent: new Map(),
       inflight: new Map(),
