@@ -273,6 +273,7 @@ export class OortFs implements FileSystem {
       const changes = node.changes
       const p = (async () => {
         await this.tree.deletes.before(node.key)
+        this.tree.meta.take(node.path) // the upload carries the attributes
         const r = await this.uploader.flush(node, this.headersOf(node), node.contentType)
         node.uploaded({ key: node.key, version: r.etag, size: r.size }, changes)
         this.ns.changed(node.path, {

@@ -5,8 +5,9 @@ import { Priority } from '../s3/store.js'
 import type { Entry } from './entry.js'
 import type { OortFs } from './filesystem.js'
 import { encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
-import { checkNewName } from './names.js'
+import { checkNewName, splitPath } from './names.js'
 import { DeleteBatcher } from './write/delete-batcher.js'
+import { MetaWriter } from './write/meta-writer.js'
 import { copyObject } from './write/copy-object.js'
 import { log } from '../util/log.js'
 
@@ -14,9 +15,16 @@ const RENAME_CONCURRENCY = 16
 
 export class TreeOps {
   readonly deletes: DeleteBatcher
+  readonly meta: MetaWriter
 
   constructor (private readonly fs: OortFs) {
     this.deletes = new DeleteBatcher(fs.store)
+    this.meta = new MetaWriter(fs.store, (path, landed) => {
+      // the object's new ETag and date, if the name still stands for it (its attributes may be newer still)
+      const { parent, name } = splitPath(path)
+      const now = this.fs.ns.cache.previous(parent, name)
+      if (now?.key === landed.key) this.fs.ns.changed(path, { ...now, etag: landed.etag, lastModified: landed.lastModified })
+    })
   }
 
   private get ns () { return this.fs.ns }
@@ -44,6 +52,7 @@ export class TreeOps {
       onServer = !!node.base
     }
     if (onServer) this.deletes.delete(e.key)
+    this.meta.take(path)
     this.ns.changed(path, undefined)
   }
 
@@ -119,7 +128,9 @@ export class TreeOps {
     const toKey = this.fs.names.keyOf(to)
     if (!node || node.base) {
       await this.deletes.before(toKey)
-      const r = await copyObject(this.store, src.key, toKey, src.size)
+      // attributes set just before (rsync, editors) ride along in the same copy
+      const pending = this.meta.take(from)
+      const r = await copyObject(this.store, src.key, toKey, src.size, pending ? { metadata: pending.headers, contentType: pending.contentType } : {})
       this.deletes.delete(src.key)
       this.ns.changed(to, { ...src, key: toKey, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
     }
@@ -142,7 +153,7 @@ export class TreeOps {
   private async renameDir (from: string, to: string, src: Entry): Promise<void> {
     const open = [...this.fs.nodes.values()].filter(n => n.path.startsWith(from + '/'))
     await Promise.all(open.map(n => this.fs.save(n)))
-    await this.deletes.flush()
+    await this.flushPending()
     const fromPrefix = src.key
     const toPrefix = this.fs.names.dirPrefix(to)
     const journal = await this.fs.journal.begin(fromPrefix, toPrefix)
@@ -203,17 +214,15 @@ export class TreeOps {
       const r = await this.store.put(e.key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
       this.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
     } else {
-      const r = await copyObject(this.store, e.key, e.key, e.size, { metadata: headers, contentType: stored.contentType })
-      this.ns.changed(path, {
-        ...e, etag: r.etag || e.etag, lastModified: r.lastModified ?? r.serverDate ?? e.lastModified,
-        meta, metaKnown: true, headers, contentType: stored.contentType,
-      })
+      const entry: Entry = { ...e, meta, metaKnown: true, headers, contentType: stored.contentType }
+      this.ns.changed(path, entry)
+      this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
     }
     if (node) node.meta = { ...meta }
   }
 
   async flushPending (): Promise<void> {
-    await this.deletes.flush()
+    await Promise.all([this.deletes.flush(), this.meta.flush()])
   }
 }
 

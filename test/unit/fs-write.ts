@@ -150,15 +150,18 @@ t.test('vim-style save: write a temp file, fsync, rename over the original', asy
   t.equal(store.object('.doc.txt.swp'), undefined)
 })
 
-t.test('chmod, chown, utimens, xattrs are stored s3fs-style on the object', async t => {
+t.test('chmod, chown, utimens, xattrs are stored s3fs-style on the object, in one copy', async t => {
   const { fs, store } = makeFs()
   await writeFile(fs, '/f', Buffer.from('data'))
   store.resetCounts()
   await fs.chmod('/f', 0o755)
-  t.same(store.requests, { CopyObject: 1 }, 'metadata we wrote ourselves needs no HEAD')
+  t.equal((await fs.getattr('/f')).mode, 0o100755, 'seen at once')
   await fs.chown('/f', 7, 8)
   await fs.utimens('/f', 1_500_000_000_000, 1_600_000_000_500)
   await fs.setxattr('/f', 'user.color', Buffer.from('blue'), 0)
+  await fs.flushAll()
+  t.same(store.requests, { CopyObject: 1, PutObject: 1 }, 'a burst of attribute changes is one copy (plus the directory\'s attribute index), and what we wrote needs no HEAD')
+  t.ok(store.object('.oortfs-attrs'), 'the mode differs from the default: the root\'s index records it')
   const m = store.object('f')!.metadata
   t.equal(m.mode, String(0o100755))
   t.equal(m.uid, '7')
@@ -175,6 +178,24 @@ t.test('chmod, chown, utimens, xattrs are stored s3fs-style on the object', asyn
   t.equal(await fs.getxattr('/f', 'user.color'), undefined)
   await fs.utimens('/f', NaN, 1_700_000_000_000)
   t.equal((await fs.getattr('/f')).mtime.getTime(), 1_700_000_000_000, 'UTIME_OMIT leaves the other time')
+  await fs.flushAll()
+  t.equal(store.object('f')!.metadata.mtime, '1700000000')
+  t.equal(store.object('f')!.metadata.xattr, undefined)
+})
+
+t.test('rsync-style: write a temp file, set mode and times, rename: the rename carries them', async t => {
+  const { fs, store } = makeFs()
+  await fs.readdir('/')
+  store.resetCounts()
+  await writeFile(fs, '/.data.XYZ', Buffer.from('payload'))
+  await fs.chmod('/.data.XYZ', 0o600)
+  await fs.utimens('/.data.XYZ', 1_234_000_000_000, 1_234_000_000_000)
+  await fs.rename('/.data.XYZ', '/data')
+  await fs.flushAll()
+  t.same(store.requests, { PutObject: 2, CopyObject: 1, DeleteObject: 1 }, 'the file, its rename, the old name\'s delete, the attribute index')
+  t.equal(store.object('data')!.metadata.mode, String(0o100600))
+  t.equal(store.object('data')!.metadata.mtime, '1234000000')
+  t.equal(store.object('.data.XYZ'), undefined)
 })
 
 t.test('touch of a new file folds its times into the one upload', async t => {
