@@ -38,21 +38,7 @@ export async function buildApp (config: Config): Promise<App> {
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
   })
-  const core = new OortFs(gateway, {
-    prefix: config.prefix,
-    readOnly: config.readOnly,
-    uid: config.uid,
-    gid: config.gid,
-    umask: config.umask,
-    attrTtlMs: config.attrTtlMs,
-    metaMode: config.metaMode,
-    blockSize: config.blockSize,
-    cacheSize: config.cacheSize,
-    readahead: config.readahead,
-    partSize: config.partSize,
-    uploadConcurrency: config.uploadConcurrency,
-    stagingDir: config.stagingDir,
-  })
+  const core = new OortFs(gateway, config)
   const started = Date.now()
   return {
     fs: core,

@@ -3,6 +3,7 @@
 // content from ObjectReaders (clean files) or FileNodes (files being written),
 // and every change is reflected in the caches at once.
 import type { ObjectStore } from '../s3/store.js'
+import type { Config } from '../config-types.js'
 import { Priority } from '../s3/store.js'
 import { FsError } from '../errors.js'
 import { type Attr, type FileSystem, type StatFs, OpenFlags } from './api.js'
@@ -22,20 +23,9 @@ import { TreeOps } from './tree-ops.js'
 import { RenameJournal } from './rename-journal.js'
 import { log } from '../util/log.js'
 
-export interface FsOptions {
-  prefix: string
-  readOnly: boolean
-  uid: number
-  gid: number
-  umask: number
-  attrTtlMs: number
-  metaMode: 'list' | 'head'
-  blockSize: number
-  cacheSize: number
-  readahead: number
-  partSize: number
-  uploadConcurrency: number
-  stagingDir: string
+/** the mount's settings the core uses, as config-types.ts defines them */
+export type FsOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'umask' | 'attrTtlMs' | 'metaMode' |
+  'blockSize' | 'cacheSize' | 'readahead' | 'partSize' | 'uploadConcurrency' | 'stagingDir'> & {
   /** a MetaSource other than the default (the attribute index plugs in here) */
   metaSource?: MetaSource
   now?: () => number

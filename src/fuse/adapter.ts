@@ -5,19 +5,8 @@ import type { Attr, FileSystem, StatFs } from '../fs/api.js'
 import { errnoOf } from '../errors.js'
 import { log } from '../util/log.js'
 
-/** fuse-native's stat shape (its getStatArray reads these; Dates or ms) */
-export interface FuseStat {
-  mode: number
-  uid: number
-  gid: number
-  size: number
-  mtime: Date
-  atime: Date
-  ctime: Date
-  nlink: number
-  blocks: number
-  blksize: number
-}
+/** fuse-native's stat shape (its getStatArray reads these): the core's Attr as it is */
+export type FuseStat = Attr
 
 export interface AdapterOptions {
   /** log every call with its duration and result (-d) */
