@@ -101,6 +101,8 @@ export class OortFs implements FileSystem {
     return {
       kind: 'file', key: node.key, size: node.size, etag: node.base?.version,
       lastModified: new Date(node.modifiedAt ?? this.now()), meta: node.meta, metaKnown: true,
+      // what the upload sends (or sent): storedMeta need not HEAD an open file
+      headers: this.headersOf(node), contentType: node.contentType,
     }
   }
 

@@ -1,0 +1,20 @@
+// FUSE call sequences that ordinary tools make (seen in the debug log of a
+// real mount, test/e2e/*-tools.ts), replayed on the fake store.
+import t from 'tap'
+import { makeFs } from '../helpers/make-fs.js'
+
+t.test('touch of a new file: create, flush (dup2 closes a copy), utimens while open, release: no HEAD', async t => {
+  const { fs, store } = makeFs()
+  await fs.readdir('/')
+  store.resetCounts()
+  // GNU touch opens the file onto stdin (fd_reopen): the close of the first fd flushes
+  const fh = await fs.create('/new.txt', 0o644)
+  await fs.flush(fh)
+  await fs.utimens('/new.txt', Date.now(), Date.now())
+  await fs.flush(fh)
+  await fs.release(fh)
+  await fs.flushAll()
+  t.notOk(store.requests.HeadObject, `what we just uploaded needs no HEAD (${JSON.stringify(store.requests)})`)
+  t.equal(store.requests.PutObject, 1, 'one upload')
+  t.ok(store.object('new.txt'), 'the file exists')
+})
