@@ -24,7 +24,14 @@ export function toFuseErrno (err: unknown): number {
   // Node's own errors (staging files) carry the name in `code`, not `errno`
   const code = (err as { code?: unknown })?.code
   if (name === 'EIO' && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) name = code
-  return FUSE[name] ?? FUSE.EIO!
+  return FUSE[ALIASES[name] ?? name] ?? FUSE.EIO!
+}
+
+/** names fuse-native has no constant for, and the one it has for the same number */
+const ALIASES: Record<string, string> = {
+  // 95 on Linux: cp -p reads it on setxattr(system.posix_acl_access) as "no ACLs here" and
+  // falls back to chmod; as EIO, cp fails with "preserving permissions: Input/output error"
+  ENOTSUP: 'EOPNOTSUPP',
 }
 
 export function toFuseStat (a: Attr): FuseStat {

@@ -2,6 +2,7 @@
 // real mount, test/e2e/*-tools.ts), replayed on the fake store.
 import t from 'tap'
 import { makeFs } from '../helpers/make-fs.js'
+import { toFuseErrno } from '../../src/fuse/adapter.js'
 
 t.test('touch of a new file: create, flush (dup2 closes a copy), utimens while open, release: no HEAD', async t => {
   const { fs, store } = makeFs()
@@ -17,4 +18,16 @@ t.test('touch of a new file: create, flush (dup2 closes a copy), utimens while o
   t.notOk(store.requests.HeadObject, `what we just uploaded needs no HEAD (${JSON.stringify(store.requests)})`)
   t.equal(store.requests.PutObject, 1, 'one upload')
   t.ok(store.object('new.txt'), 'the file exists')
+})
+
+t.test('cp -p: setxattr of an ACL answers EOPNOTSUPP, so cp falls back to chmod', async t => {
+  const { fs } = makeFs()
+  const fh = await fs.create('/p.txt', 0o600)
+  let err: unknown
+  try { await fs.setxattr('/p.txt', 'system.posix_acl_access', Buffer.alloc(28), 0) } catch (e) { err = e }
+  t.equal((err as { errno?: string })?.errno, 'ENOTSUP')
+  t.equal(toFuseErrno(err), -95, 'EOPNOTSUPP (ENOTSUP on Linux), not EIO')
+  await fs.chmod('/p.txt', 0o640)
+  await fs.release(fh)
+  t.equal((await fs.getattr('/p.txt')).mode & 0o7777, 0o640)
 })
