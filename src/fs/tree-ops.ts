@@ -1,13 +1,12 @@
-// Changes to names and attributes: unlink, mkdir, rmdir, rename, symlink and
-// the metadata updates behind chmod/chown/utimens/xattrs.
+// Changes to names: unlink, mkdir, rmdir, rename (files and whole
+// directories), symlink.
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
 import type { Entry } from './entry.js'
 import type { OortFs } from './filesystem.js'
-import { encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
-import { checkNewName, splitPath } from './names.js'
+import { encodeMeta, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
+import { checkNewName } from './names.js'
 import { DeleteBatcher } from './write/delete-batcher.js'
-import { MetaWriter } from './write/meta-writer.js'
 import { copyObject } from './write/copy-object.js'
 import { log } from '../util/log.js'
 
@@ -15,16 +14,9 @@ const RENAME_CONCURRENCY = 16
 
 export class TreeOps {
   readonly deletes: DeleteBatcher
-  readonly meta: MetaWriter
 
   constructor (private readonly fs: OortFs) {
     this.deletes = new DeleteBatcher(fs.store)
-    this.meta = new MetaWriter(fs.store, (path, landed) => {
-      // the object's new ETag and date, if the name still stands for it (its attributes may be newer still)
-      const { parent, name } = splitPath(path)
-      const now = this.fs.ns.cache.previous(parent, name)
-      if (now?.key === landed.key) this.fs.ns.changed(path, { ...now, etag: landed.etag, lastModified: landed.lastModified })
-    })
   }
 
   private get ns () { return this.fs.ns }
@@ -43,16 +35,16 @@ export class TreeOps {
   async unlink (path: string): Promise<void> {
     const e = await this.fs.entry(path)
     if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-    const node = this.fs.nodes.get(path)
+    const node = this.fs.files.nodes.get(path)
     let onServer = true
     if (node) {
       node.unlinked = true
-      this.fs.nodes.delete(path)
-      await this.fs.uploader.abort(node)
+      this.fs.files.nodes.delete(path)
+      await this.fs.files.uploader.abort(node)
       onServer = !!node.base
     }
     if (onServer) this.deletes.delete(e.key)
-    this.meta.take(path)
+    this.fs.attrs.meta.take(path)
     this.ns.changed(path, undefined)
   }
 
@@ -86,7 +78,7 @@ export class TreeOps {
     if (path === '/') throw new FsError('EBUSY', 'the mount root', path)
     const e = await this.fs.entry(path)
     if (e.kind !== 'dir') throw new FsError('ENOTDIR', undefined, path)
-    for (const node of this.fs.nodes.values()) {
+    for (const node of this.fs.files.nodes.values()) {
       if (node.path.startsWith(path + '/') && !node.unlinked) throw new FsError('ENOTEMPTY', undefined, path)
     }
     const cached = this.ns.cache.listing(path)
@@ -120,29 +112,29 @@ export class TreeOps {
   }
 
   private async renameFile (from: string, to: string, src: Entry): Promise<void> {
-    const node = this.fs.nodes.get(from)
+    const node = this.fs.files.nodes.get(from)
     if (node) {
-      await this.fs.save(node)
+      await this.fs.files.save(node)
       src = await this.fs.entry(from)
     }
     const toKey = this.fs.names.keyOf(to)
     if (!node || node.base) {
       await this.deletes.before(toKey)
       // attributes set just before (rsync, editors) ride along in the same copy
-      const pending = this.meta.take(from)
+      const pending = this.fs.attrs.meta.take(from)
       const r = await copyObject(this.store, src.key, toKey, src.size, pending ? { metadata: pending.headers, contentType: pending.contentType } : {})
       this.deletes.delete(src.key)
       this.ns.changed(to, { ...src, key: toKey, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
     }
     this.ns.changed(from, undefined)
-    const other = this.fs.nodes.get(to)
-    if (other && other !== node) { other.unlinked = true; this.fs.nodes.delete(to) }
+    const other = this.fs.files.nodes.get(to)
+    if (other && other !== node) { other.unlinked = true; this.fs.files.nodes.delete(to) }
     if (node) {
-      this.fs.nodes.delete(from)
+      this.fs.files.nodes.delete(from)
       node.path = to
       node.key = toKey
       if (node.base) node.base = { ...node.base, key: toKey }
-      this.fs.nodes.set(to, node)
+      this.fs.files.nodes.set(to, node)
     }
   }
 
@@ -151,8 +143,8 @@ export class TreeOps {
    * cut short leaves each byte reachable under the old name or the new one.
    */
   private async renameDir (from: string, to: string, src: Entry): Promise<void> {
-    const open = [...this.fs.nodes.values()].filter(n => n.path.startsWith(from + '/'))
-    await Promise.all(open.map(n => this.fs.save(n)))
+    const open = [...this.fs.files.nodes.values()].filter(n => n.path.startsWith(from + '/'))
+    await Promise.all(open.map(n => this.fs.files.save(n)))
     await this.flushPending()
     const fromPrefix = src.key
     const toPrefix = this.fs.names.dirPrefix(to)
@@ -185,44 +177,17 @@ export class TreeOps {
     this.ns.changed(from, undefined)
     this.ns.changed(to, { ...src, key: toPrefix })
     for (const n of open) {
-      this.fs.nodes.delete(n.path)
+      this.fs.files.nodes.delete(n.path)
       n.path = to + n.path.slice(from.length)
       n.key = this.fs.names.keyOf(n.path)
       if (n.base) n.base = { ...n.base, key: n.key }
-      this.fs.nodes.set(n.path, n)
+      this.fs.files.nodes.set(n.path, n)
     }
     log.debug(`renamed ${from} to ${to}: ${keys.length} keys`)
   }
 
-  /** chmod, chown, utimens and xattrs: rewrite the object's metadata in place */
-  async setMeta (path: string, change: (m: Meta) => Meta): Promise<void> {
-    const node = this.fs.nodes.get(path)
-    if (node?.dirty) {
-      // not on the server yet: the upload will carry it
-      node.meta = change(node.meta)
-      return
-    }
-    if (path === '/') return // the mount root has no object to keep attributes on
-    const e = await this.fs.entry(path)
-    const stored = await this.fs.storedMeta(path, e)
-    const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? this.fs.defaultMode(e.kind) }
-    if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = this.fs.defaultMode('file')
-    const meta = change(current)
-    const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
-    if (e.kind === 'dir') {
-      await this.deletes.before(e.key)
-      const r = await this.store.put(e.key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
-      this.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
-    } else {
-      const entry: Entry = { ...e, meta, metaKnown: true, headers, contentType: stored.contentType }
-      this.ns.changed(path, entry)
-      this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
-    }
-    if (node) node.meta = { ...meta }
-  }
-
   async flushPending (): Promise<void> {
-    await Promise.all([this.deletes.flush(), this.meta.flush()])
+    await Promise.all([this.deletes.flush(), this.fs.attrs.meta.flush()])
   }
 }
 
