@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import type { Readable } from 'node:stream'
+import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware } from '@smithy/types'
 import { RequestQueue } from './request-queue.js'
 import { S3Error, toS3Error } from './errors.js'
 import { SERVER_DATE } from './client.js'
@@ -26,6 +27,16 @@ export interface GatewayOptions {
   sigv2Credentials?: Credentials
 }
 
+interface WithStack {
+  middlewareStack: { add (mw: DeserializeMiddleware<object, object>, opts: DeserializeHandlerOptions & AbsoluteLocation): void }
+}
+
+/** what one attempt needs: the caller's abort signal, and the rate limiter's "it leaves now" */
+interface Call {
+  abortSignal?: AbortSignal
+  sent: () => void
+}
+
 export class S3Gateway implements ObjectStore {
   readonly bucket: string
   readonly queue: RequestQueue
@@ -39,20 +50,29 @@ export class S3Gateway implements ObjectStore {
     this.sigv2 = opts.sigv2Credentials
   }
 
-  private send<T> (type: string, what: string, opts: CallOptions | undefined, fallback: Priority, attempt: (signal?: AbortSignal) => Promise<T>): Promise<T> {
-    return this.queue.run(type, what, opts?.priority ?? fallback, () => attempt(opts?.signal), opts?.signal)
+  private send<T> (type: string, what: string, opts: CallOptions | undefined, fallback: Priority, attempt: (call: Call) => Promise<T>): Promise<T> {
+    return this.queue.run(type, what, opts?.priority ?? fallback, sent => attempt({ abortSignal: opts?.signal, sent }), opts?.signal)
+  }
+
+  /** `command` marks its rate slot as it leaves: after signing (which hashes the body), next to the socket */
+  private timed<C> (command: C, call: Call): C {
+    (command as unknown as WithStack).middlewareStack.add(next => async args => {
+      call.sent()
+      return await next(args)
+    }, { step: 'deserialize', priority: 'low', name: 'oortfsRateSlot' })
+    return command
   }
 
   async list (p: ListParams, opts?: CallOptions): Promise<ListPage> {
-    const out: ListObjectsV2CommandOutput = await this.send('ListObjectsV2', `list ${p.prefix}`, opts, Priority.Metadata, abortSignal =>
-      this.client.send(new ListObjectsV2Command({
+    const out: ListObjectsV2CommandOutput = await this.send('ListObjectsV2', `list ${p.prefix}`, opts, Priority.Metadata, call =>
+      this.client.send(this.timed(new ListObjectsV2Command({
         Bucket: this.bucket,
         Prefix: p.prefix || undefined,
         Delimiter: p.delimiter,
         StartAfter: p.startAfter || undefined,
         ContinuationToken: p.continuationToken,
         MaxKeys: p.maxKeys ?? 1000,
-      }), { abortSignal }))
+      }), call), { abortSignal: call.abortSignal }))
     return {
       objects: (out.Contents ?? []).map(o => ({
         key: o.Key ?? '',
@@ -68,8 +88,8 @@ export class S3Gateway implements ObjectStore {
 
   async head (key: string, opts?: CallOptions): Promise<ObjectHead | undefined> {
     try {
-      const out = await this.send('HeadObject', `head ${key}`, opts, Priority.Metadata, abortSignal =>
-        this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+      const out = await this.send('HeadObject', `head ${key}`, opts, Priority.Metadata, call =>
+        this.client.send(this.timed(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), call), { abortSignal: call.abortSignal }))
       return {
         key,
         size: Number(out.ContentLength ?? 0),
@@ -90,13 +110,13 @@ export class S3Gateway implements ObjectStore {
     const buf = Buffer.allocUnsafe(want)
     let got = 0
     // a retry after a body cut short asks only for the rest
-    await this.send('GetObject', `get ${key}`, opts, Priority.Data, async abortSignal => {
+    await this.send('GetObject', `get ${key}`, opts, Priority.Data, async call => {
       const from = start + got
       let out
       try {
-        out = await this.client.send(new GetObjectCommand({
+        out = await this.client.send(this.timed(new GetObjectCommand({
           Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`,
-        }), { abortSignal })
+        }), call), { abortSignal: call.abortSignal })
       } catch (err) {
         const e = toS3Error(err, `get ${key}`)
         if (e.status === 416) return // starts at or past the end: nothing more
@@ -116,8 +136,8 @@ export class S3Gateway implements ObjectStore {
 
   async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {
     try {
-      return await this.send('GetObject', `get ${key}`, opts, Priority.Metadata, async abortSignal => {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal })
+      return await this.send('GetObject', `get ${key}`, opts, Priority.Metadata, async call => {
+        const out = await this.client.send(this.timed(new GetObjectCommand({ Bucket: this.bucket, Key: key }), call), { abortSignal: call.abortSignal })
         const size = Number(out.ContentLength ?? 0)
         const body = Buffer.alloc(size)
         const got = await readInto(out.Body as Readable, body, 0)
@@ -132,12 +152,12 @@ export class S3Gateway implements ObjectStore {
   }
 
   async put (key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult> {
-    const out = await this.send('PutObject', `put ${key}`, opts, Priority.Data, async abortSignal => {
-      const r = await this.client.send(new PutObjectCommand({
+    const out = await this.send('PutObject', `put ${key}`, opts, Priority.Data, async call => {
+      const r = await this.client.send(this.timed(new PutObjectCommand({
         Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length,
         Metadata: opts?.metadata, ContentType: opts?.contentType ?? 'application/octet-stream',
         IfNoneMatch: opts?.ifNoneMatch ? '*' : undefined,
-      }), { abortSignal })
+      }), call), { abortSignal: call.abortSignal })
       this.queue.countBytes('out', body.length)
       return r
     })
@@ -145,13 +165,13 @@ export class S3Gateway implements ObjectStore {
   }
 
   async copy (sourceKey: string, destKey: string, opts?: CopyOptions): Promise<CopyResult> {
-    const out = await this.send('CopyObject', `copy ${sourceKey} to ${destKey}`, opts, Priority.Data, abortSignal =>
-      this.client.send(new CopyObjectCommand({
+    const out = await this.send('CopyObject', `copy ${sourceKey} to ${destKey}`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new CopyObjectCommand({
         Bucket: this.bucket, Key: destKey, CopySource: copySource(this.bucket, sourceKey),
         MetadataDirective: opts?.metadata ? 'REPLACE' : 'COPY',
         Metadata: opts?.metadata,
         ContentType: opts?.metadata ? (opts.contentType ?? 'application/octet-stream') : undefined,
-      }), { abortSignal }))
+      }), call), { abortSignal: call.abortSignal }))
     return {
       etag: out.CopyObjectResult?.ETag ?? '',
       lastModified: out.CopyObjectResult?.LastModified,
@@ -160,35 +180,35 @@ export class S3Gateway implements ObjectStore {
   }
 
   async delete (key: string, opts?: CallOptions): Promise<void> {
-    await this.send('DeleteObject', `delete ${key}`, opts, Priority.Data, abortSignal =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal }))
+    await this.send('DeleteObject', `delete ${key}`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), call), { abortSignal: call.abortSignal }))
   }
 
   async deleteMany (keys: string[], opts?: CallOptions): Promise<DeleteManyResult> {
     if (keys.length === 0) return { failed: [] }
     if (keys.length > 1000) throw new RangeError('deleteMany takes at most 1,000 keys')
-    const out = await this.send('DeleteObjects', `delete ${keys.length} keys`, opts, Priority.Data, abortSignal =>
-      this.client.send(new DeleteObjectsCommand({
+    const out = await this.send('DeleteObjects', `delete ${keys.length} keys`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new DeleteObjectsCommand({
         Bucket: this.bucket, Delete: { Objects: keys.map(Key => ({ Key })), Quiet: true },
-      }), { abortSignal }))
+      }), call), { abortSignal: call.abortSignal }))
     return { failed: (out.Errors ?? []).map(e => ({ key: e.Key ?? '', code: e.Code ?? 'Unknown' })) }
   }
 
   async createMultipart (key: string, opts?: PutOptions): Promise<string> {
-    const out = await this.send('CreateMultipartUpload', `start upload of ${key}`, opts, Priority.Data, abortSignal =>
-      this.client.send(new CreateMultipartUploadCommand({
+    const out = await this.send('CreateMultipartUpload', `start upload of ${key}`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new CreateMultipartUploadCommand({
         Bucket: this.bucket, Key: key, Metadata: opts?.metadata,
         ContentType: opts?.contentType ?? 'application/octet-stream',
-      }), { abortSignal }))
+      }), call), { abortSignal: call.abortSignal }))
     if (!out.UploadId) throw new S3Error('EIO', 'NoUploadId', 200, `start upload of ${key}: no upload id in the answer`)
     return out.UploadId
   }
 
   async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, opts?: CallOptions): Promise<string> {
-    const out = await this.send('UploadPart', `upload part ${partNumber} of ${key}`, opts, Priority.Data, async abortSignal => {
-      const r = await this.client.send(new UploadPartCommand({
+    const out = await this.send('UploadPart', `upload part ${partNumber} of ${key}`, opts, Priority.Data, async call => {
+      const r = await this.client.send(this.timed(new UploadPartCommand({
         Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length,
-      }), { abortSignal })
+      }), call), { abortSignal: call.abortSignal })
       this.queue.countBytes('out', body.length)
       return r
     })
@@ -196,26 +216,26 @@ export class S3Gateway implements ObjectStore {
   }
 
   async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions): Promise<string> {
-    const out = await this.send('UploadPartCopy', `copy part ${partNumber} of ${key}`, opts, Priority.Data, abortSignal =>
-      this.client.send(new UploadPartCopyCommand({
+    const out = await this.send('UploadPartCopy', `copy part ${partNumber} of ${key}`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new UploadPartCopyCommand({
         Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber,
         CopySource: copySource(this.bucket, sourceKey), CopySourceRange: `bytes=${start}-${end - 1}`,
-      }), { abortSignal }))
+      }), call), { abortSignal: call.abortSignal }))
     return out.CopyPartResult?.ETag ?? ''
   }
 
   async completeMultipart (key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult> {
-    const out = await this.send('CompleteMultipartUpload', `complete upload of ${key}`, opts, Priority.Data, abortSignal =>
-      this.client.send(new CompleteMultipartUploadCommand({
+    const out = await this.send('CompleteMultipartUpload', `complete upload of ${key}`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new CompleteMultipartUploadCommand({
         Bucket: this.bucket, Key: key, UploadId: uploadId,
         MultipartUpload: { Parts: parts.map(p => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-      }), { abortSignal }))
+      }), call), { abortSignal: call.abortSignal }))
     return { etag: out.ETag ?? '', serverDate: serverDate(out) }
   }
 
   async abortMultipart (key: string, uploadId: string, opts?: CallOptions): Promise<void> {
-    await this.send('AbortMultipartUpload', `abort upload of ${key}`, opts, Priority.Data, abortSignal =>
-      this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal }))
+    await this.send('AbortMultipartUpload', `abort upload of ${key}`, opts, Priority.Data, call =>
+      this.client.send(this.timed(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), call), { abortSignal: call.abortSignal }))
   }
 
   async checkBucket (): Promise<void> {

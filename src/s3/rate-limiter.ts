@@ -1,7 +1,24 @@
-// A sliding-window limiter: no more than `limit` request starts in any window of
-// `windowMs` (p-queue's fixed windows allow twice that across a boundary). The
-// limit adapts AIMD-style: halved when the server says SlowDown, then grows back
-// by one request per second per window of success.
+// A sliding-window limiter: no more than `limit` requests reach the server in
+// any window of `windowMs` (p-queue's fixed windows allow twice that across a
+// boundary). The limit adapts AIMD-style: halved when the server says SlowDown
+// (once per window of requests: answers to requests sent before the last
+// decrease say nothing new), then grows back by max/20 per window.
+//
+// What counts is when a request leaves for the server, not when it was let go:
+// between the two the SDK signs it, hashing the body (tens of ms for a large
+// part), and the event loop may serve other work. A slot is "pending" from
+// acquire() until its holder says sent() (or release()s it); a pending slot
+// fills the window and cannot leave it, so the times that do leave it are
+// always times requests really went out. Between leaving here and arriving
+// there, requests are still delayed unevenly (event loop, new connections, the
+// network): a request held back 30 ms while the next one, a window later, goes
+// at once puts both in the server's window. So the window we keep is longer by
+// a guard (5%): rps=100 sends at most 100 requests in any 1.05 s.
+//
+// Within the window, requests are paced: one at most every windowMs/(2*limit)
+// (5 ms at 100/s). A backlog then goes out at no more than twice the average
+// rate instead of all at once, so a server that counts in shorter slices, or a
+// limit lower than ours, refuses a few requests rather than half a window's.
 
 export interface Clock {
   now(): number
@@ -13,21 +30,40 @@ export const realClock: Clock = {
   sleep: (ms) => new Promise(resolve => setTimeout(resolve, ms)),
 }
 
+/** one request's place in the window */
+export interface Slot {
+  /** the request is leaving now: its time in the window starts here (idempotent) */
+  sent(): void
+  /** the attempt is over; a slot never sent counts from now */
+  release(): void
+  /** when it was sent, once it was */
+  readonly sentAt: number | undefined
+}
+
 export class RateLimiter {
   readonly max: number
   private current: number
   private readonly windowMs: number
+  /** the window we keep: windowMs plus the guard */
+  private readonly spanMs: number
+  /** send times in the window, oldest first */
   private readonly starts: number[] = []
-  private readonly waiters: (() => void)[] = []
+  /** slots handed out and not yet sent */
+  private pending = 0
+  private readonly waiters: ((slot: Slot) => void)[] = []
   private pumping = false
+  private wake?: () => void
   private lastIncrease: number
+  private lastDecrease = -Infinity
+  private lastRelease = -Infinity
   private readonly clock: Clock
 
-  constructor (maxPerWindow: number, windowMs = 1000, clock: Clock = realClock) {
+  constructor (maxPerWindow: number, windowMs = 1000, clock: Clock = realClock, guardMs = windowMs / 20) {
     if (!(maxPerWindow >= 1)) throw new RangeError('rate limit must be at least 1 request per second')
     this.max = maxPerWindow
     this.current = maxPerWindow
     this.windowMs = windowMs
+    this.spanMs = windowMs + guardMs
     this.clock = clock
     this.lastIncrease = clock.now()
   }
@@ -35,18 +71,28 @@ export class RateLimiter {
   /** the limit in force now (lower than max after SlowDown answers) */
   get limit (): number { return Math.floor(this.current) }
 
-  /** resolves when one more request may start; callers start in arrival order */
-  acquire (): Promise<void> {
+  /** requests in the window now, pending ones included */
+  inWindow (): number {
+    this.expire(this.clock.now())
+    return this.starts.length + this.pending
+  }
+
+  /** resolves with a slot when one more request may go out; callers get slots in arrival order */
+  acquire (): Promise<Slot> {
     return new Promise(resolve => {
       this.waiters.push(resolve)
       void this.pump()
     })
   }
 
-  /** the server throttled us: halve the rate (not below 1) */
-  throttled (): void {
+  /**
+   * The server throttled a request: halve the rate (not below 1), unless the
+   * request went out before the last decrease (it was paced by the old rate).
+   */
+  throttled (sentAt?: number): void {
+    if (sentAt !== undefined && sentAt <= this.lastDecrease) return
     this.current = Math.max(1, this.current / 2)
-    this.lastIncrease = this.clock.now()
+    this.lastDecrease = this.lastIncrease = this.clock.now()
   }
 
   private recover (now: number): void {
@@ -58,6 +104,31 @@ export class RateLimiter {
     }
   }
 
+  private expire (now: number): void {
+    let n = 0
+    while (n < this.starts.length && this.starts[n]! <= now - this.spanMs) n++
+    if (n) this.starts.splice(0, n)
+  }
+
+  private slot (): Slot {
+    this.pending++
+    let sentAt: number | undefined
+    let done = false
+    const mark = (): void => {
+      if (sentAt !== undefined) return
+      sentAt = this.clock.now()
+      this.pending--
+      // now is the latest time yet: the array stays sorted
+      this.starts.push(sentAt)
+      this.wake?.()
+    }
+    return {
+      sent: mark,
+      release: () => { if (!done) { done = true; mark() } },
+      get sentAt () { return sentAt },
+    }
+  }
+
   private async pump (): Promise<void> {
     if (this.pumping) return
     this.pumping = true
@@ -65,14 +136,24 @@ export class RateLimiter {
       while (this.waiters.length > 0) {
         const now = this.clock.now()
         this.recover(now)
-        while (this.starts.length > 0 && this.starts[0]! <= now - this.windowMs) this.starts.shift()
-        if (this.starts.length < this.limit) {
-          this.starts.push(now)
-          this.waiters.shift()!()
+        this.expire(now)
+        const over = this.starts.length + this.pending - this.limit
+        const paced = this.lastRelease + this.windowMs / (2 * this.limit) - now
+        if (over < 0 && paced <= 0) {
+          this.lastRelease = now
+          this.waiters.shift()!(this.slot())
           continue
         }
-        // wait until the oldest start leaves the window
-        await this.clock.sleep(Math.max(1, this.starts[this.starts.length - this.limit]! + this.windowMs - now))
+        if (over < 0) {
+          await this.clock.sleep(Math.max(1, Math.ceil(paced)))
+          continue
+        }
+        // wait until enough sent requests leave the window, or a pending one is sent
+        const woken = new Promise<void>(resolve => { this.wake = resolve })
+        const waits = [woken]
+        if (over < this.starts.length) waits.push(this.clock.sleep(Math.max(1, this.starts[over]! + this.spanMs - now)))
+        await Promise.race(waits)
+        this.wake = undefined
       }
     } finally {
       this.pumping = false

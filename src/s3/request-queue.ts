@@ -2,7 +2,7 @@
 // priority order (what a caller waits for first), the rate limit, retries with
 // backoff and jitter, and the counters `oortfs stats` and the benchmark print.
 import PQueue from 'p-queue'
-import { RateLimiter, realClock, type Clock } from './rate-limiter.js'
+import { RateLimiter, realClock, type Clock, type Slot } from './rate-limiter.js'
 import { toS3Error, type S3Error } from './errors.js'
 import { Priority } from './store.js'
 import { log } from '../util/log.js'
@@ -50,22 +50,29 @@ export class RequestQueue {
   /**
    * Runs `attempt` (one HTTP request) under the limits, retrying what the server
    * or the network says is worth retrying. `what` names the request in errors.
+   * The attempt calls `sent()` as its request leaves for the server (the rate
+   * limit counts from there); one that never does counts from its end.
    */
-  async run<T> (type: string, what: string, priority: Priority, attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async run<T> (type: string, what: string, priority: Priority, attempt: (sent: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let n = 1; ; n++) {
       signal?.throwIfAborted()
+      let slot: Slot | undefined
       try {
         return await this.queue.add(async () => {
-          await this.limiter.acquire()
-          this.counts[type] = (this.counts[type] ?? 0) + 1
-          this.totals.total++
-          return await attempt()
+          slot = await this.limiter.acquire()
+          try {
+            this.counts[type] = (this.counts[type] ?? 0) + 1
+            this.totals.total++
+            return await attempt(slot.sent)
+          } finally {
+            slot.release()
+          }
         }, { priority }) as T
       } catch (err) {
         const e: S3Error = toS3Error(err, what)
         if (e.throttled) {
           this.totals.throttled++
-          this.limiter.throttled()
+          this.limiter.throttled(slot?.sentAt)
         }
         if (!e.retryable || n >= this.opts.maxAttempts || signal?.aborted) {
           if (e.retryable) {
