@@ -134,6 +134,8 @@ export class AttrIndex implements MetaSource {
     if (have?.dirty) return have
     const seen = this.seen.get(dir)
     if (seen && this.now - seen.at < this.opts.ttlMs) {
+      // read or written by us since that listing: newer than what it showed
+      if (have && have.loadedAt >= seen.at) return have
       if (!seen.index) {
         const none: DirIndex = { records: new Map(), exists: false, loadedAt: this.now, dirty: false }
         this.dirs.set(dir, none)
@@ -238,6 +240,7 @@ export class AttrIndex implements MetaSource {
       if (idx.records.size === 0) {
         if (idx.exists) await this.store.delete(key, { priority: Priority.Background })
         idx.exists = false
+        idx.loadedAt = this.now
         return
       }
       const file: IndexFile = { v: 1, r: Object.fromEntries(idx.records) }

@@ -3,6 +3,7 @@
 import t from 'tap'
 import { makeFs } from '../helpers/make-fs.js'
 import { toFuseErrno } from '../../src/fuse/adapter.js'
+import { OortFs } from '../../src/fs/filesystem.js'
 
 t.test('touch of a new file: create, flush (dup2 closes a copy), utimens while open, release: no HEAD', async t => {
   const { fs, store } = makeFs()
@@ -30,4 +31,21 @@ t.test('cp -p: setxattr of an ACL answers EOPNOTSUPP, so cp falls back to chmod'
   await fs.chmod('/p.txt', 0o640)
   await fs.release(fh)
   t.equal((await fs.getattr('/p.txt')).mode & 0o7777, 0o640)
+})
+
+t.test('chmod, stat of a sibling, chmod again (in a directory listed before the index existed): no re-GET, no record lost', async t => {
+  const { fs, store } = makeFs()
+  for (const n of ['a', 'b', 'c']) store.putText(n, n)
+  await fs.readdir('/') // the listing shows no index
+  await fs.chmod('/a', 0o755)
+  await fs.flushAll() // the index now exists, written by us
+  store.resetCounts()
+  t.equal((await fs.getattr('/b')).mode, 0o100644, 'stat of a sibling')
+  t.same(store.requests, {}, 'stat of a listed file after our own index write costs nothing')
+  await fs.chmod('/c', 0o700)
+  await fs.flushAll()
+  const again = new OortFs(store, { ...fs.opts })
+  await again.readdir('/')
+  t.same([(await again.getattr('/a')).mode, (await again.getattr('/b')).mode, (await again.getattr('/c')).mode],
+    [0o100755, 0o100644, 0o100700], 'after a remount both modes are still there')
 })
