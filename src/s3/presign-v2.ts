@@ -1,12 +1,20 @@
-// Presigned URLs in Signature V2 form (query: AWSAccessKeyId, Expires, Signature).
+// Presigned URLs in Signature V2 form (query: AWSAccessKeyId, Expires, Signature),
+// always path-style (`BASE/bucket/key`). A PUT URL signs an empty Content-Type
+// and Content-MD5, so the upload must send neither (curl -T sends neither).
 import type { Credentials } from './client.js'
 import type { PresignOptions } from './store.js'
 import { signV2, stringToSignV2 } from './sigv2.js'
 
+/** a key segment as the SDK puts it on the wire: RFC 3986 unreserved characters stay */
+function encodeSegment (s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+}
+
 export function presignV2 (creds: Credentials, base: string, bucket: string, key: string, opts: PresignOptions, nowMs = Date.now()): string {
   const expires = String(Math.floor(nowMs / 1000) + opts.expiresSeconds)
-  const path = `/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
-  const signature = signV2(creds.secretAccessKey, stringToSignV2(opts.method, {}, path, expires))
-  const q = new URLSearchParams({ AWSAccessKeyId: creds.accessKeyId, Expires: expires, Signature: signature })
-  return `${base}${path}?${q.toString()}`
+  const path = `/${bucket}/${key.split('/').map(encodeSegment).join('/')}`
+  const amz: Record<string, string> = creds.sessionToken ? { 'x-amz-security-token': creds.sessionToken } : {}
+  const signature = signV2(creds.secretAccessKey, stringToSignV2(opts.method, amz, path, expires))
+  const q = new URLSearchParams({ AWSAccessKeyId: creds.accessKeyId, Expires: expires, Signature: signature, ...amz })
+  return `${base.replace(/\/+$/, '')}${path}?${q.toString()}`
 }
