@@ -4,6 +4,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { sigV2Signer } from './sigv2.js'
+import { log } from '../util/log.js'
 
 export interface Credentials {
   accessKeyId: string
@@ -52,7 +53,7 @@ export function createS3Client (opts: ClientOptions): S3Client {
   if (opts.profile) config.profile = opts.profile
   if (opts.signature === 'v2') {
     if (!opts.credentials) throw new Error('sigv2 needs explicit credentials (passwd_file or environment)')
-    config.signer = sigV2Signer(opts.credentials)
+    config.signer = sigV2Signer(opts.credentials, { endpoint: opts.endpoint })
   }
   const client = new S3Client(config)
   client.middlewareStack.add(next => async args => {
@@ -61,5 +62,31 @@ export function createS3Client (opts: ClientOptions): S3Client {
     if (headers?.date && result.output) (result.output as unknown as Record<string, unknown>)[SERVER_DATE] = new Date(headers.date)
     return result
   }, { step: 'deserialize', name: 'oortfsServerDate', priority: 'high' })
+  // -d: one line per HTTP request as it went out (signed, retries included), and
+  // what came back. Method, path and query only: never a header, so never a signature.
+  client.middlewareStack.add((next, context) => async args => {
+    if (!log.enabled('debug')) return await next(args)
+    const req = args.request as { method?: string; path?: string; query?: Record<string, unknown>; headers?: Record<string, string> }
+    const start = performance.now()
+    const what = `S3 ${(context as { commandName?: string }).commandName?.replace(/Command$/, '') ?? '?'} ${req.method} ${req.path}${queryText(req.query)}`
+    try {
+      const result = await next(args)
+      const res = result.response as { statusCode?: number; headers?: Record<string, string> }
+      const len = res?.headers?.['content-length']
+      log.debug(`${what} -> ${res?.statusCode ?? '?'}${len && req.method !== 'HEAD' ? ` ${len} bytes` : ''} ${(performance.now() - start).toFixed(1)} ms`)
+      return result
+    } catch (err) {
+      const e = err as { code?: string; name?: string }
+      log.debug(`${what} -> ${e?.code ?? e?.name ?? 'error'} ${(performance.now() - start).toFixed(1)} ms`)
+      throw err
+    }
+  }, { step: 'deserialize', name: 'oortfsDebugLog', priority: 'low' })
   return client
+}
+
+function queryText (query: Record<string, unknown> | undefined): string {
+  const parts = Object.entries(query ?? {})
+    .filter(([k]) => k !== 'x-id') // the SDK's own marker
+    .map(([k, v]) => v === null || v === undefined || v === '' ? k : `${k}=${Array.isArray(v) ? v.join(',') : String(v)}`)
+  return parts.length ? '?' + parts.join('&') : ''
 }
