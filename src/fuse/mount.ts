@@ -9,6 +9,7 @@ import { log } from '../util/log.js'
 import { fuseOps } from './adapter.js'
 import { mountAt } from './mountinfo.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
+import { writeGate } from './write-gate.js'
 import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
@@ -56,7 +57,9 @@ function messageOf (err: unknown): string {
 /** Mounts and serves until shut down; resolves with the exit code (0: all saved). */
 export async function runMount (config: Config, app: MountedApp, opts: RunMountOptions = {}): Promise<number> {
   const mp = config.mountpoint
-  const fuse = new OortFuse(config, fuseOps(app.fs, { debug: log.enabled('debug') }))
+  // closed first thing at shutdown: nothing is acknowledged after the final save
+  const gate = writeGate(app.fs)
+  const fuse = new OortFuse(config, fuseOps(gate.fs, { debug: log.enabled('debug') }))
   try {
     await mountFuse(fuse)
   } catch (err) {
@@ -87,11 +90,13 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       log.info(`${reason}: saving changes and unmounting ${mp}`)
       clearInterval(poller)
       let failure: string | undefined
+      const quiet = await gate.close(config.opTimeoutMs)
       try {
         await app.fs.flushAll()
       } catch (err) {
         failure = messageOf(err)
       }
+      if (!quiet) failure ??= `calls still changing files after ${config.opTimeoutMs / 1000} s (op_timeout) were not waited for`
       if (mountAt(mp)) {
         try {
           await unmountFuse(fuse)
@@ -103,7 +108,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     })()
     finished ??= phase1.then(async failure => {
       await control?.close().catch(() => {})
-      await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
+      // after a failed save, closing would only try (and wait) once more
+      if (!failure) await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
       clearInterval(sampler)
       for (const [sig, fn] of handlers) process.off(sig, fn)
       if (failure) log.error(`some changes could not be saved: ${failure}`)
