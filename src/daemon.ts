@@ -34,7 +34,11 @@ export function explainCheckFailure (err: unknown, config: Config): string {
   if (code === 'CredentialsProviderError' || /credential/i.test(msg) && !e?.status) {
     return 'no credentials found: give -o passwd_file=FILE, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, use -o profile=NAME, or create ~/.passwd-oortfs (chmod 600)'
   }
-  if (!e?.status) return `cannot reach ${config.endpoint} (${code || msg}); check endpoint= and the network`
+  // no answer at all: a socket error (ECONNREFUSED...) or a timeout; anything else
+  // without a status is a failure of ours, worth its own words
+  if (!e?.status && /^(E[A-Z0-9_]+|UND_ERR_\w+|TimeoutError|RequestTimeout|NetworkError|TruncatedBody)$/.test(code)) {
+    return `cannot reach ${config.endpoint} (${code}); check endpoint= and the network`
+  }
   return `checking bucket ${config.bucket} at ${config.endpoint} failed: ${msg}`
 }
 
