@@ -62,7 +62,7 @@ export interface FileSystem {
   rename(from: string, to: string): Promise<void>
   chmod(path: string, mode: number): Promise<void>
   chown(path: string, uid: number, gid: number): Promise<void>
-  /** times in milliseconds since the epoch; NaN leaves that time unchanged (UTIME_OMIT) */
+  /** times in milliseconds since the epoch; NaN leaves that time unchanged (UTIME_OMIT), Infinity is now (UTIME_NOW) */
   utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void>
   symlink(target: string, path: string): Promise<void>
   readlink(path: string): Promise<string>

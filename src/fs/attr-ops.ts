@@ -53,14 +53,17 @@ export class AttrOps {
     await this.setMeta(path, m => ({ ...m, uid: keep(uid) ? m.uid : uid, gid: keep(gid) ? m.gid : gid }))
   }
 
+  /**
+   * NaN leaves a time as it is (UTIME_OMIT). Infinity means now (UTIME_NOW):
+   * the time is no longer a stored one but the object's LastModified, which
+   * the rewrite moves to now, and which a file just uploaded already has.
+   */
   async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     this.fs.writable(path)
-    // NaN: leave that time as it is (UTIME_OMIT)
-    await this.setMeta(path, m => ({
-      ...m,
-      atimeMs: Number.isNaN(atimeMs) ? m.atimeMs : atimeMs,
-      mtimeMs: Number.isNaN(mtimeMs) ? m.mtimeMs : mtimeMs,
-    }))
+    const time = (given: number, was: number | undefined): number | undefined =>
+      Number.isNaN(given) ? was : given === Infinity ? undefined : given
+    await this.setMeta(path, m => ({ ...m, atimeMs: time(atimeMs, m.atimeMs), mtimeMs: time(mtimeMs, m.mtimeMs) }),
+      mtimeMs === Infinity)
   }
 
   async setxattr (path: string, name: string, value: Buffer, _flags: number): Promise<void> {
@@ -98,8 +101,11 @@ export class AttrOps {
     return (await this.storedMeta(path, e)).meta.xattr ?? {}
   }
 
-  /** chmod, chown, utimens and xattrs: rewrite the object's metadata in place */
-  async setMeta (path: string, change: (m: Meta) => Meta): Promise<void> {
+  /**
+   * chmod, chown, utimens and xattrs: rewrite the object's metadata in place
+   * (soon: see MetaWriter). `touch`: the object's date must become now too.
+   */
+  async setMeta (path: string, change: (m: Meta) => Meta, touch = false): Promise<void> {
     const node = this.fs.files.node(path)
     if (node?.dirty) {
       // not on the server yet: the upload will carry it
@@ -113,13 +119,17 @@ export class AttrOps {
     if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = this.fs.defaultMode('file')
     const meta = change(current)
     const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
+    const unchanged = JSON.stringify(headers) === JSON.stringify({ ...foreignHeaders(stored.headers), ...encodeMeta(current) })
+    // nothing to store, and no date to move (or it is already about now: touch of a file just written)
+    if (unchanged && (!touch || (e.lastModified && Math.abs(this.fs.now() - e.lastModified.getTime()) < 2000))) return
     if (e.kind === 'dir') {
       await this.fs.tree.deletes.before(e.key)
       const r = await this.fs.store.put(e.key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
       this.fs.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
     } else {
       const entry: Entry = { ...e, meta, metaKnown: true, headers, contentType: stored.contentType }
-      this.fs.ns.changed(path, entry)
+      // the attribute index learns of it when the copy lands, with the object's new date
+      this.fs.ns.noted(path, entry)
       this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
     }
     if (node) node.meta = { ...meta }

@@ -215,6 +215,12 @@ export class Namespace {
     this.meta?.changed?.(parent, name, entry)
   }
 
+  /** what we know now of a name, before the server has it (the attribute index waits for the server) */
+  noted (path: string, entry: Entry): void {
+    const { parent, name } = splitPath(path)
+    this.cache.set(parent, name, entry)
+  }
+
   /** a directory we just made: empty, and without an index */
   madeDir (path: string): void {
     this.cache.setEmpty(path)

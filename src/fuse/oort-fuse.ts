@@ -53,9 +53,9 @@ export function statArray (st?: Partial<FuseStat>): Uint32Array {
   return ints
 }
 
-/** a utimens time as the patched binding sends it -> ms, Date.now() (NOW) or NaN (OMIT) */
+/** a utimens time as the patched binding sends it -> ms, Infinity (UTIME_NOW) or NaN (UTIME_OMIT) */
 export function utimeArg (low: number, high: number): number {
-  if (high === 0xffffffff && low === 0xffffffff) return Date.now()
+  if (high === 0xffffffff && low === 0xffffffff) return Infinity
   if (high === 0xffffffff && low === 0xfffffffe) return NaN
   return low + high * 4294967296
 }

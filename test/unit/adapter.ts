@@ -174,7 +174,7 @@ t.test('OortFuse: fgetattr, utimens and xattr buffers', async t => {
 
   await sig(s => f._op_utimens(s, '/a', 0xffffffff, 0xffffffff, 0xfffffffe, 0xffffffff))
   const [, a, m] = fs.calls.at(-1)!.split(' ').slice(1)
-  t.ok(Math.abs(Number(a) - Date.now()) < 5000, 'UTIME_NOW -> now')
+  t.equal(Number(a), Infinity, 'UTIME_NOW -> Infinity: the core makes it the object date')
   t.equal(m, 'NaN', 'UTIME_OMIT -> NaN')
   t.equal(utimeArg(1000, 1), 1000 + 2 ** 32)
 

@@ -264,3 +264,37 @@ t.test('cp -p of a large file: attributes set before close reach the object', as
   t.equal(o.metadata.mode, String(0o100640))
   t.equal(o.metadata.mtime, '1400000000')
 })
+
+t.test('touch: of a new file costs its one PutObject; of an old one, one copy that dates it now', async t => {
+  const { fs, store } = makeFs()
+  await fs.readdir('/')
+  store.resetCounts()
+  // GNU touch: create, close (upload), then set both times to now
+  const fh = await fs.create('/new', 0o644)
+  await fs.flush(fh)
+  await fs.utimens('/new', Infinity, Infinity)
+  await fs.release(fh)
+  await fs.flushAll()
+  t.same(store.requests, { PutObject: 1 }, 'no copy, no attribute index')
+  await writeFile(fs, '/old', Buffer.from('x'))
+  await fs.utimens('/old', 1_000_000, 1_000_000)
+  await fs.flushAll()
+  store.resetCounts()
+  await fs.utimens('/old', Infinity, Infinity)
+  t.ok(Math.abs((await fs.getattr('/old')).mtime.getTime() - Date.now()) < 3000, 'mtime is now at once')
+  await fs.flushAll()
+  t.equal(store.requests.CopyObject, 1)
+  t.equal(store.object('old')!.metadata.mtime, undefined, 'the date is the object\'s own')
+})
+
+t.test('an attribute change updates the index once, after the copy lands, with the new object date', async t => {
+  const { fs, store } = makeFs()
+  await writeFile(fs, '/d/f', Buffer.from('x'))
+  await fs.flushAll()
+  store.resetCounts()
+  await fs.chmod('/d/f', 0o700)
+  await fs.flushAll()
+  t.same(store.requests, { CopyObject: 1, PutObject: 1 }, 'one copy, one index write')
+  const idx = JSON.parse(store.object('d.oortfs-attrs')!.body.toString()) as { r: Record<string, { t: number }> }
+  t.equal(idx.r.f!.t, store.object('d/f')!.lastModified.getTime(), 'the record matches the object as it is now')
+})
