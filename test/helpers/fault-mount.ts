@@ -1,0 +1,62 @@
+// A real mount that talks to the local S3 server through the fault proxy
+// (scripts/fault-proxy.ts): SlowDown above a rate, 500s, connections reset
+// mid-body, a server that goes away. The proxy closes after the mount is gone.
+//
+//   const { m, proxy } = await faultMount(t, { s3, faults: FAULTS_ON, options: ['part_size=5M'] })
+import { readFileSync } from 'node:fs'
+import { startFaultProxy, type FaultProxy, type FaultSettings, type FaultStats } from '../../scripts/fault-proxy.js'
+import { mountBucket, type Mount, type MountOptions } from './mount.js'
+import { sharedS3, type LocalS3Info, type Teardown } from './s3-server.js'
+
+/** what the task calls "faults on": 5% 500s, 2% resets mid-body, SlowDown above OORT's 100 req/s */
+export const FAULTS_ON: Partial<FaultSettings> = { error500: 0.05, resetMidBody: 0.02, rps: 100 }
+
+export interface FaultMount {
+  m: Mount
+  proxy: FaultProxy
+}
+
+export async function startProxy (t: Teardown, s3: LocalS3Info, faults: Partial<FaultSettings> = {}, seed = 1): Promise<FaultProxy> {
+  const proxy = await startFaultProxy({ target: s3.endpoint, seed, ...faults })
+  t.teardown(() => proxy.close())
+  return proxy
+}
+
+/**
+ * Starts a proxy (faults off until the mount is up, unless `faultsFromStart`),
+ * then mounts through it. The proxy's teardown is registered first, so it
+ * runs after the unmount.
+ */
+export async function faultMount (t: Teardown, opts: MountOptions & { faults?: Partial<FaultSettings>, seed?: number, faultsFromStart?: boolean } = {}): Promise<FaultMount> {
+  const s3 = opts.s3 ?? await sharedS3()
+  const proxy = await startProxy(t, s3, opts.faultsFromStart ? opts.faults : {}, opts.seed)
+  const m = await mountBucket(t, { ...opts, s3, options: [`endpoint=${proxy.url}`, ...(opts.options ?? [])] })
+  if (!opts.faultsFromStart && opts.faults) proxy.set(opts.faults)
+  return { m, proxy }
+}
+
+/** "1200 requests, 503s 12 (1.0%), 500s 60, resets 24, max 99/s" */
+export function describeFaults (s: FaultStats): string {
+  const pct = s.requests ? (100 * s.slowDown / s.requests).toFixed(1) : '0'
+  return `${s.requests} requests, 503s ${s.slowDown} (${pct}%), 500s ${s.error500}, resets ${s.resets}, refused ${s.refused}, max ${s.maxPerSecond}/s received, ${s.maxForwardedPerSecond}/s forwarded`
+}
+
+/** the resident set of a process (VmRSS), in bytes; undefined once it is gone */
+export function rssOf (pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** samples a process's VmRSS every `everyMs` until stopped; returns the peak */
+export function sampleRss (pid: number, everyMs = 100): { peak(): number, stop(): number } {
+  let peak = rssOf(pid) ?? 0
+  const timer = setInterval(() => { peak = Math.max(peak, rssOf(pid) ?? 0) }, everyMs)
+  return {
+    peak: () => peak,
+    stop: () => { clearInterval(timer); peak = Math.max(peak, rssOf(pid) ?? 0); return peak },
+  }
+}
