@@ -2,7 +2,7 @@
 // numbers). Thin on purpose: conversions, errno mapping and debug timing only.
 import Fuse from 'fuse-native'
 import type { Attr, FileSystem, StatFs } from '../fs/api.js'
-import { errnoOf } from '../errors.js'
+import { errnoOf, FsError } from '../errors.js'
 import { log } from '../util/log.js'
 
 /** fuse-native's stat shape (its getStatArray reads these): the core's Attr as it is */
@@ -21,9 +21,10 @@ const FUSE = Fuse as unknown as Record<string, number>
 /** anything thrown -> fuse-native's negative errno; unknown failures are EIO */
 export function toFuseErrno (err: unknown): number {
   let name: string = errnoOf(err)
-  // Node's own errors (staging files) carry the name in `code`, not `errno`
+  // Node's own errors (staging files) carry the name in `code`, not `errno`; an
+  // FsError's errno is final (S3 network failures carry ECONNRESET... as `code`, and are EIO)
   const code = (err as { code?: unknown })?.code
-  if (name === 'EIO' && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) name = code
+  if (!(err instanceof FsError) && name === 'EIO' && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) name = code
   return FUSE[ALIASES[name] ?? name] ?? FUSE.EIO!
 }
 

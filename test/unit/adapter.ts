@@ -194,3 +194,9 @@ t.test('OortFuse: fgetattr, utimens and xattr buffers', async t => {
   t.same((await sig(s => f._op_listxattr(s, '/a', list)))[0], 16)
   t.equal(list.subarray(0, 16).toString(), 'user.big\0user.b\0')
 })
+
+t.test('a network failure from S3 reaches FUSE as EIO, not as the socket error', async t => {
+  const { S3Error } = await import('../../src/s3/errors.js')
+  t.equal(toFuseErrno(new S3Error('EIO', 'ECONNRESET', 0, 'put x failed with ECONNRESET')), -5)
+  t.equal(toFuseErrno(Object.assign(new Error('disk full'), { code: 'ENOSPC' })), -28, 'a staging file error keeps its name')
+})
