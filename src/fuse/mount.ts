@@ -112,7 +112,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       if (!failure) await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
       clearInterval(sampler)
       for (const [sig, fn] of handlers) process.off(sig, fn)
-      if (failure) log.error(`some changes could not be saved: ${failure}`)
+      // the errno prefixes of nested errors (EIO: ... EIO: ...) say nothing here
+      if (failure) log.error(`some changes could not be saved: ${failure.replace(/\bEIO: /g, '')}`)
       else log.info(`unmounted ${mp}`)
       return failure ? 1 : 0
     })
