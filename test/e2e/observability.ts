@@ -1,0 +1,156 @@
+// What a mount tells about itself: `oortfs stats` counters that move with the
+// work (requests by type, bytes in and out), `-d` (each FUSE call and S3
+// request on stderr, never a secret), `-o log_level=info`, and where a
+// background mount's log lines land.
+import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { newBucket, withS3 } from '../helpers/s3-server.js'
+import { alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor } from '../helpers/oortfs-cli.js'
+import { q, shOk } from '../helpers/ops.js'
+import type { RequestStats } from '../../src/s3/request-queue.js'
+
+ensureBuilt()
+const s3 = await withS3(t)
+const env = cliEnv(s3, tmpDir(t, 'oortfs-home-'))
+const MiB = 2 ** 20
+
+interface Stats { mount: { pid: number }; requests: RequestStats }
+
+async function stats (mnt: string, e = env): Promise<Stats> {
+  const r = await runCli(['stats', mnt, '--json'], e)
+  if (r.code !== 0) throw new Error(`stats: ${r.stderr}`)
+  return JSON.parse(r.stdout) as Stats
+}
+
+/** stats once nothing is queued or in flight and the total has not moved for 1.5 s */
+async function settled (mnt: string): Promise<Stats> {
+  let s = await stats(mnt)
+  let since = Date.now()
+  for (const end = Date.now() + 30_000; Date.now() < end && Date.now() - since < 1500;) {
+    await new Promise(r => setTimeout(r, 250))
+    const n = await stats(mnt)
+    if (n.requests.total !== s.requests.total || n.requests.inFlight + n.requests.queued > 0) since = Date.now()
+    s = n
+  }
+  return s
+}
+
+/** a background mount (as users run it) with `options`; its process stopped in teardown */
+async function background (t: Test, options: string, e = env): Promise<{ work: string; mnt: string; bucket: string; pid: number }> {
+  const work = tmpDir(t)
+  const mnt = join(work, 'mnt')
+  mkdirSync(mnt)
+  const bucket = await newBucket(s3, t, 'observe')
+  let pid: number | undefined
+  cleanupMount(t, mnt, () => pid)
+  const r = await runCli([bucket, mnt, '-o', `endpoint=${s3.endpoint},${options}`], e)
+  if (r.code !== 0) throw new Error(`mount: ${r.stderr}`)
+  pid = (await stats(mnt, e)).mount.pid
+  return { work, mnt, bucket, pid }
+}
+
+async function unmount (t: Test, mnt: string, pid: number, e = env): Promise<void> {
+  const u = await runCli(['unmount', mnt], e)
+  t.same([u.code, u.stderr], [0, ''], 'oortfs unmount')
+  t.ok(await waitFor(() => !alive(pid), 10_000), 'the mount process exited')
+}
+
+t.test('oortfs stats: requests by type and bytes grow with a workload', async t => {
+  const logFile = join(tmpDir(t), 'mount.log')
+  const { work, mnt, bucket, pid } = await background(t, `log_file=${logFile},log_level=info`)
+  const before = await settled(mnt)
+  const big = join(work, 'big.bin')
+  writeFileSync(big, randomBytes(12 * MiB))
+  await shOk(`for i in 1 2 3; do echo small $i > ${q(mnt)}/small$i.txt; done; cp ${q(big)} ${q(mnt)}/big.bin; mkdir ${q(mnt)}/d; ls -l ${q(mnt)} >/dev/null`)
+  // a cold read: a fresh look at the file through another name
+  await shOk(`mv ${q(mnt)}/big.bin ${q(mnt)}/d/big.bin && cmp ${q(big)} ${q(mnt)}/d/big.bin && rm ${q(mnt)}/small1.txt`)
+  const after = await settled(mnt)
+
+  const d = (k: string): number => (after.requests.byType[k] ?? 0) - (before.requests.byType[k] ?? 0)
+  t.ok(d('PutObject') >= 3, `PutObject +${d('PutObject')}`)
+  t.ok(d('CreateMultipartUpload') >= 1 && d('UploadPart') >= 2 && d('CompleteMultipartUpload') >= 1,
+    `multipart: Create +${d('CreateMultipartUpload')}, UploadPart +${d('UploadPart')}, Complete +${d('CompleteMultipartUpload')}`)
+  t.ok(d('GetObject') >= 1, `GetObject +${d('GetObject')}`)
+  t.ok(d('ListObjectsV2') >= 1, `ListObjectsV2 +${d('ListObjectsV2')}`)
+  t.ok(d('CopyObject') + d('UploadPartCopy') >= 1, 'the rename copied')
+  t.ok(d('DeleteObject') + d('DeleteObjects') >= 1, 'and deleted')
+  const sum = (s: Stats): number => Object.values(s.requests.byType).reduce((a, b) => a + b, 0)
+  t.equal(after.requests.total, sum(after), 'the total is the sum of the types')
+  const out = after.requests.bytesOut - before.requests.bytesOut
+  const inn = after.requests.bytesIn - before.requests.bytesIn
+  t.ok(out >= 12 * MiB && out < 14 * MiB, `bytes out +${out}`)
+  t.ok(inn >= 12 * MiB && inn < 20 * MiB, `bytes in +${inn}`)
+  t.same([after.requests.inFlight, after.requests.queued, after.requests.failed], [0, 0, 0])
+
+  const table = await runCli(['stats', mnt], env)
+  t.equal(table.code, 0)
+  t.match(table.stdout, /^ {2}PutObject +\d+$/m)
+  t.match(table.stdout, /^ {2}UploadPart +\d+$/m)
+  t.match(table.stdout, /^bytes out +1[2-3]\.\d MiB$/m)
+  t.match(table.stdout, /^bytes in +1\d\.\d MiB$/m)
+
+  await unmount(t, mnt, pid)
+  const log = readFileSync(logFile, 'utf8')
+  t.match(log, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z oortfs: mounted ${bucket} on ${mnt}$`, 'm'), 'the log file has the mount line')
+  t.match(log, new RegExp(`oortfs: unmounted ${mnt}$`, 'm'))
+  t.notOk(log.includes(s3.secretAccessKey))
+})
+
+t.test('-d: every FUSE call and S3 request on stderr, never a secret', async t => {
+  const work = tmpDir(t)
+  const mnt = join(work, 'mnt')
+  mkdirSync(mnt)
+  const bucket = await newBucket(s3, t, 'debug')
+  const fg = spawnForeground([bucket, mnt, '-d', '-o', `endpoint=${s3.endpoint}`], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 15_000), 'mounted')
+  await shOk(`echo hello > ${q(mnt)}/f.txt; cat ${q(mnt)}/f.txt >/dev/null; mv ${q(mnt)}/f.txt ${q(mnt)}/g.txt; chmod 600 ${q(mnt)}/g.txt; ls -l ${q(mnt)} >/dev/null`)
+  const url = await runCli(['url', join(mnt, 'g.txt')], env)
+  t.equal(url.code, 0)
+  await shOk(`rm ${q(mnt)}/g.txt`)
+  fg.child.kill('SIGTERM')
+  t.equal(await fg.exited, 0)
+  const log = fg.stderr()
+  for (const call of ['getattr /f.txt', 'create /f.txt', 'write /f.txt fh=', 'flush /f.txt', 'release /f.txt', 'open /f.txt', 'read /f.txt',
+    'rename /f.txt /g.txt', 'chmod /g.txt 0100600', 'readdir /', 'unlink /g.txt']) {
+    t.match(log, new RegExp(`^oortfs: debug: ${call.replace(/[/.]/g, '\\$&')}.* -> .* ms$`, 'm'), call)
+  }
+  for (const req of ['PutObject PUT', 'GetObject GET', 'CopyObject PUT', 'ListObjectsV2 GET', 'DeleteObjects? (DELETE|POST)']) {
+    t.match(log, new RegExp(`^oortfs: debug: S3 ${req} /${bucket}/.* -> \\d{3}.* ms$`, 'm'), `S3 ${req}`)
+  }
+  for (const secret of [s3.secretAccessKey, 'Signature=', 'Authorization', 'Credential=', 'X-Amz-']) {
+    t.notOk(log.includes(secret), `no ${secret === s3.secretAccessKey ? 'secret key' : secret}`)
+  }
+})
+
+t.test('-o log_level=info in the foreground: mount and unmount, nothing more', async t => {
+  const work = tmpDir(t)
+  const mnt = join(work, 'mnt')
+  mkdirSync(mnt)
+  const bucket = await newBucket(s3, t, 'info')
+  const fg = spawnForeground([bucket, mnt, '-o', `endpoint=${s3.endpoint},log_level=info`], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 15_000), 'mounted')
+  await shOk(`echo x > ${q(mnt)}/x.txt`)
+  fg.child.kill('SIGTERM')
+  t.equal(await fg.exited, 0)
+  t.same(fg.stderr().split('\n').filter(Boolean), [
+    `oortfs: mounted ${bucket} on ${mnt}`,
+    `oortfs: SIGTERM: saving changes and unmounting ${mnt}`,
+    `oortfs: unmounted ${mnt}`,
+  ])
+})
+
+t.test('a background mount without log_file logs to syslog, or without one to a file in the temp dir', {
+  skip: existsSync('/dev/log') && 'this machine has a syslog (/dev/log): the lines go there, through logger(1)',
+}, async t => {
+  const tmp = tmpDir(t, 'oortfs-tmp-')
+  const e = { ...env, TMPDIR: tmp }
+  const { mnt, bucket, pid } = await background(t, 'log_level=info', e)
+  const file = join(tmp, `oortfs-${process.getuid!()}`, 'oortfs.log')
+  t.match(readFileSync(file, 'utf8'), `oortfs: mounted ${bucket} on ${mnt}\n`)
+  await unmount(t, mnt, pid, e)
+  t.match(readFileSync(file, 'utf8'), `oortfs: unmounted ${mnt}\n`)
+})
