@@ -120,16 +120,24 @@ function daemonLogging (config: Config): void {
   const file = daemonLogFile(config)
   if (file) return logToFile(file)
   const fallback = join(runtimeDir(), 'oortfs.log')
-  const p = spawn('logger', ['-t', `oortfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true })
+  // each line carries its own priority (<N>, facility daemon): journalctl -p err finds errors
+  const p = spawn('logger', ['--prio-prefix', '-p', 'daemon.info', '-t', `oortfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true })
   p.unref()
   let broken = false
   p.stdin!.on('error', () => { broken = true })
   p.on('exit', () => { broken = true })
   logTo(line => {
-    if (!broken) return void p.stdin!.write(line + '\n')
+    if (!broken) return void p.stdin!.write(syslogLine(line))
     logToFile(fallback) // logger died: the file from now on
     appendFileSync(fallback, `${new Date().toISOString()} ${line}\n`)
   })
+}
+
+/** daemon.err, .warning, .info or .debug by the line's level word; the syslog tag already says oortfs */
+export function syslogLine (line: string): string {
+  const text = line.replace(/^oortfs: /, '')
+  const severity = { error: 3, warning: 4, debug: 7 }[/^(error|warning|debug): /.exec(text)?.[1] ?? ''] ?? 6
+  return `<${3 * 8 + severity}>${text.replace(/\s*\n\s*/g, ' ')}\n`
 }
 
 /** The child: log away from the terminal, check, mount, report, serve. */

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { newBucket, withS3 } from '../helpers/s3-server.js'
-import { alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor } from '../helpers/oortfs-cli.js'
-import { q, shOk } from '../helpers/ops.js'
+import { BIN, alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor } from '../helpers/oortfs-cli.js'
+import { mountNamespace, pidsWith, plainEnv, q, shOk, stopPids } from '../helpers/ops.js'
 import type { RequestStats } from '../../src/s3/request-queue.js'
 
 ensureBuilt()
@@ -143,14 +143,58 @@ t.test('-o log_level=info in the foreground: mount and unmount, nothing more', a
   ])
 })
 
-t.test('a background mount without log_file logs to syslog, or without one to a file in the temp dir', {
-  skip: existsSync('/dev/log') && 'this machine has a syslog (/dev/log): the lines go there, through logger(1)',
-}, async t => {
-  const tmp = tmpDir(t, 'oortfs-tmp-')
-  const e = { ...env, TMPDIR: tmp }
-  const { mnt, bucket, pid } = await background(t, 'log_level=info', e)
-  const file = join(tmp, `oortfs-${process.getuid!()}`, 'oortfs.log')
-  t.match(readFileSync(file, 'utf8'), `oortfs: mounted ${bucket} on ${mnt}\n`)
-  await unmount(t, mnt, pid, e)
-  t.match(readFileSync(file, 'utf8'), `oortfs: unmounted ${mnt}\n`)
-})
+// A background mount without log_file= logs to syslog when there is one
+// (/dev/log, through logger(1)), else to a file in the temp dir. Both run in a
+// private mount namespace whose /dev is a copy with or without a /dev/log:
+// here a stream socket that records what logger sends.
+const LISTENER = `
+import net from 'node:net'
+import { appendFileSync, chmodSync } from 'node:fs'
+const [path, out] = process.argv.slice(2)
+net.createServer(c => c.on('data', d => appendFileSync(out, d))).listen(path, () => chmodSync(path, 0o666))
+`
+
+for (const syslog of [true, false]) {
+  t.test(syslog ? 'a background mount logs to syslog, one line per event, with its priority' : 'without a syslog, to oortfs.log in the temp dir', async t => {
+    const work = tmpDir(t)
+    const mnt = join(work, 'mnt')
+    const olddev = join(work, 'dev')
+    mkdirSync(mnt)
+    mkdirSync(olddev)
+    const bucket = await newBucket(s3, t, 'syslog')
+    const ns = await mountNamespace(t)
+    t.teardown(() => stopPids(pidsWith('oortfs', mnt)))
+    const e = { ...plainEnv(env), TMPDIR: tmpDir(t, 'oortfs-tmp-') }
+    const devices = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'fuse']
+    t.equal((await ns.sh(`mount --bind /dev ${q(olddev)} && mount -t tmpfs tmpfs /dev && ` +
+      `for n in ${devices.join(' ')}; do touch /dev/$n && mount --bind ${q(olddev)}/$n /dev/$n || exit 1; done`)).code, 0, 'a /dev of our own')
+    const out = join(work, 'syslog.out')
+    if (syslog) {
+      writeFileSync(join(work, 'listener.mjs'), LISTENER)
+      const l = await ns.sh(`${q(process.execPath)} ${q(join(work, 'listener.mjs'))} /dev/log ${q(out)} >/dev/null 2>&1 & echo $!; ` +
+        'for i in $(seq 100); do test -S /dev/log && exit 0; sleep 0.1; done; exit 1')
+      const listener = Number(l.stdout.trim())
+      t.ok(l.code === 0 && listener > 0, `a listener on /dev/log: ${l.stderr}`)
+      t.teardown(() => { try { process.kill(listener, 'SIGKILL') } catch { /* gone */ } })
+    }
+    const m = await ns.sh(`${q(BIN)} ${bucket} ${q(mnt)} -o endpoint=${s3.endpoint},log_level=info`, { env: e })
+    t.same([m.code, m.stderr], [0, ''], 'mounted in the background')
+    const st = await ns.sh(`${q(BIN)} stats ${q(mnt)} --json`, { env: e })
+    const pid = (JSON.parse(st.stdout) as Stats).mount.pid
+    t.same([(await ns.sh(`${q(BIN)} unmount ${q(mnt)}`, { env: e })).code], [0], 'unmounted')
+    t.ok(await waitFor(() => !alive(pid), 10_000), 'the mount process exited')
+    if (syslog) {
+      const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean)
+      t.match(lines, [
+        new RegExp(`^<30>.* oortfs\\[${pid}\\]: mounted ${bucket} on ${mnt}$`),
+        new RegExp(`^<30>.* oortfs\\[${pid}\\]: unmount requested: saving changes and unmounting ${mnt}$`),
+        new RegExp(`^<30>.* oortfs\\[${pid}\\]: unmounted ${mnt}$`),
+      ], 'daemon.info lines tagged oortfs[PID]')
+      t.notOk(existsSync(join(e.TMPDIR, `oortfs-${process.getuid!()}`, 'oortfs.log')), 'no log file')
+    } else {
+      const log = readFileSync(join(e.TMPDIR, `oortfs-${process.getuid!()}`, 'oortfs.log'), 'utf8')
+      t.match(log, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z oortfs: mounted ${bucket} on ${mnt}$`, 'm'))
+      t.match(log, new RegExp(`oortfs: unmounted ${mnt}$`, 'm'))
+    }
+  })
+}
