@@ -92,6 +92,13 @@ export class AttrIndex implements MetaSource {
     this.seen.set(dir, { index, at: this.now })
   }
 
+  hasIndex (dir: string): boolean | undefined {
+    const idx = this.dirs.get(dir)
+    if (idx && (idx.dirty || this.now - idx.loadedAt < this.opts.ttlMs)) return idx.exists || idx.dirty
+    const seen = this.seen.get(dir)
+    return seen && this.now - seen.at < this.opts.ttlMs ? !!seen.index : undefined
+  }
+
   /** attributes for one entry found by a lookup (reads the directory's index at most once) */
   async enrichOne (dir: string, _dirPrefix: string, name: string, e: Entry): Promise<Entry> {
     // a path walk looks up every directory on the way: their modes wait for a listing
@@ -217,7 +224,8 @@ export class AttrIndex implements MetaSource {
 
   private schedule (dir: string): void {
     if (this.timers.has(dir)) return
-    this.timers.set(dir, setTimeout(() => { void this.write(dir).catch(() => {}) }, this.opts.delayMs ?? 1000))
+    // a burst (tar x) rewrites the index every couple of seconds, not at each file
+    this.timers.set(dir, setTimeout(() => { void this.write(dir).catch(() => {}) }, this.opts.delayMs ?? 2000))
   }
 
   private async write (dir: string): Promise<void> {

@@ -77,6 +77,12 @@ export class DirCache {
     return undefined
   }
 
+  /** the directory's own marker object, as its fresh listing showed it (undefined: none, or no fresh listing) */
+  marker (dir: string): Entry | undefined {
+    const full = this.dirs.get(dir)?.full
+    return full && this.fresh(full.at) ? full.marker : undefined
+  }
+
   /** a full, fresh listing of dir, with what was learned since merged in */
   listing (dir: string): Map<string, Entry> | undefined {
     const s = this.dirs.get(dir)

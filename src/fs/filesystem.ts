@@ -48,7 +48,9 @@ export class OortFs implements FileSystem {
         uid: opts.uid, gid: opts.gid, mode: kind => this.defaultMode(kind),
       }, { ttlMs: opts.attrTtlMs, now: opts.now, indexKey: dir => this.names.indexKey(dir) }))
     this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.now, meta })
-    this.cache = new BlockCache({ maxBytes: opts.cacheSize, blockSize: opts.blockSize })
+    // read-ahead in flight counts against the cache's memory
+    const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
+    this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
     this.files = new OpenFiles(this)
     this.tree = new TreeOps(this)

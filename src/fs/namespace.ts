@@ -18,6 +18,8 @@ export interface MetaSource {
   changed?(dir: string, name: string, entry: Entry | undefined): void
   /** a listing of its parent showed whether a directory's index exists (entry) or not */
   sawIndex?(dir: string, index: Entry | undefined): void
+  /** whether the directory's index exists, when known */
+  hasIndex?(dir: string): boolean | undefined
   /** a directory removed or renamed away */
   forget?(dir: string): void
   /** writes anything pending */
@@ -221,9 +223,14 @@ export class Namespace {
     this.cache.set(parent, name, entry)
   }
 
-  /** a directory we just made: empty, and without an index */
-  madeDir (path: string): void {
-    this.cache.setEmpty(path)
+  /** whether a directory's attribute index exists, if a listing of its parent showed it */
+  hasIndex (dir: string): boolean | undefined {
+    return this.meta?.hasIndex?.(dir)
+  }
+
+  /** a directory we just made: empty but for its marker, and without an index */
+  madeDir (path: string, marker: Entry): void {
+    this.cache.setEmpty(path, marker)
     this.meta?.sawIndex?.(path, undefined)
   }
 

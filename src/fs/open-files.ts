@@ -185,7 +185,10 @@ export class OpenFiles {
 
   async flush (fh: number): Promise<void> {
     const h = this.handle(fh)
-    if (h.node) await this.save(h.node)
+    // dd and touch close a duplicate of a new file's descriptor before writing
+    // to it: an empty new file goes out at release (or fsync), not as an empty
+    // object a moment before the real one
+    if (h.node && !(h.node.isFreshEmpty())) await this.save(h.node)
   }
 
   async fsync (fh: number, _datasync: boolean): Promise<void> {

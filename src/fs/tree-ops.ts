@@ -55,9 +55,10 @@ export class TreeOps {
     const headers = encodeMeta(meta)
     await this.deletes.before(key)
     const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
-    this.ns.changed(path, { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers })
+    const entry: Entry = { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers }
+    this.ns.changed(path, entry)
     // nothing was under the name (we looked), so the new directory is empty
-    this.ns.madeDir(path)
+    this.ns.madeDir(path, { ...entry, kind: 'file', etag: r.etag })
   }
 
   async symlink (target: string, path: string): Promise<void> {
@@ -83,13 +84,18 @@ export class TreeOps {
     }
     const cached = this.ns.cache.listing(path)
     if (cached && cached.size > 0) throw new FsError('ENOTEMPTY', undefined, path)
-    // the server decides: deletes of the children must have landed first
-    await this.deletes.flush()
     const prefix = e.key
-    const page = await this.store.list({ prefix, maxKeys: 3 }, { priority: Priority.Metadata })
-    if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
-    if (page.objects.length > 0) this.deletes.delete(prefix)
-    this.deletes.delete(this.fs.names.indexKey(path))
+    let marker = !!this.ns.cache.marker(path)
+    if (!cached) {
+      // no fresh listing: the server decides, once the children's deletes have landed
+      await this.deletes.flush()
+      const page = await this.store.list({ prefix, maxKeys: 3 }, { priority: Priority.Metadata })
+      if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
+      marker = page.objects.length > 0
+    }
+    // the children's deletes (rm -r), the marker and the index: one batch
+    if (marker) this.deletes.delete(prefix)
+    if (this.ns.hasIndex(path) !== false) this.deletes.delete(this.fs.names.indexKey(path))
     await this.deletes.flush()
     this.ns.changed(path, undefined)
     this.ns.forgetTree(path)
@@ -166,9 +172,11 @@ export class TreeOps {
     await Promise.all(Array.from({ length: RENAME_CONCURRENCY }, worker))
     // the directory's own index lives beside it, outside the prefix
     const fromIndex = this.fs.names.indexKey(from)
-    const movedIndex = await this.store.copy(fromIndex, this.fs.names.indexKey(to), { priority: Priority.Data })
-      .then(() => true, err => { if ((err as FsError).errno !== 'ENOENT') throw err; return false })
-    if (movedIndex) this.deletes.delete(fromIndex)
+    if (this.ns.hasIndex(from) !== false) {
+      const moved = await this.store.copy(fromIndex, this.fs.names.indexKey(to), { priority: Priority.Data })
+        .then(() => true, err => { if ((err as FsError).errno !== 'ENOENT') throw err; return false })
+      if (moved) this.deletes.delete(fromIndex)
+    }
     for (const k of keys) this.deletes.delete(k.key)
     await this.deletes.flush()
     await this.fs.journal.end(journal)

@@ -298,3 +298,31 @@ t.test('an attribute change updates the index once, after the copy lands, with t
   const idx = JSON.parse(store.object('d.oortfs-attrs')!.body.toString()) as { r: Record<string, { t: number }> }
   t.equal(idx.r.f!.t, store.object('d/f')!.lastModified.getTime(), 'the record matches the object as it is now')
 })
+
+t.test('dd: closing a duplicate of a new file before writing sends no empty object first', async t => {
+  const { fs, store } = makeFs()
+  await fs.readdir('/')
+  store.resetCounts()
+  const fh = await fs.create('/dd.out', 0o644)
+  await fs.flush(fh) // close(2) of the duplicate
+  await fs.write(fh, Buffer.from('payload'), 7, 0)
+  await fs.flush(fh)
+  await fs.release(fh)
+  t.same(store.requests, { PutObject: 1 })
+  t.equal(store.object('dd.out')!.body.toString(), 'payload')
+  const empty = await fs.create('/empty', 0o644)
+  await fs.flush(empty)
+  await fs.release(empty)
+  t.equal(store.object('empty')?.body.length, 0, 'an empty new file still reaches the server, at release')
+})
+
+t.test('rm -r then rmdir: one batch with the children, the marker, no index request', async t => {
+  const { fs, store } = makeFs()
+  await fs.mkdir('/gone', 0o755)
+  for (let i = 0; i < 30; i++) await writeFile(fs, `/gone/f${i}`, Buffer.from('x'))
+  store.resetCounts()
+  for (let i = 0; i < 30; i++) await fs.unlink(`/gone/f${i}`)
+  await fs.rmdir('/gone')
+  t.same(store.requests, { DeleteObjects: 1 })
+  t.same(store.keys().filter(k => k.startsWith('gone')), [])
+})

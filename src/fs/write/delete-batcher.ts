@@ -1,7 +1,8 @@
 // Deletes go out in batches: `rm -r` unlinks one name at a time, and one
 // DeleteObjects of up to 1,000 keys costs what a single DeleteObject does.
 // An unlink is answered at once (the caches already show the name gone); its
-// key waits a moment for company. Anything that writes a key first takes it
+// key waits for company while more unlinks keep coming (a quiet moment, a
+// full batch, or at most maxWaitMs), and an rmdir, rename or unmount sends it. Anything that writes a key first takes it
 // out of the batch (or waits for the batch in flight), so a file created again
 // under a deleted name is never deleted by a late batch.
 import type { ObjectStore } from '../../s3/store.js'
@@ -14,14 +15,19 @@ export class DeleteBatcher {
   private pending = new Set<string>()
   private readonly inflight = new Map<string, Promise<void>>()
   private timer?: NodeJS.Timeout
+  private firstPendingAt = 0
   failures = 0
 
-  constructor (private readonly store: ObjectStore, private readonly delayMs = 50) {}
+  constructor (private readonly store: ObjectStore, private readonly quietMs = 200, private readonly maxWaitMs = 2000) {}
 
   delete (key: string): void {
+    if (this.pending.size === 0) this.firstPendingAt = Date.now()
     this.pending.add(key)
-    if (this.pending.size >= BATCH) void this.flush()
-    else if (!this.timer) this.timer = setTimeout(() => { void this.flush() }, this.delayMs)
+    if (this.pending.size >= BATCH) { void this.flush(); return }
+    // rm -r unlinks one name after another: wait until it pauses, but not for ever
+    if (this.timer) clearTimeout(this.timer)
+    const wait = Math.min(this.quietMs, Math.max(0, this.firstPendingAt + this.maxWaitMs - Date.now()))
+    this.timer = setTimeout(() => { void this.flush() }, wait)
   }
 
   /** call before writing `key`: it must not be deleted after the write */

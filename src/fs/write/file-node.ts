@@ -63,6 +63,11 @@ export class FileNode {
     this.partSize = opts.partSize
   }
 
+  /** created here, nothing written yet: there is nothing to save but its name */
+  isFreshEmpty (): boolean {
+    return !this.base && this.size === 0 && this.changes <= 1
+  }
+
   changed (): void {
     this.dirty = true
     this.changes++
