@@ -308,6 +308,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     opTimeoutMs: Math.round(num('op_timeout') * 1000),
     logLevel: input.debug ? 'debug' : v('log_level') as LogLevel,
     logFile: logFile && resolve(logFile),
-    fsname: str(given, 'fsname') ?? `oortfs#${bucket}`,
+    // what fstab's first field says, so mount -a sees the line is mounted already
+    fsname: str(given, 'fsname') ?? input.target,
   }
 }

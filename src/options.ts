@@ -41,7 +41,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'op_timeout', type: 'number', default: 300, help: 'seconds a filesystem call may wait on the server before it fails with ETIMEDOUT' },
   { name: 'log_level', type: 'enum', default: 'warn', values: ['error', 'warn', 'info', 'debug'], help: 'log detail; `-d` means debug' },
   { name: 'log_file', type: 'string', help: 'where a background mount logs (default: syslog through logger(1), else a file in the temp dir)' },
-  { name: 'fsname', type: 'string', help: 'the name mount(8) and df show (default: oortfs#BUCKET)' },
+  { name: 'fsname', type: 'string', help: 'the name mount(8) and df show (default: BUCKET[:/PREFIX] as given, as fstab\'s first field)' },
 ]
 
 /** options only mount(8) and systemd understand: accepted and ignored */

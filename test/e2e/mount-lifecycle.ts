@@ -41,7 +41,7 @@ t.test('background mount, stats, url, unmount', async t => {
   t.same([r.code, r.stdout, r.stderr], [0, '', ''], 'exits 0 and prints nothing')
   t.ok(r.ms < 10_000, `ready in ${r.ms} ms`)
   const entry = mountAt(mnt)
-  t.match(entry, { fstype: 'fuse.oortfs', source: `oortfs#${bucket}` })
+  t.match(entry, { fstype: 'fuse.oortfs', source: bucket })
 
   const stats = await runCli(['stats', mnt, '--json'], env)
   t.equal(stats.code, 0, stats.stderr)

@@ -129,7 +129,7 @@ t.test('a full config with defaults', async t => {
   t.equal(c.partSize, 8 * 2 ** 20)
   t.equal(c.opTimeoutMs, 300_000)
   t.equal(c.logLevel, 'warn')
-  t.equal(c.fsname, 'oortfs#my-bucket')
+  t.equal(c.fsname, 'my-bucket:/photos/2024', 'the target as given: what fstab\'s first field says')
   t.equal(c.foreground, false)
   t.equal(statSync(c.stagingDir).mode & 0o777, 0o700, 'staging dir is private')
   t.same(c.credentials, { accessKeyId: 'AKIDENV', secretAccessKey: 'envsecret' })
