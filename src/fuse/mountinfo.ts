@@ -8,7 +8,7 @@ export interface MountEntry {
   mountpoint: string
   /** e.g. 'fuse.oortfs' */
   fstype: string
-  /** the fsname, e.g. 'oortfs#bucket' */
+  /** the fsname, e.g. 'bucket' or 'bucket:/prefix' */
   source: string
 }
 
