@@ -1,8 +1,9 @@
 // An HTTP proxy on loopback between a mount (or the benchmark) and an S3
 // server that misbehaves the way OORT Storage can: 503 SlowDown above a request
 // rate, a fraction of 500 InternalError, a fraction of connections reset in the
-// middle of the response body, added latency, and a server that goes away
-// (connections reset, or refused) and comes back. Everything it did is counted.
+// middle of the response body (or stalled there), added latency, and a server
+// that goes away (connections reset or refused, or requests never answered) and
+// comes back. Everything it did is counted.
 //
 // Requests go to the target exactly as they came, Host header included: the
 // client signed (SigV4) for the proxy's host:port, and radosgw checks the
@@ -31,13 +32,16 @@ export interface FaultSettings {
    * never hears of it)
    */
   resetMidBody: number
+  /** fraction of requests forwarded, then stalled like a reset but with the connection left open, silent */
+  stallMidBody: number
   /** added before each forwarded request */
   latencyMs: number
   /**
    * the server is gone: 'reset' resets every open and new connection, 'refuse'
-   * stops listening (ECONNREFUSED); false serves again on the same port
+   * stops listening (ECONNREFUSED), 'hang' takes requests and never answers
+   * (they stay unanswered after it ends); false serves again on the same port
    */
-  down: false | 'reset' | 'refuse'
+  down: false | 'reset' | 'refuse' | 'hang'
 }
 
 export interface FaultProxyOptions extends Partial<FaultSettings> {
@@ -60,8 +64,12 @@ export interface FaultStats {
   error500: number
   /** responses cut mid-body (or before their first byte) */
   resets: number
+  /** responses stalled mid-body, the connection left open */
+  stalls: number
   /** connections reset or refused while down */
   refused: number
+  /** requests taken and never answered ('hang') */
+  hung: number
   /** requests the server failed to answer (connection error upstream) */
   upstreamErrors: number
   /** the most requests received in any 1 s window */
@@ -127,7 +135,7 @@ class Window {
 
 function emptyStats (): FaultStats {
   return {
-    requests: 0, forwarded: 0, slowDown: 0, error500: 0, resets: 0, refused: 0, upstreamErrors: 0,
+    requests: 0, forwarded: 0, slowDown: 0, error500: 0, resets: 0, stalls: 0, refused: 0, hung: 0, upstreamErrors: 0,
     maxPerSecond: 0, maxForwardedPerSecond: 0, requestsSinceFirstSlowDown: 0, byMethod: {}, bytesUp: 0, bytesDown: 0,
   }
 }
@@ -140,6 +148,7 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     rps: opts.rps ?? 0,
     error500: opts.error500 ?? 0,
     resetMidBody: opts.resetMidBody ?? 0,
+    stallMidBody: opts.stallMidBody ?? 0,
     latencyMs: opts.latencyMs ?? 0,
     down: opts.down ?? false,
   }
@@ -163,7 +172,7 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
   let port = opts.port ?? 0
   const listen = async (): Promise<void> => {
     const l = net.createServer(socket => {
-      if (settings.down) { stats.refused++; kill(socket); return }
+      if (settings.down && settings.down !== 'hang') { stats.refused++; kill(socket); return }
       sockets.add(socket)
       socket.on('close', () => sockets.delete(socket))
       http1.emit('connection', socket)
@@ -215,6 +224,12 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1
     opts.onRequest?.(method, req.url ?? '/', now)
 
+    if (settings.down === 'hang') {
+      // read it all, answer nothing
+      stats.hung++
+      req.resume()
+      return
+    }
     if (settings.down) {
       stats.refused++
       kill(req.socket)
@@ -236,7 +251,8 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
       answer(req, res, 500, INTERNAL)
       return
     }
-    const cut = r < settings.error500 + settings.resetMidBody
+    const reset = settings.error500 + settings.resetMidBody
+    const cut = r < reset ? 'reset' : r < reset + settings.stallMidBody ? 'stall' : undefined
     if (settings.latencyMs > 0) {
       // the request body waits, unread, meanwhile
       await new Promise(resolve => setTimeout(resolve, settings.latencyMs))
@@ -244,7 +260,7 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     forward(req, res, cut, cutAt)
   }
 
-  function forward (req: IncomingMessage, res: ServerResponse, cut: boolean, cutAt: number): void {
+  function forward (req: IncomingMessage, res: ServerResponse, cut: 'reset' | 'stall' | undefined, cutAt: number): void {
     stats.forwarded++
     const headers: string[] = []
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -263,6 +279,13 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
       up.destroy()
       kill(req.socket)
     }
+    /** the cut: a reset, or silence with the connection left open */
+    const cutNow = (): void => {
+      if (cut === 'reset') { stats.resets++; fail(); return }
+      stats.stalls++
+      done = true
+      up.destroy()
+    }
     up.on('error', () => { if (!done) stats.upstreamErrors++; fail() })
     req.on('error', fail)
     req.on('data', (d: Buffer) => { stats.bytesUp += d.length })
@@ -276,9 +299,8 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
         : Number(upRes.headers['content-length'] ?? NaN)
       if (cut && length === 0) {
         // nothing to cut in the middle of: the client never hears back
-        stats.resets++
         upRes.resume()
-        fail()
+        cutNow()
         return
       }
       const rawOut: string[] = []
@@ -295,20 +317,18 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
           if (!res.write(chunk)) { upRes.pause(); res.once('drain', () => upRes.resume()) }
           return
         }
-        // the cut: what fits, then a reset once it has left
+        // the cut: what fits, then a reset (or silence) once it has left
         cutting = true
-        stats.resets++
         const part = chunk.subarray(0, budget)
         stats.bytesDown += part.length
         upRes.destroy()
-        res.write(part, () => setTimeout(fail, 5))
+        res.write(part, () => setTimeout(cutNow, 5))
       })
       upRes.on('end', () => {
         if (cutting) return
         if (cut) {
           // the body ended before the cut point: cut before its end is sent
-          stats.resets++
-          fail()
+          cutNow()
           return
         }
         done = true
@@ -327,7 +347,7 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     set: (o: Partial<FaultSettings>) => {
       const wasDown = settings.down
       Object.assign(settings, Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)))
-      if (settings.down && !wasDown) {
+      if (settings.down && settings.down !== 'hang' && (!wasDown || wasDown === 'hang')) {
         for (const s of sockets) kill(s)
         sockets.clear()
         upstreamAgent.destroy()
@@ -349,10 +369,10 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
 
 // ---------------------------------------------------------------- CLI
 
-const USAGE = `usage: fault-proxy --target URL [--port P] [--rps N] [--error500 F] [--reset F] [--latency MS] [--seed S] [--report SECONDS]
+const USAGE = `usage: fault-proxy --target URL [--port P] [--rps N] [--error500 F] [--reset F] [--stall F] [--latency MS] [--seed S] [--report SECONDS]
 Prints the proxy's URL, then reads settings from stdin, one line at a time:
-  rps=50 error500=0.05 reset=0.02 latency=20   change settings
-  down | refuse | up                             reset all connections | stop listening | serve again
+  rps=50 error500=0.05 reset=0.02 stall=0 latency=20   change settings
+  down | refuse | hang | up                      reset all connections | stop listening | never answer | serve again
   stats                                          print the counters (JSON)
 Prints the counters on SIGINT/SIGTERM and exits.`
 
@@ -363,11 +383,13 @@ function parseSettings (words: string[]): Partial<FaultSettings> {
     const n = Number(v)
     if (k === 'down') out.down = 'reset'
     else if (k === 'refuse') out.down = 'refuse'
+    else if (k === 'hang') out.down = 'hang'
     else if (k === 'up') out.down = false
     else if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`bad setting ${w}`)
     else if (k === 'rps') out.rps = n
     else if (k === 'error500') out.error500 = n
     else if (k === 'reset' || k === 'resetMidBody') out.resetMidBody = n
+    else if (k === 'stall' || k === 'stallMidBody') out.stallMidBody = n
     else if (k === 'latency' || k === 'latencyMs') out.latencyMs = n
     else throw new Error(`unknown setting ${k}`)
   }
@@ -378,7 +400,7 @@ async function main (): Promise<void> {
   const { values } = parseArgs({
     options: {
       target: { type: 'string' }, port: { type: 'string' }, rps: { type: 'string' }, error500: { type: 'string' },
-      reset: { type: 'string' }, latency: { type: 'string' }, seed: { type: 'string' }, report: { type: 'string' },
+      reset: { type: 'string' }, stall: { type: 'string' }, latency: { type: 'string' }, seed: { type: 'string' }, report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -393,6 +415,7 @@ async function main (): Promise<void> {
     rps: values.rps ? Number(values.rps) : undefined,
     error500: values.error500 ? Number(values.error500) : undefined,
     resetMidBody: values.reset ? Number(values.reset) : undefined,
+    stallMidBody: values.stall ? Number(values.stall) : undefined,
     latencyMs: values.latency ? Number(values.latency) : undefined,
     seed: values.seed ? Number(values.seed) : undefined,
   })

@@ -22,6 +22,7 @@ export interface ClientOptions {
   pathStyle: boolean
   /** sockets kept open: at least the queue's concurrency */
   maxSockets: number
+  /** a request whose socket is silent this long (no byte either way) fails and is retried */
   requestTimeoutMs: number
 }
 
@@ -46,7 +47,9 @@ export function createS3Client (opts: ClientOptions): S3Client {
       httpAgent: new HttpAgent(agentOpts),
       httpsAgent: new HttpsAgent(agentOpts),
       connectionTimeout: 10_000,
-      requestTimeout: opts.requestTimeoutMs,
+      // a socket quiet this long fails the attempt (TimeoutError), which the
+      // queue retries; smithy's requestTimeout only logs a warning now
+      socketTimeout: opts.requestTimeoutMs,
     },
   }
   if (opts.credentials) config.credentials = opts.credentials
