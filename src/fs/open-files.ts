@@ -71,7 +71,8 @@ export class OpenFiles {
   private newReader (key: string, version: string, size: number): ObjectReader {
     return new ObjectReader(this.fs.store, this.fs.cache, key, version, size, {
       maxWindow: this.fs.opts.readahead,
-      maxRequest: Math.max(this.fs.opts.blockSize, Math.min(16 * 1024 * 1024, this.fs.opts.readahead / 4)),
+      // a full window is eight GETs in flight: parallel streams are what a server gives most to
+      maxRequest: Math.max(this.fs.opts.blockSize, Math.min(8 * 1024 * 1024, this.fs.opts.readahead / 8)),
     })
   }
 

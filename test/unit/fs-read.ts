@@ -22,12 +22,13 @@ t.test('a sequential read streams with a growing window of large GETs', async t 
 })
 
 t.test('random 4 KiB reads fetch one block each, not the file', async t => {
-  const data = pattern(4 * MiB)
+  const data = pattern(64 * MiB)
   const { fs, store } = makeFs(storeWith('r', data), { blockSize: 64 * KiB })
   await fs.getattr('/r')
   const fh = await fs.open('/r', 0)
   store.resetCounts()
-  const offsets = [3 * MiB + 5, 17, 2 * MiB - 100, MiB + 4096, 3 * MiB + 900 * KiB]
+  // farther apart than the seek window, so none looks like a stream
+  const offsets = [30 * MiB + 5, 17, 20 * MiB - 100, 50 * MiB + 4096, 63 * MiB + 900 * KiB]
   for (const off of offsets) {
     const buf = Buffer.alloc(4096)
     const n = await fs.read(fh, buf, 4096, off)

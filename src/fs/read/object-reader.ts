@@ -7,6 +7,10 @@ import type { ObjectStore } from '../../s3/store.js'
 import { Priority } from '../../s3/store.js'
 import type { BlockCache } from './block-cache.js'
 
+/** how far a read may land from the stream's position and still count as sequential */
+const SEEK_WINDOW = 4 * 1024 * 1024
+const MIN_STREAM_REQUEST = 1024 * 1024
+
 export interface ReaderOptions {
   maxWindow: number
   /** largest single GET */
@@ -52,9 +56,13 @@ export class ObjectReader {
     return copied
   }
 
-  /** sequential means: starting where the last read ended, give or take a block (reads may overtake each other) */
+  /**
+   * Sequential means: starting near where the last read ended. The kernel
+   * reads ahead too, several reads at once that may overtake each other, so
+   * "near" is a few MiB either way, whatever the block size.
+   */
   private track (position: number, end: number): void {
-    const slack = this.cache.blockSize
+    const slack = Math.max(SEEK_WINDOW, this.cache.blockSize)
     const sequential = this.nextExpected >= 0 && Math.abs(position - this.nextExpected) <= slack
     if (sequential) {
       this.sequentialBytes += end - position
@@ -100,8 +108,9 @@ export class ObjectReader {
   /** starts GETs for the blocks in [first, last] that are neither cached nor on their way */
   private ensure (first: number, last: number, priority: Priority): void {
     const bs = this.cache.blockSize
-    // requests grow with the window so a fast stream needs few of them
-    const perRequest = Math.max(1, Math.floor(Math.min(this.opts.maxRequest, Math.max(bs, this.window() / 4)) / bs))
+    // requests grow with the window so a fast stream needs few of them, and are
+    // at least 1 MiB while it is young, when latency, not size, is what costs
+    const perRequest = Math.max(1, Math.floor(Math.min(this.opts.maxRequest, Math.max(bs, MIN_STREAM_REQUEST, this.window() / 8)) / bs))
     let i = first
     while (i <= last) {
       if (this.cache.has(this.id, i)) { i++; continue }
