@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, open, readdir, readFile, rename, truncate, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { INDEX_SUFFIX } from '../../src/fs/names.js'
 import { withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
 import { mountBucket, type Mount } from '../helpers/mount.js'
@@ -220,7 +221,7 @@ async function objectShas (m: Mount, prefix: string): Promise<Record<string, str
   const page = await m.client.send(new ListObjectsV2Command({ Bucket: m.bucket, Prefix: prefix }))
   for (const o of page.Contents ?? []) {
     const name = o.Key!.slice(prefix.length)
-    if (!name || name.includes('/') || name.startsWith('.oortfs')) continue
+    if (!name || name.includes('/') || name.endsWith(INDEX_SUFFIX)) continue
     const got = await m.client.send(new GetObjectCommand({ Bucket: m.bucket, Key: o.Key! }))
     out[name] = sha(await got.Body!.transformToByteArray())
   }

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
+import { INDEX_SUFFIX } from '../../src/fs/names.js'
 import { withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
 import { q, sh } from '../helpers/mount.js'
@@ -36,7 +37,7 @@ async function bucketShas (client: S3Client, bucket: string, prefix: string): Pr
   let token: string | undefined
   do {
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }))
-    keys.push(...(page.Contents ?? []).map(o => o.Key!).filter(k => !k.endsWith('/') && !k.includes('/.oortfs')))
+    keys.push(...(page.Contents ?? []).map(o => o.Key!).filter(k => !k.endsWith('/') && !k.endsWith(INDEX_SUFFIX)))
     token = page.IsTruncated ? page.NextContinuationToken : undefined
   } while (token)
   const out = new Map<string, string>()
