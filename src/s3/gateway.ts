@@ -107,23 +107,28 @@ export class S3Gateway implements ObjectStore {
   async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
     const want = end - start
     if (want <= 0) return Buffer.alloc(0)
-    const buf = Buffer.allocUnsafe(want)
+    // allocated once the request runs: queued read-ahead holds no memory
+    let buf: Buffer | undefined
     let got = 0
-    // a retry after a body cut short asks only for the rest
+    let etag: string | undefined
+    // a retry after a body cut short asks only for the rest, of the same version
     await this.send('GetObject', `get ${key}`, opts, Priority.Data, async call => {
       const from = start + got
       let out
       try {
         out = await this.client.send(this.timed(new GetObjectCommand({
-          Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`,
+          Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`, IfMatch: etag,
         }), call), { abortSignal: call.abortSignal })
       } catch (err) {
         const e = toS3Error(err, `get ${key}`)
         if (e.status === 416) return // starts at or past the end: nothing more
+        if (e.status === 412 && etag) throw new S3Error('EIO', 'ObjectChanged', 412, `get ${key}: the object changed while it was read`, err)
         throw e
       }
+      etag ??= out.ETag
       const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
       const expected = Math.min(end, total) - from
+      buf ??= Buffer.allocUnsafe(Math.min(want, Math.max(0, total - start)))
       const read = await readInto(out.Body as Readable, buf, got)
       got += read
       this.queue.countBytes('in', read)
@@ -131,7 +136,8 @@ export class S3Gateway implements ObjectStore {
         throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${read} of ${expected} bytes`)
       }
     })
-    return got === want ? buf : buf.subarray(0, got)
+    if (!buf) return Buffer.alloc(0)
+    return got === buf.length ? buf : buf.subarray(0, got)
   }
 
   async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {
