@@ -41,6 +41,8 @@ const ERRNO_BY_CODE: Record<string, Errno> = {
   InvalidObjectName: 'EINVAL',
   InvalidArgument: 'EINVAL',
   QuotaExceeded: 'ENOSPC',
+  // a 400, but the server gave up waiting for our body: a failure of the link, not a bad request
+  RequestTimeout: 'EIO',
 }
 
 /** Turns anything the SDK or the socket threw into an S3Error. */
