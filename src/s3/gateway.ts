@@ -6,6 +6,7 @@ import {
   AbortMultipartUploadCommand, type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
+import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware } from '@smithy/types'
 import { RequestQueue } from './request-queue.js'
@@ -14,7 +15,7 @@ import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
 import type { Credentials } from './client.js'
 import {
-  Priority, type CallOptions, type CopyOptions, type CopyResult, type DeleteManyResult, type ListPage,
+  Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopyResult, type DeleteManyResult, type ListPage,
   type ListParams, type ObjectHead, type ObjectStore, type PartRef, type PresignOptions, type PutOptions,
   type WriteResult,
 } from './store.js'
@@ -231,17 +232,39 @@ export class S3Gateway implements ObjectStore {
   }
 
   async completeMultipart (key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult> {
-    const out = await this.send('CompleteMultipartUpload', `complete upload of ${key}`, opts, Priority.Data, call =>
-      this.client.send(this.timed(new CompleteMultipartUploadCommand({
-        Bucket: this.bucket, Key: key, UploadId: uploadId,
-        MultipartUpload: { Parts: parts.map(p => ({ PartNumber: p.partNumber, ETag: p.etag })) },
-      }), call), { abortSignal: call.abortSignal }))
-    return { etag: out.ETag ?? '', serverDate: serverDate(out) }
+    let attempts = 0
+    try {
+      const out = await this.send('CompleteMultipartUpload', `complete upload of ${key}`, opts, Priority.Data, call => {
+        attempts++
+        return this.client.send(this.timed(new CompleteMultipartUploadCommand({
+          Bucket: this.bucket, Key: key, UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map(p => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }), call), { abortSignal: call.abortSignal })
+      })
+      return { etag: out.ETag ?? '', serverDate: serverDate(out) }
+    } catch (err) {
+      // an earlier attempt may have completed it and lost the answer (Ceph answers a
+      // repeated Complete again; AWS and others say NoSuchUpload): the object tells
+      if (attempts > 1 && err instanceof S3Error && err.code === 'NoSuchUpload') {
+        const head = await this.head(key, opts).catch(() => undefined)
+        if (head && sameEtag(head.etag, multipartEtag(parts))) return { etag: head.etag, serverDate: head.lastModified }
+      }
+      throw err
+    }
   }
 
   async abortMultipart (key: string, uploadId: string, opts?: CallOptions): Promise<void> {
-    await this.send('AbortMultipartUpload', `abort upload of ${key}`, opts, Priority.Data, call =>
-      this.client.send(this.timed(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), call), { abortSignal: call.abortSignal }))
+    let attempts = 0
+    try {
+      await this.send('AbortMultipartUpload', `abort upload of ${key}`, opts, Priority.Data, call => {
+        attempts++
+        return this.client.send(this.timed(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), call), { abortSignal: call.abortSignal })
+      })
+    } catch (err) {
+      // an earlier attempt did it and its answer was lost
+      if (attempts > 1 && err instanceof S3Error && err.code === 'NoSuchUpload') return
+      throw err
+    }
   }
 
   async checkBucket (): Promise<void> {
@@ -260,6 +283,13 @@ export class S3Gateway implements ObjectStore {
       : new GetObjectCommand({ Bucket: this.bucket, Key: key })
     return getSignedUrl(this.client, command, { expiresIn: opts.expiresSeconds })
   }
+}
+
+/** S3's ETag of a multipart object: md5 of the parts' binary md5s, then -N */
+function multipartEtag (parts: PartRef[]): string {
+  const h = createHash('md5')
+  for (const p of parts) h.update(Buffer.from(unquote(p.etag), 'hex'))
+  return `"${h.digest('hex')}-${parts.length}"`
 }
 
 function lowerKeys (meta: Record<string, string>): Record<string, string> {
