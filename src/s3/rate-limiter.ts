@@ -2,7 +2,10 @@
 // any window of `windowMs` (p-queue's fixed windows allow twice that across a
 // boundary). The limit adapts AIMD-style: halved when the server says SlowDown
 // (once per window of requests: answers to requests sent before the last
-// decrease say nothing new), then grows back by max/20 per window.
+// decrease say nothing new), then grows back each window by a tenth of itself,
+// at least 1 and at most max/20: gently near a low limit the server holds us
+// to (5/s: +1/s, not +5/s, which would overshoot by double every few seconds),
+// in 10 s from half to full at the top.
 //
 // What counts is when a request leaves for the server, not when it was let go:
 // between the two the SDK signs it, hashing the body (tens of ms for a large
@@ -99,7 +102,7 @@ export class RateLimiter {
     if (this.current >= this.max) return
     const windows = (now - this.lastIncrease) / this.windowMs
     if (windows >= 1) {
-      this.current = Math.min(this.max, this.current + Math.floor(windows) * Math.max(1, this.max / 20))
+      this.current = Math.min(this.max, this.current + Math.floor(windows) * Math.max(1, Math.min(this.max / 20, this.current / 10)))
       this.lastIncrease = now
     }
   }

@@ -192,17 +192,20 @@ t.test('AIMD: SlowDown halves the rate once per window of requests, success brin
   t.equal(limiter.limit, 25, 'a SlowDown of a request sent after it halves again')
   for (let i = 0; i < 10; i++) { limiter.throttled(); }
   t.equal(limiter.limit, 1, 'never below 1 request per second')
-  // recovery: +max/20 per window, counted when requests ask for slots
+  // recovery, counted when requests ask for slots: a tenth per window, at least 1, at most max/20
   const limits: number[] = []
-  for (let s = 0; s < 25; s++) {
+  for (let s = 0; s < 45; s++) {
     await clock.advance(1000)
     const slot = await limiter.acquire()
     slot.sent()
     limits.push(limiter.limit)
   }
-  t.equal(limits[0], 6, 'one window later: 1 + 5')
-  t.equal(limits[9], 51, 'ten windows later: 51')
-  t.equal(limits[24], 100, 'back to the configured limit, and no further')
+  t.same(limits.slice(0, 5), [2, 3, 4, 5, 6], 'from 1/s: one more per window, not max/20 (a server holding us low is not overshot by double)')
+  t.ok(limits.every((l, i) => i === 0 || l >= limits[i - 1]!), 'it only grows')
+  const half = limits.indexOf(50)
+  const full = limits.indexOf(100)
+  t.ok(half > 0 && full - half <= 10, `from 50 to 100 in ${full - half} windows`)
+  t.equal(limits[44], 100, 'back to the configured limit, and no further')
 })
 
 t.test('AIMD in the queue: a server limiting to 50/s is found, and few requests are refused', async t => {
