@@ -188,12 +188,9 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     listener?.close()
     listener = undefined
   }
-  if (settings.down !== 'refuse') await listen()
-  else {
-    // a free port to come back on
-    await listen()
-    unlisten()
-  }
+  // listening first, even when starting refused: it finds the port to come back on
+  await listen()
+  if (settings.down === 'refuse') unlisten()
 
   const answer = (req: IncomingMessage, res: ServerResponse, status: number, body: string): void => {
     const send = (): void => {
@@ -291,7 +288,6 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     req.on('data', (d: Buffer) => { stats.bytesUp += d.length })
     res.on('close', () => { if (!res.writableFinished) fail() })
     req.pipe(up)
-    req.resume()
     up.on('response', upRes => {
       const isHead = req.method === 'HEAD'
       const length = isHead || upRes.statusCode === 204 || upRes.statusCode === 304
