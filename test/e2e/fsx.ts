@@ -24,11 +24,11 @@ import type { FaultProxy } from '../../scripts/fault-proxy.js'
 const s3 = await withS3(t)
 const MiB = 1024 * 1024
 const KiB = 1024
-const OPS = Number(process.env.OORTFS_FSX_OPS ?? 2000)
+const OPS = Number(process.env.OORTFS_FSX_OPS ?? 1500)
 const SEED = Number(process.env.OORTFS_FSX_SEED ?? 20240611)
 const FILES = 4
-const MAX_SIZE = 8 * MiB
-const OPTIONS = ['part_size=5M', 'block_size=256K', 'cache_size=16M', 'readahead=2M', 'attr_ttl=5']
+const MAX_SIZE = 6 * MiB
+const OPTIONS = ['part_size=5M', 'block_size=256K', 'cache_size=16M', 'readahead=1M', 'attr_ttl=5']
 
 const sha = (b: Buffer | Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
@@ -119,9 +119,9 @@ async function fsx (t: Test, m: Mount, seed: number, ops: number): Promise<Repor
     const r = random()
     report.done++
     try {
-      if (r < 0.42) {
-        // write: mostly small, sometimes up to 1 MiB, anywhere up to the cap (holes included)
-        const len = random() < 0.85 ? 1 + int(64 * KiB) : 1 + int(MiB)
+      if (r < 0.44) {
+        // write: mostly small, sometimes up to 512 KiB, anywhere up to the cap (holes included)
+        const len = random() < 0.85 ? 1 + int(64 * KiB) : 1 + int(512 * KiB)
         const off = Math.min(MAX_SIZE - len, random() < 0.3 ? s.size : int(Math.min(MAX_SIZE, s.size + MiB)))
         const data = fill(len)
         note(`${n} write ${s.name} ${off}+${len}`)
@@ -129,7 +129,7 @@ async function fsx (t: Test, m: Mount, seed: number, ops: number): Promise<Repor
         await both(`write ${s.name}`, async root => (root === local ? s.loc : s.mnt)!.write(data, 0, len, off))
         s.size = Math.max(s.size, off + len)
         count('write')
-      } else if (r < 0.77) {
+      } else if (r < 0.8) {
         // read a range (past the end too) and compare
         const len = 1 + int(random() < 0.8 ? 128 * KiB : MiB)
         const off = int(s.size + 64 * KiB)
@@ -159,8 +159,10 @@ async function fsx (t: Test, m: Mount, seed: number, ops: number): Promise<Repor
           report.mismatches.push(`op ${n}: read ${s.name} ${off}+${len}: got ${mb.length} bytes, want ${lb.length}, first difference at +${at}`)
         }
         count('read')
-      } else if (r < 0.83) {
-        const size = random() < 0.3 ? 0 : int(Math.min(MAX_SIZE, s.size + MiB))
+      } else if (r < 0.86) {
+        // to zero sometimes, mostly under 1 MiB, sometimes anywhere up to the cap (past the part size: multipart)
+        const t = random()
+        const size = t < 0.1 ? 0 : t < 0.7 ? int(MiB) : int(MAX_SIZE)
         note(`${n} truncate ${s.name} ${size}${s.mnt ? ' (open)' : ''}`)
         if (s.mnt) await both(`ftruncate ${s.name}`, root => (root === local ? s.loc : s.mnt)!.truncate(size))
         else await both(`truncate ${s.name}`, root => truncate(join(root, s.name), size))
@@ -170,12 +172,12 @@ async function fsx (t: Test, m: Mount, seed: number, ops: number): Promise<Repor
         note(`${n} close ${s.name}`)
         count(s.mnt ? 'close' : 'close (already closed)')
         if (s.mnt) await closeBoth(s)
-      } else if (r < 0.94) {
+      } else if (r < 0.93) {
         note(`${n} fsync ${s.name}`)
         await ensureOpen(s)
         await both(`fsync ${s.name}`, root => (root === local ? s.loc : s.mnt)!.sync())
         count('fsync')
-      } else if (r < 0.97) {
+      } else if (r < 0.96) {
         // reopen, sometimes with O_TRUNC
         const trunc = random() < 0.25
         note(`${n} reopen ${s.name}${trunc ? ' O_TRUNC' : ''}`)
@@ -234,7 +236,9 @@ async function run (t: Test, m: Mount, proxy?: FaultProxy): Promise<void> {
   const secs = ((Date.now() - started) / 1000).toFixed(1)
   t.comment(`seed ${SEED}: ${Object.entries(report.ops).map(([k, v]) => `${k} ${v}`).join(', ')} in ${secs} s`)
   if (proxy) t.comment(`through the proxy: ${describeFaults(proxy.stats())}`)
-  t.comment(`mount: ${JSON.stringify((await m.stats()).requests)}`)
+  const requests = (await m.stats()).requests
+  t.comment(`mount: ${JSON.stringify(requests)}`)
+  t.ok((requests.byType.CompleteMultipartUpload ?? 0) > 0, 'the run went through multipart uploads')
   t.equal(report.done, OPS, `${OPS} operations done`)
   t.same(report.errors, [], 'no operation failed')
   t.same(report.mismatches, [], '0 mismatches between the mount and the mirror')
