@@ -159,6 +159,7 @@ export class OortFs implements FileSystem {
 
   async flushAll (): Promise<void> {
     const failures = await this.files.saveAll()
+    await this.files.uploader.retryAborts()
     await this.tree.flushPending().catch(err => { failures.push((err as Error).message) })
     await this.ns.flushMeta().catch(err => { failures.push(`attribute index: ${(err as Error).message}`) })
     if (failures.length) throw new FsError('EIO', `could not save ${failures.length} item(s): ${failures.join('; ')}`)

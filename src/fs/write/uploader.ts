@@ -66,6 +66,7 @@ export class Uploader {
   }
 
   async flush (node: FileNode, headers: Record<string, string>, contentType?: string): Promise<UploadResult> {
+    if (this.unaborted.length) await this.retryAborts()
     const session = this.sessions.get(node)
     if (session) await Promise.allSettled([...session.inflight.values()])
     try {
@@ -153,12 +154,29 @@ export class Uploader {
     if (!session) return
     this.sessions.delete(node)
     await Promise.allSettled([...session.inflight.values()])
+    let uploadId: string
+    try { uploadId = await session.uploadId } catch { return } // never started
+    await this.abortUpload(session.key, uploadId)
+  }
+
+  /** uploads whose abort failed (server away): their parts would be stored, and billed, for ever */
+  private readonly unaborted: { key: string, uploadId: string }[] = []
+
+  private async abortUpload (key: string, uploadId: string): Promise<boolean> {
     try {
-      const uploadId = await session.uploadId
-      await this.store.abortMultipart(session.key, uploadId, { priority: Priority.Data })
+      await this.store.abortMultipart(key, uploadId, { priority: Priority.Data })
+      return true
     } catch (err) {
-      log.warn(`could not abort the upload of ${session.key}: ${(err as Error).message}`)
+      log.warn(`could not abort the upload of ${key}, will try again: ${(err as Error).message}`)
+      this.unaborted.push({ key, uploadId })
+      return false
     }
+  }
+
+  /** tries the failed aborts again: at each flush and at unmount */
+  async retryAborts (): Promise<void> {
+    const todo = this.unaborted.splice(0)
+    await Promise.all(todo.map(u => this.abortUpload(u.key, u.uploadId)))
   }
 }
 
