@@ -5,7 +5,7 @@
 # Idempotent: quick no-op when everything is installed. Run as root (or with sudo).
 set -euo pipefail
 
-PKGS=(libfuse2 fuse g++ make python3 ceph-mon ceph-osd radosgw ceph-common rsync attr)
+PKGS=(libfuse2 fuse g++ make python3 ceph-mon ceph-osd radosgw ceph-common rsync attr tcpdump)
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null | awk '/install ok installed/ {print $1}' || true)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -3,7 +3,7 @@
 // writes reach the filesystem 128 KiB at a time, dead mounts can be cleared.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
@@ -11,6 +11,7 @@ import {
   alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor,
 } from '../helpers/oortfs-cli.js'
 import { mountAt } from '../../src/fuse/mountinfo.js'
+import { socketPath } from '../../src/control/server.js'
 
 ensureBuilt()
 const s3 = await withS3(t)
@@ -151,6 +152,8 @@ t.test('oortfs unmount clears a mount whose process died', async t => {
   const fg = spawnForeground([bucket, mnt, '-o', ep], env)
   cleanupMount(t, mnt, () => fg.child.pid)
   t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  // the control socket opens just after the mount shows: kill only once it serves
+  t.ok(await waitFor(() => existsSync(socketPath(mnt)), 10_000), 'the control socket is up')
   fg.child.kill('SIGKILL')
   await fg.exited
   t.ok(isMounted(mnt), 'a dead mount stays behind')
