@@ -8,24 +8,16 @@ import { fileURLToPath } from 'node:url'
 import { locate, request } from '../../src/control/client.js'
 import { socketPath } from '../../src/control/server.js'
 import { mountAt } from '../../src/fuse/mountinfo.js'
-import { alive, messageOf, rssOf, say, sleep } from './util.js'
+import { alive, messageOf, say, sleep } from './util.js'
+import { rssOf } from '../proc-rss.js'
+import type { RequestStats } from '../../src/s3/request-queue.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 export const BIN = join(ROOT, 'bin', 'oortfs')
 
 export interface MountStats {
   mount: { pid: number }
-  requests: {
-    byType: Record<string, number>
-    total: number
-    retries: number
-    throttled: number
-    failed: number
-    bytesIn: number
-    bytesOut: number
-    inFlight: number
-    queued: number
-  }
+  requests: RequestStats
   app: { dirtyBytes?: number, [k: string]: unknown }
 }
 

@@ -100,16 +100,6 @@ export function dropCaches (): boolean {
   return spawnSync('bash', ['-c', 'echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' }).status === 0
 }
 
-/** VmRSS of a process in bytes, or undefined when it is gone */
-export function rssOf (pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
-
 export function alive (pid: number): boolean {
   try {
     process.kill(pid, 0)
@@ -131,14 +121,3 @@ export function fmtCount (n: number): string {
   return n.toLocaleString('en-US')
 }
 
-/** a small deterministic PRNG (mulberry32): the same offsets and file contents every run */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}

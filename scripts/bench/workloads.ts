@@ -7,7 +7,8 @@ import { pipeline } from 'node:stream/promises'
 import type { BenchMount } from './mount.js'
 import type { Baseline, Row } from './report.js'
 import { deleteRel, listKeys, patternStream, putMany, sdkRangedRead, sdkUpload, type Target } from './target.js'
-import { GiB, KiB, MB, MiB, fmtCount, fmtSize, prng, q, sh } from './util.js'
+import { GiB, KiB, MB, MiB, fmtCount, fmtSize, q, sh } from './util.js'
+import { prng } from '../prng.js'
 
 export interface MeasureOptions {
   /** files (or reads) the tool handled: the per-item column */
@@ -93,6 +94,12 @@ function fileKeys (keys: string[]): string[] {
   return keys.filter(k => !k.endsWith('/') && !k.endsWith('.oortfs-attrs'))
 }
 
+/** a workload's files all reached the server */
+async function checkObjects (row: Row, ctx: Ctx, prefix: string, n: number): Promise<void> {
+  const count = fileKeys(await listKeys(ctx.target, prefix)).length
+  check(row, count === n, `${count} objects under ${prefix} on the server, expected ${n}`)
+}
+
 function setBaseline (row: Row, what: string, seconds: number[], bytes: number, target: number): void {
   const runs = seconds.map(s => bytes / s / MB)
   const b: Baseline = { what, runs, mbps: runs.reduce((a, x) => a + x, 0) / runs.length }
@@ -130,8 +137,7 @@ export const WORKLOADS: Workload[] = [
       const m = await ctx.mount()
       const row = await ctx.measure(m, `create ${fmtCount(n)} × 4 KiB files (cp -r)`,
         () => sh(`cp -r ${q(src)} ${q(join(ctx.mnt, 'w01-create'))}`, { timeoutMs: ctx.timeoutMs() }), { items: n, itemUnit: 'file' })
-      const keys = fileKeys(await listKeys(ctx.target, 'w01-create/'))
-      check(row, keys.length === n, `${keys.length} objects on the server, expected ${n}`)
+      await checkObjects(row, ctx, 'w01-create/', n)
     },
   },
   {
@@ -254,8 +260,7 @@ export const WORKLOADS: Workload[] = [
       const row = await ctx.measure(m, `tar x of ${fmtCount(n)} × 4 KiB files into the mount`,
         () => sh(`tar xf ${q(archive)} -C ${q(join(ctx.mnt, 'w08-tar'))}`, { timeoutMs: ctx.timeoutMs() }), { items: n, itemUnit: 'file' })
       row.notes.push(process.getuid?.() === 0 ? 'as root: tar also restores owner, mode and mtime' : 'tar restores mode and mtime')
-      const keys = fileKeys(await listKeys(ctx.target, 'w08-tar/files/'))
-      check(row, keys.length === n, `${keys.length} objects on the server, expected ${n}`)
+      await checkObjects(row, ctx, 'w08-tar/files/', n)
     },
   },
   {

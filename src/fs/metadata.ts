@@ -21,18 +21,14 @@ export const S_IFLNK = 0o120000
 export function decodeMeta (headers: Record<string, string> | undefined): Meta {
   const meta: Meta = {}
   if (!headers) return meta
-  const mode = parseIntStrict(headers.mode)
-  if (mode !== undefined) meta.mode = mode
-  const uid = parseIntStrict(headers.uid)
-  if (uid !== undefined) meta.uid = uid
-  const gid = parseIntStrict(headers.gid)
-  if (gid !== undefined) meta.gid = gid
-  const mtime = parseTime(headers.mtime)
-  if (mtime !== undefined) meta.mtimeMs = mtime
-  const atime = parseTime(headers.atime)
-  if (atime !== undefined) meta.atimeMs = atime
-  const ctime = parseTime(headers.ctime)
-  if (ctime !== undefined) meta.ctimeMs = ctime
+  for (const field of ['mode', 'uid', 'gid'] as const) {
+    const n = parseIntStrict(headers[field])
+    if (n !== undefined) meta[field] = n
+  }
+  for (const field of ['mtime', 'atime', 'ctime'] as const) {
+    const ms = parseTime(headers[field])
+    if (ms !== undefined) meta[`${field}Ms`] = ms
+  }
   const xattr = parseXattr(headers.xattr)
   if (xattr) meta.xattr = xattr
   return meta

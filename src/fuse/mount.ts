@@ -153,6 +153,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
           } catch (err) {
             throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
           }
+          clearInterval(poller) // the unmount below is ours, not one from outside
           await politeUnmount(mp)
         }
         const failure = await stop('unmount requested')

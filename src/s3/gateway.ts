@@ -275,7 +275,7 @@ export class S3Gateway implements ObjectStore {
     if (this.sigv2) {
       const endpoint = await this.client.config.endpoint?.()
       if (!endpoint) throw new Error('no endpoint to presign against')
-      const base = `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? ':' + endpoint.port : ''}`
+      const base = `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? ':' + endpoint.port : ''}${endpoint.path}`
       return presignV2(this.sigv2, base, this.bucket, key, opts)
     }
     const command = opts.method === 'PUT'

@@ -8,11 +8,11 @@ import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { INDEX_SUFFIX, JOURNAL_DIR } from '../../src/fs/names.js'
 import { withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
-import { q, sh, shOk, type Mount } from '../helpers/mount.js'
+import { keysUnder, q, sh, shOk, type Mount } from '../helpers/mount.js'
 import { describeFaults, faultMount, FAULTS_ON } from '../helpers/fault-mount.js'
 import type { FaultProxy } from '../../scripts/fault-proxy.js'
 
@@ -23,17 +23,6 @@ const lines = (s: string): string[] => s.split('\n').filter(Boolean)
 
 async function sha256sum (path: string): Promise<string> {
   return (await shOk(`sha256sum < ${q(path)}`)).split(' ')[0]!
-}
-
-async function keysUnder (client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = []
-  let token: string | undefined
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }))
-    keys.push(...(page.Contents ?? []).map(o => o.Key!))
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
-  } while (token)
-  return keys
 }
 
 /** files only (no directory markers, attribute indexes or journal) */

@@ -20,6 +20,7 @@ import { tmpDir } from '../helpers/oortfs-cli.js'
 import { mountBucket, type Mount } from '../helpers/mount.js'
 import { describeFaults, faultMount, FAULTS_ON } from '../helpers/fault-mount.js'
 import type { FaultProxy } from '../../scripts/fault-proxy.js'
+import { prng } from '../../scripts/prng.js'
 
 const s3 = await withS3(t)
 const MiB = 1024 * 1024
@@ -31,17 +32,6 @@ const MAX_SIZE = 6 * MiB
 const OPTIONS = ['part_size=5M', 'block_size=256K', 'cache_size=16M', 'readahead=1M', 'attr_ttl=5']
 
 const sha = (b: Buffer | Uint8Array): string => createHash('sha256').update(b).digest('hex')
-
-function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** one file, the same on both sides: a name, and maybe an open handle on each */
 interface Slot {

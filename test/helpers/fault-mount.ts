@@ -3,8 +3,8 @@
 // mid-body, a server that goes away. The proxy closes after the mount is gone.
 //
 //   const { m, proxy } = await faultMount(t, { s3, faults: FAULTS_ON, options: ['part_size=5M'] })
-import { readFileSync } from 'node:fs'
 import { setPriority } from 'node:os'
+import { rssOf } from '../../scripts/proc-rss.js'
 import { startFaultProxy, type FaultProxy, type FaultSettings, type FaultStats } from '../../scripts/fault-proxy.js'
 import { mountBucket, type Mount, type MountOptions } from './mount.js'
 import { sharedS3, type LocalS3Info, type Teardown } from './s3-server.js'
@@ -56,16 +56,6 @@ export const UNBOOSTED = 'renice -n 0 -p $$ >/dev/null 2>&1; '
 export function describeFaults (s: FaultStats): string {
   const pct = s.requests ? (100 * s.slowDown / s.requests).toFixed(1) : '0'
   return `${s.requests} requests, 503s ${s.slowDown} (${pct}%), 500s ${s.error500}, resets ${s.resets}, refused ${s.refused}, max ${s.maxPerSecond}/s received, ${s.maxForwardedPerSecond}/s forwarded`
-}
-
-/** the resident set of a process (VmRSS), in bytes; undefined once it is gone */
-export function rssOf (pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
 }
 
 /** samples a process's VmRSS every `everyMs` until stopped; returns the peak */
