@@ -30,7 +30,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'concurrency', type: 'int', default: 32, help: 'requests in flight at once' },
   { name: 'retries', type: 'int', default: 6, help: 'attempts per request for throttling, 5xx and network errors, before EIO' },
   { name: 'attr_ttl', type: 'number', default: 30, help: 'seconds a listing, attribute or missing name is trusted without asking the server again' },
-  { name: 'meta', type: 'enum', default: 'list', values: ['list', 'head'], help: '`list`: `ls -l` from listings alone; `head`: a HEAD per listed file for exact s3fs metadata' },
+  { name: 'meta', type: 'enum', default: 'list', values: ['list', 'head'], help: '`list`: `ls -l` from listings alone; `head`: a HEAD per file and directory for exact s3fs metadata (buckets s3fs writes)' },
   { name: 'block_size', type: 'size', default: MiB / 4, help: 'read block size: the least a read fetches (a random 4 KiB read costs one GET of this)' },
   { name: 'cache_size', type: 'size', default: 256 * MiB, help: 'memory for read data: the block cache and the read-ahead on its way' },
   { name: 'readahead', type: 'size', default: 64 * MiB, help: 'largest read-ahead window of a sequential reader' },

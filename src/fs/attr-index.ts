@@ -48,6 +48,8 @@ interface DirIndex {
   loadedAt: number
   /** changes made here and not yet written */
   dirty: boolean
+  /** records removed here and not yet written (a load must not bring them back) */
+  removed?: Set<string>
 }
 
 export interface IndexDefaults {
@@ -152,6 +154,12 @@ export class AttrIndex implements MetaSource {
     } else if (have && this.now - have.loadedAt < this.opts.ttlMs) {
       return have
     }
+    // a write under way makes what we hold newer than what a read would return
+    const writing = this.writing.get(dir)
+    if (writing) {
+      await writing.catch(() => {})
+      return this.indexFor(dir)
+    }
     let p = this.loading.get(dir)
     if (!p) {
       p = this.load(dir, this.opts.indexKey(dir)).finally(() => this.loading.delete(dir))
@@ -178,6 +186,8 @@ export class AttrIndex implements MetaSource {
     if (pending?.dirty) {
       // changes made while it loaded win
       for (const [n, r] of pending.records) idx.records.set(n, r)
+      for (const n of pending.removed ?? []) idx.records.delete(n)
+      idx.removed = pending.removed
       idx.dirty = true
     }
     this.dirs.set(dir, idx)
@@ -194,8 +204,15 @@ export class AttrIndex implements MetaSource {
       idx = { records: new Map(), exists: false, loadedAt: 0, dirty: true }
       this.dirs.set(dir, idx)
     }
-    if (rec) idx.records.set(name, rec)
-    else if (!idx.records.delete(name) && !idx.exists) return
+    if (rec) {
+      idx.records.set(name, rec)
+      idx.removed?.delete(name)
+    } else {
+      // nothing to remove from an index we hold whole; one not read yet (or
+      // being read) may hold a record, which the merge must drop
+      if (!idx.records.delete(name) && idx.loadedAt !== 0 && !this.loading.has(dir)) return
+      ;(idx.removed ??= new Set()).add(name)
+    }
     idx.dirty = true
     this.schedule(dir)
   }
@@ -233,6 +250,9 @@ export class AttrIndex implements MetaSource {
     if (t) { clearTimeout(t); this.timers.delete(dir) }
     const running = this.writing.get(dir)
     if (running) await running
+    // a read under way would replace what we write with what it found before
+    const loading = this.loading.get(dir)
+    if (loading) await loading.catch(() => {})
     const p = this.doWrite(dir)
     this.writing.set(dir, p)
     try { await p } finally { this.writing.delete(dir) }
@@ -244,6 +264,7 @@ export class AttrIndex implements MetaSource {
     const key = this.opts.indexKey(dir)
     if (idx.loadedAt === 0) idx = await this.load(dir, key) // merge with what is on the server
     idx.dirty = false
+    idx.removed = undefined
     try {
       if (idx.records.size === 0) {
         if (idx.exists) await this.store.delete(key, { priority: Priority.Background })

@@ -13,11 +13,26 @@ export class AttrOps {
 
   constructor (private readonly fs: OortFs) {
     this.meta = new MetaWriter(fs.store, (path, landed) => {
-      // the object's new ETag and date, if the name still stands for it (its attributes may be newer still)
       const { parent, name } = splitPath(path)
       const now = this.fs.ns.cache.previous(parent, name)
-      if (now?.key === landed.key) this.fs.ns.changed(path, { ...now, etag: landed.etag, lastModified: landed.lastModified })
+      if (now?.key !== landed.key) return // removed or renamed meanwhile
+      const dated: Entry = { ...now, etag: landed.etag, lastModified: landed.lastModified }
+      // a newer change is on its way: its copy will tell the index
+      if (this.meta.has(path)) return this.fs.ns.noted(path, dated)
+      // what the copy wrote, not what the cache holds: a listing taken while
+      // the copy ran may have replaced our entry with one that has no attributes
+      this.fs.ns.changed(path, { ...dated, meta: landed.meta, metaKnown: true, headers: landed.headers, contentType: landed.contentType })
     })
+  }
+
+  /**
+   * A listing taken while a change of attributes is on its way shows the
+   * object as it was: what we changed shows until the change lands.
+   */
+  pendingOver (path: string, e: Entry): Entry {
+    const p = this.meta.current(path)
+    if (!p || p.entry.key !== e.key || e.kind !== 'file') return e
+    return { ...e, meta: p.entry.meta, metaKnown: true, headers: p.headers, contentType: p.contentType }
   }
 
   /** the stored attributes and headers of an entry, asking the server if we only guessed them */

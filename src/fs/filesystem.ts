@@ -81,7 +81,7 @@ export class OortFs implements FileSystem {
     if (splitPath(path).name.endsWith(INDEX_SUFFIX)) throw new FsError('ENOENT', undefined, path)
     const e = await this.ns.lookup(path)
     if (!e) throw new FsError('ENOENT', undefined, path)
-    return e
+    return this.attrs.pendingOver(path, e)
   }
 
   async exists (path: string): Promise<Entry | undefined> {

@@ -2,6 +2,9 @@ import t from 'tap'
 import { makeFs, writeFile, errnoOf } from '../helpers/make-fs.js'
 import { FakeStore } from '../helpers/fake-store.js'
 import { OortFs } from '../../src/fs/filesystem.js'
+import { AttrIndex } from '../../src/fs/attr-index.js'
+import type { Entry } from '../../src/fs/entry.js'
+import { INDEX_SUFFIX } from '../../src/fs/names.js'
 
 /** a new mount of the same bucket: nothing cached */
 function remount (fs: OortFs, store: FakeStore): OortFs {
@@ -82,4 +85,90 @@ t.test('files with default attributes need no index at all', async t => {
   await fs.flushAll()
   t.equal(store.object('plain.oortfs-attrs'), undefined)
   t.equal(store.object('.oortfs-attrs'), undefined)
+})
+
+/** holds one kind of request until released: before the server does it, or after (a late answer) */
+function holdStore (store: FakeStore, method: 'copy' | 'put', which: (key: string) => boolean, at: 'before' | 'after'): { held: Promise<void>, release: () => void } {
+  const orig = (store[method] as (...a: unknown[]) => Promise<unknown>).bind(store)
+  let release!: () => void
+  let reached!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  const held = new Promise<void>(resolve => { reached = resolve })
+  ;(store as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+    const hold = which(args[method === 'copy' ? 1 : 0] as string)
+    if (hold && at === 'before') { reached(); await gate }
+    const r = await orig(...args)
+    if (hold && at === 'after') { reached(); await gate }
+    return r
+  }
+  return { held, release }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+t.test('a listing taken while a chmod copy runs does not lose the mode from the index', async t => {
+  const { fs, store } = makeFs(undefined, { attrTtlMs: 100 })
+  store.putText('d/a', 'x') // another tool's file: chmod must HEAD it, then copy
+  await fs.readdir('/d')
+  await sleep(1100) // so the copy's date differs from the listed one
+  const copy = holdStore(store, 'copy', key => key === 'd/a', 'after')
+  await fs.chmod('/d/a', 0o600)
+  const saving = fs.attrs.meta.flush()
+  await copy.held
+  await sleep(150) // past the TTL: list again, and see the copy's new date
+  await fs.readdir('/d')
+  t.equal((await fs.getattr('/d/a')).mode, 0o100600, 'the mode shows while its copy is on its way')
+  copy.release()
+  await saving
+  await fs.flushAll()
+  const again = remount(fs, store)
+  await again.readdir('/d')
+  store.resetCounts()
+  t.equal((await again.getattr('/d/a')).mode, 0o100600, 'the index has the mode')
+  t.equal(store.requests.HeadObject ?? 0, 0, 'from the index, no HEAD')
+})
+
+t.test('the index read while it is being written does not undo the write', async t => {
+  // the class alone: through a filesystem, a path walk refreshes what the parent
+  // listing showed first, and the read never overlaps the write
+  const store = new FakeStore()
+  const index = new AttrIndex(store, { uid: 0, gid: 0, mode: kind => kind === 'dir' ? 0o40755 : 0o100644 },
+    { ttlMs: 100, indexKey: dir => dir.slice(1) + INDEX_SUFFIX, delayMs: 60_000 })
+  const file = (name: string, mode: number): Entry => {
+    store.putText(`d/${name}`, name)
+    const o = store.object(`d/${name}`)!
+    return { kind: 'file', key: `d/${name}`, size: o.body.length, etag: o.etag, lastModified: o.lastModified, meta: { mode } }
+  }
+  const a = file('a', 0o100700)
+  const b = file('b', 0o100711)
+  const c = file('c', 0o100755)
+  index.changed('/d', 'a', a)
+  await index.flush()
+  const put = holdStore(store, 'put', key => key === 'd' + INDEX_SUFFIX, 'before')
+  index.changed('/d', 'b', b)
+  const saving = index.flush()
+  await put.held
+  await sleep(150) // what we hold is past its TTL: a listing wants the index again
+  const listing = index.enrich('/d', 'd/', { entries: new Map([['a', { ...a, meta: undefined }]]) })
+  await sleep(20)
+  put.release()
+  await Promise.all([saving, listing])
+  index.changed('/d', 'c', c)
+  await index.flush()
+  const written = JSON.parse(store.object('d' + INDEX_SUFFIX)!.body.toString()) as { r: Record<string, { m: number }> }
+  t.same(Object.fromEntries(Object.entries(written.r).map(([n, r]) => [n, r.m])), { a: 0o100700, b: 0o100711, c: 0o100755 })
+})
+
+t.test('a record removed while the index is read stays removed', async t => {
+  const { fs, store } = makeFs(undefined, { attrTtlMs: 100 })
+  await writeFile(fs, '/d/a', Buffer.from('a'))
+  await fs.chmod('/d/a', 0o700)
+  await fs.flushAll()
+  const again = remount(fs, store)
+  t.equal((await again.getattr('/d/a')).mode, 0o100700)
+  await again.chmod('/d/a', 0o644) // back to the default: its record goes
+  await again.flushAll()
+  const third = remount(fs, store)
+  await third.readdir('/d')
+  t.equal((await third.getattr('/d/a')).mode, 0o100644)
 })

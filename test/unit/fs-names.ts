@@ -85,17 +85,25 @@ t.test('lookup in a directory of 5,000 names costs at most two requests', async 
   t.ok(store.totalRequests() <= 2, `${store.totalRequests()} requests`)
 })
 
-t.test('meta=head reads s3fs metadata with one HEAD per listed file', async t => {
+t.test('meta=head reads s3fs metadata with one HEAD per listed file and directory', async t => {
   const { fs, store } = makeFs(undefined, { metaMode: 'head' })
   store.putText('m/script', '#!/bin/sh', { mode: String(0o100755), uid: '42', gid: '43', mtime: '1600000000' })
   store.putText('m/plain', 'x')
+  store.putText('m/private/', '', { mode: String(0o40700), uid: '42' }) // s3fs's mkdir + chmod
+  store.putText('m/private/f', 'y')
   await fs.readdir('/m')
   const a = await fs.getattr('/m/script')
   t.equal(a.mode, 0o100755)
   t.equal(a.uid, 42)
   t.equal(a.gid, 43)
   t.equal(a.mtime.getTime(), 1600000000 * 1000)
-  t.equal(store.requests.HeadObject, 2)
+  const d = await fs.getattr('/m/private')
+  t.same([d.mode, d.uid], [0o40700, 42], "a directory's attributes from its marker")
+  t.equal(store.requests.HeadObject, 4, 'm/ (found by lookup, no marker), script, plain, private/')
+
+  const fresh = makeFs(store, { metaMode: 'head' }).fs
+  store.resetCounts()
+  t.equal((await fresh.getattr('/m/script')).mode, 0o100755, 'a name never listed: its HEAD too')
 })
 
 t.test('prefix mounts see only their subtree', async t => {

@@ -19,6 +19,8 @@ export interface PendingMeta {
 
 export class MetaWriter {
   private readonly pending = new Map<string, PendingMeta>()
+  /** copies sent and not yet answered */
+  private readonly sending = new Map<string, PendingMeta>()
   private timer?: NodeJS.Timeout
   failures = 0
 
@@ -45,12 +47,18 @@ export class MetaWriter {
     return this.pending.has(path)
   }
 
+  /** the attributes path will have once what is pending or being sent lands */
+  current (path: string): PendingMeta | undefined {
+    return this.pending.get(path) ?? this.sending.get(path)
+  }
+
   /** writes every pending change now */
   async flush (): Promise<void> {
     const all = [...this.pending]
     this.pending.clear()
     const failed: string[] = []
     await Promise.all(all.map(async ([path, p]) => {
+      this.sending.set(path, p)
       try {
         const r = await copyObject(this.store, p.entry.key, p.entry.key, p.entry.size, { metadata: p.headers, contentType: p.contentType, priority: Priority.Metadata })
         this.landed(path, { ...p.entry, etag: r.etag || p.entry.etag, lastModified: r.lastModified ?? r.serverDate ?? p.entry.lastModified })
@@ -58,6 +66,8 @@ export class MetaWriter {
         this.failures++
         failed.push(path)
         log.error(`could not store the attributes of ${path}: ${(err as Error).message}`)
+      } finally {
+        if (this.sending.get(path) === p) this.sending.delete(path)
       }
     }))
     if (failed.length) throw new Error(`attributes of ${failed.length} file(s) not stored: ${failed.slice(0, 5).join(', ')}`)

@@ -1,0 +1,97 @@
+// oortfs and s3fs-fuse read each other's buckets, metadata included: what one
+// writes (content, mode, owner, mtime, symlinks, xattrs, directories), the
+// other shows the same. s3fs is Debian's (scripts/setup.sh installs it).
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { withS3, type LocalS3Info } from '../helpers/s3-server.js'
+import { cleanupMount, isMounted, tmpDir, waitFor } from '../helpers/oortfs-cli.js'
+import { mountBucket, q, sh, shOk } from '../helpers/mount.js'
+
+const s3 = await withS3(t)
+
+/** mounts BUCKET with s3fs in the foreground (so its pid is ours to stop) */
+async function s3fsMount (t: Test, s3: LocalS3Info, bucket: string): Promise<{ dir: string, unmount(): Promise<void> }> {
+  const work = tmpDir(t, 'oortfs-s3fs-')
+  const dir = join(work, 'mnt')
+  mkdirSync(dir)
+  const passwd = join(work, 'passwd')
+  writeFileSync(passwd, `${s3.accessKeyId}:${s3.secretAccessKey}\n`, { mode: 0o600 })
+  const child = spawn('s3fs', [bucket, dir, '-f', '-o', [
+    `url=${s3.endpoint}`, 'use_path_request_style', `endpoint=${s3.region}`, `passwd_file=${passwd}`,
+    'use_xattr', 'stat_cache_expire=1', 'dbglevel=warn',
+  ].join(',')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
+  cleanupMount(t, dir, () => child.pid)
+  const exited = new Promise(resolve => child.on('exit', resolve))
+  if (!await Promise.race([waitFor(() => isMounted(dir), 20_000), exited.then(() => false)])) {
+    throw new Error(`s3fs did not mount ${bucket}: ${stderr.slice(-2000)}`)
+  }
+  return {
+    dir,
+    async unmount () {
+      await shOk(`fusermount -u ${q(dir)}`)
+      await exited
+    },
+  }
+}
+
+/** "name mode uid gid mtime type" of each path, one line each (a directory's size differs: s3fs says 0) */
+const statLines = (dir: string, names: string[]): Promise<string> =>
+  shOk(`cd ${q(dir)} && stat -c '%n %a %u %g %Y %F' ${names.map(q).join(' ')}`)
+
+t.test('s3fs reads what oortfs wrote: bytes, mode, owner, mtime, symlink, xattr, directories', async t => {
+  const m = await mountBucket(t, { s3 })
+  const big = join(tmpDir(t), 'big.bin')
+  await shOk(`head -c 12582912 /dev/urandom > ${q(big)}`) // 12 MiB: a multipart upload
+  await shOk([
+    `cd ${q(m.dir)}`,
+    'printf hello > a.txt', 'chmod 640 a.txt', 'chown 1234:5678 a.txt', "touch -d '2001-02-03 04:05:06 UTC' a.txt",
+    'setfattr -n user.color -v blue a.txt',
+    'mkdir -p sub/deep', 'chmod 750 sub', 'printf x > sub/deep/f', 'ln -s a.txt link',
+    `cp ${q(big)} big.bin`,
+  ].join(' && '))
+  const names = ['a.txt', 'sub', 'sub/deep/f', 'big.bin']
+  const want = await statLines(m.dir, names)
+  await m.unmount()
+
+  const s = await s3fsMount(t, s3, m.bucket)
+  t.equal(await statLines(s.dir, names), want, `s3fs shows what oortfs showed:\n${want}`)
+  t.match(want, /^a\.txt 640 1234 5678 981173106 regular file$/m, 'and that is what was set')
+  t.equal(await shOk(`readlink ${q(join(s.dir, 'link'))}`), 'a.txt\n', 'the symlink')
+  t.equal(await shOk(`cat ${q(join(s.dir, 'a.txt'))}`), 'hello')
+  t.equal((await shOk(`getfattr --only-values -n user.color ${q(join(s.dir, 'a.txt'))}`)), 'blue', 'the xattr')
+  t.equal((await sh(`cmp ${q(big)} ${q(join(s.dir, 'big.bin'))}`)).code, 0, 'the multipart file, byte for byte')
+  await s.unmount()
+})
+
+// s3fs keeps attributes only on the objects, which listings do not show:
+// -o meta=head reads them (a HEAD per file and directory), as s3fs does
+t.test('oortfs -o meta=head reads what s3fs wrote: by a listing, and by name', async t => {
+  const holder = await mountBucket(t, { s3 }) // a fresh bucket, handed to s3fs
+  await holder.unmount()
+  const s = await s3fsMount(t, s3, holder.bucket)
+  await shOk([
+    `cd ${q(s.dir)}`,
+    'printf hello > a.txt', 'chmod 600 a.txt', 'chown 42:43 a.txt', "touch -d '2002-03-04 05:06:07 UTC' a.txt",
+    'setfattr -n user.tag -v s3fs a.txt',
+    'mkdir d', 'chmod 700 d', 'printf y > d/g', 'ln -s d/g link',
+  ].join(' && '))
+  const names = ['a.txt', 'd', 'd/g']
+  const want = await statLines(s.dir, names)
+  await s.unmount()
+  t.match(want, /^a\.txt 600 42 43 1015218367 regular file$/m, 's3fs kept what was set')
+
+  for (const listFirst of [true, false]) {
+    const m = await mountBucket(t, { s3, bucket: holder.bucket, options: ['meta=head'] })
+    const how = listFirst ? 'after ls -l' : 'by name, never listed'
+    if (listFirst) await shOk(`ls -l ${q(m.dir)} ${q(join(m.dir, 'd'))} > /dev/null`)
+    t.equal(await statLines(m.dir, names), want, `${how}: oortfs shows what s3fs showed`)
+    t.equal(await shOk(`readlink ${q(join(m.dir, 'link'))}`), 'd/g\n', `${how}: the symlink`)
+    t.equal(await shOk(`getfattr --only-values -n user.tag ${q(join(m.dir, 'a.txt'))}`), 's3fs', `${how}: the xattr`)
+    t.equal(await shOk(`cat ${q(join(m.dir, 'a.txt'))}`), 'hello')
+    await m.unmount()
+  }
+})
