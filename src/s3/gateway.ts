@@ -106,10 +106,16 @@ export class S3Gateway implements ObjectStore {
   }
 
   async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
-    const want = end - start
-    if (want <= 0) return Buffer.alloc(0)
-    // allocated once the request runs: queued read-ahead holds no memory
     let buf: Buffer | undefined
+    const got = await this.getInto(key, start, end, () => [buf = Buffer.allocUnsafe(end - start)], opts)
+    return buf ? buf.subarray(0, got) : Buffer.alloc(0)
+  }
+
+  async getInto (key: string, start: number, end: number, buffers: () => Buffer[], opts?: CallOptions): Promise<number> {
+    const want = end - start
+    if (want <= 0) return 0
+    // taken once the answer comes: queued read-ahead holds no memory
+    let sink: Segments | undefined
     let got = 0
     let etag: string | undefined
     // a retry after a body cut short asks only for the rest, of the same version
@@ -129,16 +135,15 @@ export class S3Gateway implements ObjectStore {
       etag ??= out.ETag
       const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
       const expected = Math.min(end, total) - from
-      buf ??= Buffer.allocUnsafe(Math.min(want, Math.max(0, total - start)))
-      const read = await readInto(out.Body as Readable, buf, got)
+      sink ??= new Segments(buffers(), Math.min(want, Math.max(0, total - start)))
+      const read = await readInto(out.Body as Readable, sink, got)
       got += read
       this.queue.countBytes('in', read)
       if (read < expected) {
         throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${read} of ${expected} bytes`)
       }
     })
-    if (!buf) return Buffer.alloc(0)
-    return got === buf.length ? buf : buf.subarray(0, got)
+    return got
   }
 
   async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {
@@ -147,7 +152,7 @@ export class S3Gateway implements ObjectStore {
         const out = await this.client.send(this.timed(new GetObjectCommand({ Bucket: this.bucket, Key: key }), call), { abortSignal: call.abortSignal })
         const size = Number(out.ContentLength ?? 0)
         const body = Buffer.alloc(size)
-        const got = await readInto(out.Body as Readable, body, 0)
+        const got = await readInto(out.Body as Readable, new Segments([body], size), 0)
         this.queue.countBytes('in', got)
         if (got < size) throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${got} of ${size} bytes`)
         return { body, etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) }
@@ -312,17 +317,49 @@ function totalFromContentRange (range: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
-/** Reads a body into buf at offset; returns the byte count. Stops at buf's end. */
-async function readInto (body: Readable, buf: Buffer, offset: number): Promise<number> {
-  let at = offset
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      const n = Math.min(chunk.length, buf.length - at)
-      chunk.copy(buf, at, 0, n)
-      at += n
+/**
+ * Buffers filled back to back as one range of `length` bytes. Every buffer
+ * but the last is filled whole, so an offset finds its buffer by division.
+ */
+class Segments {
+  private readonly size: number
+  constructor (private readonly parts: Buffer[], readonly length: number) {
+    this.size = parts[0]?.length ?? 0
+    const room = parts.reduce((n, b) => n + b.length, 0)
+    if (room < length || parts.some((b, i) => i < parts.length - 1 && b.length !== this.size)) {
+      throw new RangeError(`buffers for ${length} bytes: ${parts.length} of ${this.size} bytes`)
     }
-  } catch {
-    // a dropped connection mid-body: the caller sees a short read and resumes
   }
-  return at - offset
+
+  /** copies chunk to offset `at`; returns how much fitted */
+  write (chunk: Buffer, at: number): number {
+    let from = 0
+    while (from < chunk.length && at + from < this.length) {
+      const pos = at + from
+      const part = this.parts[Math.floor(pos / this.size)]!
+      const offset = pos % this.size
+      const n = Math.min(chunk.length - from, part.length - offset, this.length - pos)
+      chunk.copy(part, offset, from, from + n)
+      from += n
+    }
+    return from
+  }
+}
+
+/**
+ * Reads a body into sink from offset; returns the byte count. Events rather
+ * than an async iterator: a promise per 64 KiB chunk costs more than the copy.
+ * A dropped connection mid-body ends it early: the caller sees a short read
+ * and resumes.
+ */
+function readInto (body: Readable, sink: Segments, offset: number): Promise<number> {
+  return new Promise(resolve => {
+    let at = offset
+    const onData = (chunk: Buffer): void => { at += sink.write(chunk, at) }
+    const done = (): void => {
+      body.off('data', onData).off('end', done).off('error', done).off('close', done)
+      resolve(at - offset)
+    }
+    body.on('data', onData).once('end', done).once('error', done).once('close', done)
+  })
 }

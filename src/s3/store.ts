@@ -96,6 +96,12 @@ export interface ObjectStore {
   head(key: string, opts?: CallOptions): Promise<ObjectHead | undefined>
   /** bytes [start, end) of the object; fewer only at the end of the object */
   get(key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer>
+  /**
+   * The same bytes written into buffers the caller gives, back to back (each
+   * filled before the next), asked for only once the answer comes so a queued
+   * request holds no memory; resolves with the byte count.
+   */
+  getInto(key: string, start: number, end: number, buffers: () => Buffer[], opts?: CallOptions): Promise<number>
   /** a whole (small) object with its ETag and date; undefined when it does not exist */
   read(key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined>
   put(key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult>

@@ -138,6 +138,15 @@ export class FakeStore implements ObjectStore {
     return Buffer.from(o.body.subarray(Math.min(start, o.body.length), Math.min(end, o.body.length)))
   }
 
+  async getInto (key: string, start: number, end: number, buffers: () => Buffer[], opts?: CallOptions): Promise<number> {
+    const data = await this.get(key, start, end, opts)
+    if (data.length === 0) return 0
+    // as the gateway: filled back to back, every buffer but the last whole
+    let at = 0
+    for (const b of buffers()) at += data.copy(b, 0, at)
+    return data.length
+  }
+
   /** a whole object in one GetObject; undefined when missing (any 404, as in the gateway) */
   async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {
     try {

@@ -52,3 +52,32 @@ t.test('reads past the end return 0; a second reader is served from the cache', 
   t.equal(store.totalRequests(), 0, 'cached blocks cost nothing')
   await fs.release(fh)
 })
+
+t.test('block buffers reused by a small cache never show another object\'s bytes', async t => {
+  // 4 objects of 3 MiB through a 1 MiB cache: every block buffer is let go and
+  // filled again many times while other readers are between awaits
+  const store = new FakeStore({ minPartSize: 64 * KiB, latencyMs: 1 })
+  const bodies = [0, 1, 2, 3].map(i => pattern(3 * MiB + i * 1000, i + 1))
+  for (const [i, body] of bodies.entries()) await store.put(`o${i}`, body)
+  const { fs } = makeFs(store, { blockSize: 64 * KiB, cacheSize: 1 * MiB + 512 * KiB, readahead: 512 * KiB })
+  const readers = bodies.map(async (body, i) => {
+    const fh = await fs.open(`/o${i}`, 0)
+    const bad: number[] = []
+    // sequential passes with random reads between them
+    for (let pass = 0; pass < 2; pass++) {
+      for (let at = 0; at < body.length; at += 100 * KiB) {
+        const len = Math.min(100 * KiB, body.length - at)
+        const buf = Buffer.alloc(len)
+        const n = await fs.read(fh, buf, len, at)
+        if (n !== len || !buf.equals(body.subarray(at, at + len))) bad.push(at)
+        const r = Math.floor(((at * 7919) % body.length) / 4096) * 4096
+        const small = Buffer.alloc(4096)
+        await fs.read(fh, small, 4096, r)
+        if (!small.equals(body.subarray(r, r + 4096))) bad.push(-r)
+      }
+    }
+    await fs.release(fh)
+    return bad
+  })
+  t.same(await Promise.all(readers), [[], [], [], []], 'every read has its own object\'s bytes')
+})

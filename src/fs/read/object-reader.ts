@@ -118,7 +118,7 @@ export class ObjectReader {
       while (i + count <= last && count < perRequest && !this.cache.has(this.id, i + count)) count++
       const start = i * bs
       const stop = Math.min(this.size, (i + count) * bs)
-      this.cache.fetch(this.id, i, count, () => this.store.get(this.key, start, stop, { priority }))
+      this.cache.fetch(this.id, i, count, buffers => this.store.getInto(this.key, start, stop, buffers, { priority }))
       i += count
     }
   }
