@@ -101,16 +101,25 @@ export class ObjectReader {
     if (missing > lastBlock) return
     const ahead = (missing - last - 1) * bs
     if (ahead >= window / 2) return
-    const until = Math.min(lastBlock, last + Math.ceil(window / bs))
+    // whole requests only: a refill that ends mid-request would leave a
+    // one-block GET at its tail, a request spent on almost nothing
+    const per = this.perRequest()
+    const until = Math.min(lastBlock, missing - 1 + Math.ceil((last + Math.ceil(window / bs) - missing + 1) / per) * per)
     this.ensure(missing, until, Priority.Background)
+  }
+
+  /** blocks per GET: requests grow with the window so a fast stream needs few
+   *  of them, and are at least 1 MiB while it is young, when latency, not
+   *  size, is what costs */
+  private perRequest (): number {
+    const bs = this.cache.blockSize
+    return Math.max(1, Math.floor(Math.min(this.opts.maxRequest, Math.max(bs, MIN_STREAM_REQUEST, this.window() / 8)) / bs))
   }
 
   /** starts GETs for the blocks in [first, last] that are neither cached nor on their way */
   private ensure (first: number, last: number, priority: Priority): void {
     const bs = this.cache.blockSize
-    // requests grow with the window so a fast stream needs few of them, and are
-    // at least 1 MiB while it is young, when latency, not size, is what costs
-    const perRequest = Math.max(1, Math.floor(Math.min(this.opts.maxRequest, Math.max(bs, MIN_STREAM_REQUEST, this.window() / 8)) / bs))
+    const perRequest = this.perRequest()
     let i = first
     while (i <= last) {
       if (this.cache.has(this.id, i)) { i++; continue }
