@@ -18,6 +18,7 @@ import os from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { mountAt } from '../src/fuse/mountinfo.js'
+import { describeFaults, FAULTS_ON, startFaultProxy, type FaultProxy } from './fault-proxy.js'
 import { OPTIONS } from '../src/options.js'
 import { BenchMount, ROOT, liveMounts } from './bench/mount.js'
 import { json, markdown, type Header, type Row, type Summary } from './bench/report.js'
@@ -27,8 +28,10 @@ import { GiB, MB, MiB, canDropCaches, dropCaches, fmtSize, killChildren, message
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
-const USAGE = `usage: npm run bench -- [--scale F] [--only ID,...] [--out DIR] [--endpoint URL --bucket B [--region R]]
+const USAGE = `usage: npm run bench -- [--scale F] [--only ID,...] [--out DIR] [--faults] [--endpoint URL --bucket B [--region R]]
   --scale F      sizes and file counts times F (0.1 for a quick run; default 1)
+  --faults       mount through the fault proxy (scripts/fault-proxy.ts): 5% 500s, 2% connections
+                 reset mid-body, 503 SlowDown above 100 req/s; writes bench-results-faults.md/json
   --only IDS     run only these workloads (ids or numbers): ${WORKLOADS.map((w, i) => `${i + 1}=${w.id}`).join(', ')}
   --out DIR      where bench-results.md and bench-results.json go (default: the repo root)
   --endpoint URL --bucket B [--region R]
@@ -43,6 +46,7 @@ function option (name: string): number {
 
 // everything the cleanup must undo, whatever happens
 let target: Target | undefined
+let proxy: FaultProxy | undefined
 let tmp: string | undefined
 let mnt: string | undefined
 let aborted = false
@@ -58,6 +62,8 @@ async function cleanup (): Promise<void> {
       m.forceSync()
     }
   }
+  await proxy?.close().catch(() => {})
+  proxy = undefined
   const t = target
   target = undefined
   if (t) {
@@ -158,6 +164,7 @@ async function main (): Promise<number> {
     options: {
       scale: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' },
       endpoint: { type: 'string' }, bucket: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      faults: { type: 'boolean' },
     },
   })
   if (values.help) {
@@ -199,6 +206,12 @@ async function main (): Promise<number> {
   header.server = target.kind
   header.endpoint = target.endpoint
   const t = target
+  if (values.faults) {
+    proxy = await startFaultProxy({ target: t.endpoint, ...FAULTS_ON })
+    const f = proxy.settings()
+    header.faults = `the mount goes through a fault proxy (${100 * f.error500}% 500s, ${100 * f.resetMidBody}% reset mid-body, 503 SlowDown above ${f.rps} req/s); the SDK baselines go straight to the server`
+  }
+  const mountEndpoint = proxy?.url ?? t.endpoint
 
   const rows: Row[] = []
   const summary: Summary = { peakRps: 0, rpsLimit, totalSeconds: 0, loadAfter: [] }
@@ -231,7 +244,7 @@ async function main (): Promise<number> {
       const logFile = join(tmp!, 'logs', `mount-${++mountSeq}-${current.id}.log`)
       workloadLogs.push(logFile)
       const m = await BenchMount.mount(t.mountSpec, mnt!, {
-        endpoint: t.endpoint,
+        endpoint: mountEndpoint,
         region: t.remote ? t.region : undefined,
         env: t.env,
         logFile,
@@ -353,16 +366,18 @@ async function main (): Promise<number> {
       ok: ctx.memory.peakRssBytes <= boundBytes,
     }
   }
+  if (proxy) summary.faults = describeFaults(proxy.stats())
   summary.totalSeconds = (performance.now() - started) / 1000
   summary.loadAfter = os.loadavg()
 
   if (aborted) return 130 // the signal handler cleans up and exits; a partial table would overwrite a full one
   const md = markdown(header, rows, summary)
   mkdirSync(outDir, { recursive: true })
-  writeFileSync(join(outDir, 'bench-results.md'), md)
-  writeFileSync(join(outDir, 'bench-results.json'), json(header, rows, summary))
+  const name = values.faults ? 'bench-results-faults' : 'bench-results'
+  writeFileSync(join(outDir, `${name}.md`), md)
+  writeFileSync(join(outDir, `${name}.json`), json(header, rows, summary))
   process.stdout.write('\n' + md)
-  say(`wrote ${join(outDir, 'bench-results.md')} and bench-results.json`)
+  say(`wrote ${join(outDir, name)}.md and .json`)
 
   await cleanup()
   return rows.some(r => r.error) ? 1 : 0

@@ -45,6 +45,9 @@ export interface FaultSettings {
   down: false | 'reset' | 'refuse' | 'hang'
 }
 
+/** what the task calls "faults on": 5% 500s, 2% resets mid-body, SlowDown above OORT's 100 req/s */
+export const FAULTS_ON: Partial<FaultSettings> = { error500: 0.05, resetMidBody: 0.02, rps: 100 }
+
 export interface FaultProxyOptions extends Partial<FaultSettings> {
   /** the S3 server, e.g. http://127.0.0.1:8000 */
   target: string
@@ -84,6 +87,12 @@ export interface FaultStats {
   byMethod: Record<string, number>
   bytesUp: number
   bytesDown: number
+}
+
+/** "1200 requests, 503s 12 (1.0%), 500s 60, resets 24, max 99/s" */
+export function describeFaults (s: FaultStats): string {
+  const pct = s.requests ? (100 * s.slowDown / s.requests).toFixed(1) : '0'
+  return `${s.requests} requests, 503s ${s.slowDown} (${pct}%), 500s ${s.error500}, resets ${s.resets}, refused ${s.refused}, max ${s.maxPerSecond}/s received, ${s.maxForwardedPerSecond}/s forwarded`
 }
 
 export interface FaultProxy {

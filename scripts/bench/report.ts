@@ -52,6 +52,8 @@ export interface Header {
   rpsLimit: number
   pageCache: string
   workloads: string[]
+  /** set when the mount goes through the fault proxy */
+  faults?: string
 }
 
 export interface Summary {
@@ -59,6 +61,8 @@ export interface Summary {
   peakRpsWhere?: string
   rpsLimit: number
   memory?: { peakRssBytes: number, boundBytes: number, bound: string, ok: boolean }
+  /** what the fault proxy did, in a fault run */
+  faults?: string
   totalSeconds: number
   loadAfter: number[]
 }
@@ -107,6 +111,7 @@ export function markdown (h: Header, rows: Row[], s: Summary): string {
   lines.push(`- machine: ${h.machine.nproc} CPUs, ${gib(h.machine.memTotalBytes)} RAM (${gib(h.machine.memAvailableBytes ?? h.machine.memFreeBytes)} available), load ${h.machine.load.map(x => x.toFixed(2)).join(' ')} at start, ${s.loadAfter.map(x => x.toFixed(2)).join(' ')} at end`)
   lines.push(`- node ${h.node}; server: ${h.server} at ${h.endpoint}`)
   lines.push(`- scale ${h.scale}; mount options: ${h.mountOptions}; page cache: ${h.pageCache}`)
+  if (h.faults) lines.push(`- **faults**: ${h.faults}`)
   lines.push('- requests: what the mount sent during the tool run (and until it was quiet after), from its own counters; ' +
     'MB/s = 10^6 bytes/s; SDK: raw @aws-sdk/client-s3 doing the same transfer on the same server, mean of a run before and one after')
   lines.push('')
@@ -125,6 +130,7 @@ export function markdown (h: Header, rows: Row[], s: Summary): string {
   if (s.memory) {
     lines.push(`| **memory** | | | | | | | | | **${Math.round(s.memory.peakRssBytes / MiB)}** | peak RSS of the mount copying a file in and out vs bound ${s.memory.bound} = ${Math.round(s.memory.boundBytes / MiB)} MiB: ${s.memory.ok ? 'within' : '**over**'} |`)
   }
+  if (s.faults) lines.push(`| **faults** | | | | | | | | | | what the proxy did over the run: ${cell(s.faults)} |`)
   lines.push('')
   lines.push(`Total ${s.totalSeconds.toFixed(0)} s.`)
   return lines.join('\n') + '\n'

@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { createHash } from 'node:crypto'
-import type { Readable } from 'node:stream'
+import { finished, type Readable } from 'node:stream'
 import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware } from '@smithy/types'
 import { RequestQueue } from './request-queue.js'
 import { S3Error, toS3Error } from './errors.js'
@@ -350,16 +350,17 @@ class Segments {
  * Reads a body into sink from offset; returns the byte count. Events rather
  * than an async iterator: a promise per 64 KiB chunk costs more than the copy.
  * A dropped connection mid-body ends it early: the caller sees a short read
- * and resumes.
+ * and resumes. finished() also answers for a body that was cut (closed) before
+ * we got to it, where waiting for its events would wait forever.
  */
 function readInto (body: Readable, sink: Segments, offset: number): Promise<number> {
   return new Promise(resolve => {
     let at = offset
     const onData = (chunk: Buffer): void => { at += sink.write(chunk, at) }
-    const done = (): void => {
-      body.off('data', onData).off('end', done).off('error', done).off('close', done)
+    body.on('data', onData)
+    finished(body, () => {
+      body.off('data', onData)
       resolve(at - offset)
-    }
-    body.on('data', onData).once('end', done).once('error', done).once('close', done)
+    })
   })
 }

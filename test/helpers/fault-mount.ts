@@ -5,12 +5,11 @@
 //   const { m, proxy } = await faultMount(t, { s3, faults: FAULTS_ON, options: ['part_size=5M'] })
 import { setPriority } from 'node:os'
 import { rssOf } from '../../scripts/proc-rss.js'
-import { startFaultProxy, type FaultProxy, type FaultSettings, type FaultStats } from '../../scripts/fault-proxy.js'
+import { describeFaults, FAULTS_ON, startFaultProxy, type FaultProxy, type FaultSettings } from '../../scripts/fault-proxy.js'
 import { mountBucket, type Mount, type MountOptions } from './mount.js'
 import { sharedS3, type LocalS3Info, type Teardown } from './s3-server.js'
 
-/** what the task calls "faults on": 5% 500s, 2% resets mid-body, SlowDown above OORT's 100 req/s */
-export const FAULTS_ON: Partial<FaultSettings> = { error500: 0.05, resetMidBody: 0.02, rps: 100 }
+export { describeFaults, FAULTS_ON }
 
 export interface FaultMount {
   m: Mount
@@ -52,11 +51,6 @@ export function boostProxy (t: Teardown): void {
 /** prefix for a shell command started while boosted: it and its children run at the default priority */
 export const UNBOOSTED = 'renice -n 0 -p $$ >/dev/null 2>&1; '
 
-/** "1200 requests, 503s 12 (1.0%), 500s 60, resets 24, max 99/s" */
-export function describeFaults (s: FaultStats): string {
-  const pct = s.requests ? (100 * s.slowDown / s.requests).toFixed(1) : '0'
-  return `${s.requests} requests, 503s ${s.slowDown} (${pct}%), 500s ${s.error500}, resets ${s.resets}, refused ${s.refused}, max ${s.maxPerSecond}/s received, ${s.maxForwardedPerSecond}/s forwarded`
-}
 
 /** samples a process's VmRSS every `everyMs` until stopped; returns the peak */
 export function sampleRss (pid: number, everyMs = 100): { peak(): number, stop(): number } {
