@@ -90,8 +90,13 @@ export class AttrIndex implements MetaSource {
   /** what the parents' listings showed of each directory's index */
   private readonly seen = new Map<string, { index?: Entry, at: number }>()
 
-  sawIndex (dir: string, index: Entry | undefined): void {
-    this.seen.set(dir, { index, at: this.now })
+  /**
+   * `at` is when the listing was asked for: an index we wrote or read after
+   * that is newer than what it shows (it may show none, while our first write
+   * of it was on its way).
+   */
+  sawIndex (dir: string, index: Entry | undefined, at: number): void {
+    this.seen.set(dir, { index, at })
   }
 
   hasIndex (dir: string): boolean | undefined {
@@ -141,6 +146,12 @@ export class AttrIndex implements MetaSource {
   private async indexFor (dir: string): Promise<DirIndex> {
     const have = this.dirs.get(dir)
     if (have?.dirty) return have
+    // a write under way makes what we hold newer than what a listing or a read shows
+    const writing = this.writing.get(dir)
+    if (writing) {
+      await writing.catch(() => {})
+      return this.indexFor(dir)
+    }
     const seen = this.seen.get(dir)
     if (seen && this.now - seen.at < this.opts.ttlMs) {
       // read or written by us since that listing: newer than what it showed
@@ -153,12 +164,6 @@ export class AttrIndex implements MetaSource {
       if (have?.exists && have.etag === seen.index.etag) return have
     } else if (have && this.now - have.loadedAt < this.opts.ttlMs) {
       return have
-    }
-    // a write under way makes what we hold newer than what a read would return
-    const writing = this.writing.get(dir)
-    if (writing) {
-      await writing.catch(() => {})
-      return this.indexFor(dir)
     }
     let p = this.loading.get(dir)
     if (!p) {

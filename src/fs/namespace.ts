@@ -16,8 +16,8 @@ export interface MetaSource {
   enrichOne?(dir: string, dirPrefix: string, name: string, entry: Entry): Promise<Entry>
   /** a name we changed (undefined: removed) */
   changed?(dir: string, name: string, entry: Entry | undefined): void
-  /** a listing of its parent showed whether a directory's index exists (entry) or not */
-  sawIndex?(dir: string, index: Entry | undefined): void
+  /** a listing of its parent, asked for at `at`, showed whether a directory's index exists (entry) or not */
+  sawIndex?(dir: string, index: Entry | undefined, at: number): void
   /** whether the directory's index exists, when known */
   hasIndex?(dir: string): boolean | undefined
   /** a directory removed or renamed away */
@@ -171,23 +171,23 @@ export class Namespace {
     const last = lastItem(page)
     const until = page.truncated ? (last ?? after) : null
     // a directory's index key sorts just before its prefix: a page showing the prefix covered it
-    this.reportIndexes(dir, parsed)
+    this.reportIndexes(dir, parsed, at)
     this.cache.addWindow(dir, after, until, parsed.entries, at)
   }
 
   /** a full listing: metadata added, cached, and the subdirectories' index keys reported */
   private async stored (dir: string, dirPrefix: string, parsed: ParsedPage, at: number): Promise<void> {
     this.cache.carryInto(dir, parsed.entries)
-    if (dir === '/') this.meta?.sawIndex?.('/', parsed.indexes?.get(''))
-    this.reportIndexes(dir, parsed)
+    if (dir === '/') this.meta?.sawIndex?.('/', parsed.indexes?.get(''), at)
+    this.reportIndexes(dir, parsed, at)
     await this.meta?.enrich(dir, dirPrefix, parsed)
     this.cache.setListing(dir, parsed, at)
   }
 
-  private reportIndexes (dir: string, parsed: ParsedPage): void {
+  private reportIndexes (dir: string, parsed: ParsedPage, at: number): void {
     if (!this.meta?.sawIndex) return
     for (const [name, e] of parsed.entries) {
-      if (e.kind === 'dir') this.meta.sawIndex(joinPath(dir, name), parsed.indexes?.get(name))
+      if (e.kind === 'dir') this.meta.sawIndex(joinPath(dir, name), parsed.indexes?.get(name), at)
     }
   }
 
@@ -231,7 +231,7 @@ export class Namespace {
   /** a directory we just made: empty but for its marker, and without an index */
   madeDir (path: string, marker: Entry): void {
     this.cache.setEmpty(path, marker)
-    this.meta?.sawIndex?.(path, undefined)
+    this.meta?.sawIndex?.(path, undefined, this.now())
   }
 
   /** a directory and everything below it is gone or moved */

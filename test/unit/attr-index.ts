@@ -159,6 +159,30 @@ t.test('the index read while it is being written does not undo the write', async
   t.same(Object.fromEntries(Object.entries(written.r).map(([n, r]) => [n, r.m])), { a: 0o100700, b: 0o100711, c: 0o100755 })
 })
 
+t.test('a listing asked for before our first write of the index, which shows none, does not undo it', async t => {
+  const store = new FakeStore()
+  const index = new AttrIndex(store, { uid: 0, gid: 0, mode: kind => kind === 'dir' ? 0o40755 : 0o100644 },
+    { ttlMs: 60_000, indexKey: dir => dir.slice(1) + INDEX_SUFFIX, delayMs: 60_000 })
+  const file = (name: string, mode: number): Entry => {
+    store.putText(`d/${name}`, name)
+    const o = store.object(`d/${name}`)!
+    return { kind: 'file', key: `d/${name}`, size: o.body.length, etag: o.etag, lastModified: o.lastModified, meta: { mode } }
+  }
+  const b = file('b', 0o100711)
+  const c = file('c', 0o100755)
+  const asked = Date.now() // the parent's listing goes out...
+  await sleep(5)
+  index.changed('/d', 'b', b)
+  await index.flush() // ...the index is written...
+  await sleep(5)
+  index.sawIndex('/d', undefined, asked) // ...and the listing comes back without it
+  await index.enrich('/d', 'd/', { entries: new Map([['b', { ...b, meta: undefined }]]) })
+  index.changed('/d', 'c', c)
+  await index.flush()
+  const written = JSON.parse(store.object('d' + INDEX_SUFFIX)!.body.toString()) as { r: Record<string, { m: number }> }
+  t.same(Object.keys(written.r).sort(), ['b', 'c'], 'both records kept')
+})
+
 t.test('a record removed while the index is read stays removed', async t => {
   const { fs, store } = makeFs(undefined, { attrTtlMs: 100 })
   await writeFile(fs, '/d/a', Buffer.from('a'))
