@@ -249,10 +249,16 @@ export async function mountBucket (t: Teardown, opts: MountOptions = {}): Promis
     }
   }
 
+  const log = (): string => fgLog + (fgErr ? fgErr() : '') + (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
+
   const unmount = async (): Promise<void> => {
     const p = pid
     const r = await runCli(['unmount', dir], env, 120_000)
-    if (r.code !== 0) throw new Error(`oortfs unmount ${dir} failed (exit ${r.code}): ${r.stderr.trim()}`)
+    if (r.code !== 0) {
+      // what the mount was doing: the only clue to a hang
+      const state = await stats().then(s => JSON.stringify(s.requests), err => (err as Error).message)
+      throw new Error(`oortfs unmount ${dir} failed (exit ${r.code}): ${r.stderr.trim()}\nrequests: ${state}\nlog tail:\n${log().slice(-4000)}`)
+    }
     if (p !== undefined && !await waitFor(() => !alive(p), 15_000)) throw new Error(`the mount process ${p} did not exit after unmount`)
     if (fgErr) fgLog += fgErr()
     fgErr = undefined
@@ -295,7 +301,7 @@ export async function mountBucket (t: Teardown, opts: MountOptions = {}): Promis
       last = after
       return { out, requests: diffRequests(before, after) }
     },
-    log: () => fgLog + (fgErr ? fgErr() : '') + (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    log,
     unmount,
     remount: async () => { await unmount(); await mount() },
   }
