@@ -128,17 +128,23 @@ t.test('a listing taken while a chmod copy runs does not lose the mode from the 
   t.equal(store.requests.HeadObject ?? 0, 0, 'from the index, no HEAD')
 })
 
-t.test('the index read while it is being written does not undo the write', async t => {
-  // the class alone: through a filesystem, a path walk refreshes what the parent
-  // listing showed first, and the read never overlaps the write
+/** an AttrIndex on a fake store, with no filesystem around it; file() stores d/NAME and describes it with a mode */
+function indexAlone (ttlMs: number): { store: FakeStore, index: AttrIndex, file: (name: string, mode: number) => Entry } {
   const store = new FakeStore()
   const index = new AttrIndex(store, { uid: 0, gid: 0, mode: kind => kind === 'dir' ? 0o40755 : 0o100644 },
-    { ttlMs: 100, indexKey: dir => dir.slice(1) + INDEX_SUFFIX, delayMs: 60_000 })
+    { ttlMs, indexKey: dir => dir.slice(1) + INDEX_SUFFIX, delayMs: 60_000 })
   const file = (name: string, mode: number): Entry => {
     store.putText(`d/${name}`, name)
     const o = store.object(`d/${name}`)!
     return { kind: 'file', key: `d/${name}`, size: o.body.length, etag: o.etag, lastModified: o.lastModified, meta: { mode } }
   }
+  return { store, index, file }
+}
+
+t.test('the index read while it is being written does not undo the write', async t => {
+  // the class alone: through a filesystem, a path walk refreshes what the parent
+  // listing showed first, and the read never overlaps the write
+  const { store, index, file } = indexAlone(100)
   const a = file('a', 0o100700)
   const b = file('b', 0o100711)
   const c = file('c', 0o100755)
@@ -160,14 +166,7 @@ t.test('the index read while it is being written does not undo the write', async
 })
 
 t.test('a listing asked for before our first write of the index, which shows none, does not undo it', async t => {
-  const store = new FakeStore()
-  const index = new AttrIndex(store, { uid: 0, gid: 0, mode: kind => kind === 'dir' ? 0o40755 : 0o100644 },
-    { ttlMs: 60_000, indexKey: dir => dir.slice(1) + INDEX_SUFFIX, delayMs: 60_000 })
-  const file = (name: string, mode: number): Entry => {
-    store.putText(`d/${name}`, name)
-    const o = store.object(`d/${name}`)!
-    return { kind: 'file', key: `d/${name}`, size: o.body.length, etag: o.etag, lastModified: o.lastModified, meta: { mode } }
-  }
+  const { store, index, file } = indexAlone(60_000)
   const b = file('b', 0o100711)
   const c = file('c', 0o100755)
   const asked = Date.now() // the parent's listing goes out...
