@@ -9,6 +9,7 @@
 //   const { requests, maxPerSecond } = await wire.stop()
 import { spawn } from 'node:child_process'
 import type { Teardown } from './s3-server.js'
+import { maxInWindow } from './rate-window.js'
 
 export interface WireCount {
   requests: number
@@ -19,17 +20,6 @@ export interface WireCount {
 // (-s: headers are enough, the filter sees whole packets in the kernel; -B: room for bursts)
 // first 4 bytes of the TCP payload: "GET ", "PUT ", "POST", "HEAD", "DELE"
 const METHODS = [0x47455420, 0x50555420, 0x504f5354, 0x48454144, 0x44454c45]
-
-/** the most timestamps (seconds, sorted) in any window of `windowSecs` */
-export function maxInWindow (times: readonly number[], windowSecs = 1): number {
-  let max = 0
-  let head = 0
-  for (let i = 0; i < times.length; i++) {
-    while (times[head]! <= times[i]! - windowSecs) head++
-    max = Math.max(max, i - head + 1)
-  }
-  return max
-}
 
 export async function wireCounter (t: Teardown, port: number): Promise<{ stop(): Promise<WireCount> }> {
   const payload = 'tcp[((tcp[12:1] & 0xf0) >> 2):4]'
@@ -50,7 +40,8 @@ export async function wireCounter (t: Teardown, port: number): Promise<{ stop():
     async stop () {
       dump.kill('SIGINT')
       await exited
-      const times = out.split('\n').filter(Boolean).map(line => Number(line.split(' ')[0]))
+      // tcpdump -tt stamps in seconds
+      const times = out.split('\n').filter(Boolean).map(line => Number(line.split(' ')[0]) * 1000)
       if (/[1-9]\d* packets? dropped by kernel/.test(err)) throw new Error(`tcpdump dropped packets: ${err.trim()}`)
       return { requests: times.length, maxPerSecond: maxInWindow(times) }
     },

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { makeFs, writeFile, errnoOf } from '../helpers/make-fs.js'
 import { FakeStore } from '../helpers/fake-store.js'
 import { OortFs } from '../../src/fs/filesystem.js'
@@ -103,8 +104,6 @@ function holdStore (store: FakeStore, method: 'copy' | 'put', which: (key: strin
   }
   return { held, release }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 t.test('a listing taken while a chmod copy runs does not lose the mode from the index', async t => {
   const { fs, store } = makeFs(undefined, { attrTtlMs: 100 })

@@ -10,17 +10,7 @@ import { Priority } from '../../src/s3/store.js'
 import type { S3Error } from '../../src/s3/errors.js'
 import { serverError } from '../helpers/fake-errors.js'
 import { FakeClock, settle } from '../helpers/fake-clock.js'
-
-/** the most times in any window (t - windowMs, t] */
-function maxInWindow (times: number[], windowMs = 1000): number {
-  const s = [...times].sort((a, b) => a - b)
-  let max = 0
-  for (let i = 0, j = 0; i < s.length; i++) {
-    while (s[j]! <= s[i]! - windowMs) j++
-    max = Math.max(max, i - j + 1)
-  }
-  return max
-}
+import { maxInWindow } from '../helpers/rate-window.js'
 
 function queue (clock: FakeClock, o: Partial<{ rps: number, concurrency: number, maxAttempts: number, backoffMs: number }> = {}): RequestQueue {
   return new RequestQueue({ rps: 20, concurrency: 8, maxAttempts: 6, backoffMs: 100, clock, ...o })
