@@ -107,11 +107,11 @@ export class S3Gateway implements ObjectStore {
 
   async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
     let buf: Buffer | undefined
-    const got = await this.getInto(key, start, end, () => [buf = Buffer.allocUnsafe(end - start)], opts)
+    const got = await this.getInto(key, start, end, length => [buf = Buffer.allocUnsafe(length)], opts)
     return buf ? buf.subarray(0, got) : Buffer.alloc(0)
   }
 
-  async getInto (key: string, start: number, end: number, buffers: () => Buffer[], opts?: CallOptions): Promise<number> {
+  async getInto (key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: CallOptions): Promise<number> {
     const want = end - start
     if (want <= 0) return 0
     // taken once the answer comes: queued read-ahead holds no memory
@@ -135,7 +135,10 @@ export class S3Gateway implements ObjectStore {
       etag ??= out.ETag
       const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
       const expected = Math.min(end, total) - from
-      sink ??= new Segments(buffers(), Math.min(want, Math.max(0, total - start)))
+      if (!sink) {
+        const length = Math.min(want, Math.max(0, total - start))
+        sink = new Segments(buffers(length), length)
+      }
       const read = await readInto(out.Body as Readable, sink, got)
       got += read
       this.queue.countBytes('in', read)

@@ -99,9 +99,10 @@ export interface ObjectStore {
   /**
    * The same bytes written into buffers the caller gives, back to back (each
    * filled before the next), asked for only once the answer comes so a queued
-   * request holds no memory; resolves with the byte count.
+   * request holds no memory (`length`: what the object has of the range);
+   * resolves with the byte count.
    */
-  getInto(key: string, start: number, end: number, buffers: () => Buffer[], opts?: CallOptions): Promise<number>
+  getInto(key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: CallOptions): Promise<number>
   /** a whole (small) object with its ETag and date; undefined when it does not exist */
   read(key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined>
   put(key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult>

@@ -138,12 +138,12 @@ export class FakeStore implements ObjectStore {
     return Buffer.from(o.body.subarray(Math.min(start, o.body.length), Math.min(end, o.body.length)))
   }
 
-  async getInto (key: string, start: number, end: number, buffers: () => Buffer[], opts?: CallOptions): Promise<number> {
+  async getInto (key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: CallOptions): Promise<number> {
     const data = await this.get(key, start, end, opts)
     if (data.length === 0) return 0
     // as the gateway: filled back to back, every buffer but the last whole
     let at = 0
-    for (const b of buffers()) at += data.copy(b, 0, at)
+    for (const b of buffers(data.length)) at += data.copy(b, 0, at)
     return data.length
   }
 
