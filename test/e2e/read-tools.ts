@@ -197,7 +197,7 @@ with open(sys.argv[1], 'rb') as a, open(sys.argv[2], 'rb') as b:
     for i in range(50):
         n = random.choice([1, 17, 4096, 65537, 1048577, 3000000])
         off = random.randrange(0, size)
-        if i % 5 == 0: off = (random.randrange(1, 64) << 20) - n // 2
+        if i % 5 == 0: off = max(0, (random.randrange(1, 64) << 20) - n // 2)
         a.seek(off); b.seek(off)
         x = a.read(n); y = b.read(n)
         if x != y:
