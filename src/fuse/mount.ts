@@ -4,12 +4,13 @@
 import { execFile, execFileSync } from 'node:child_process'
 import type { Config } from '../config-types.js'
 import type { FileSystem } from '../fs/api.js'
-import type { RequestStats } from '../s3/request-queue.js'
+import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
 import { fuseOps } from './adapter.js'
 import { mountAt } from './mountinfo.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
-import { writeGate } from './write-gate.js'
+import { writeGate, type WriteGate } from './write-gate.js'
+import { watchStage } from './stage-watch.js'
 import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
@@ -17,7 +18,7 @@ export interface MountedApp {
   fs: FileSystem
   /** proves bucket and keys with the mount's first request */
   start(): Promise<void>
-  queue: { stats(): RequestStats }
+  queue: { stats(): RequestStats, active(): ActiveRequest[] }
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
   close(): Promise<void>
@@ -48,6 +49,16 @@ function politeUnmount (mp: string): Promise<void> {
       ? `${mp} is busy: a process has a file open there or is inside it; close or leave it and retry, or force it with fusermount -uz ${mp}`
       : `could not unmount ${mp}: ${why}`))
   }))
+}
+
+/** what a save still waits for: calls under way, requests on the wire, unsaved files */
+function waitingOn (app: MountedApp, gate: WriteGate): string {
+  const q = app.queue.stats()
+  const active = app.queue.active().sort((a, b) => b.ms - a.ms)
+  const shown = active.slice(0, 5).map(a => `${a.what} (${Math.round(a.ms / 1000)} s, try ${a.attempt})`).join(', ')
+  const s = app.stats()
+  return `${gate.pending} changing call(s) under way; ${q.inFlight} request(s) in flight${shown ? `: ${shown}${active.length > 5 ? ', ...' : ''}` : ''}; ` +
+    `${q.queued} queued; rate limit ${q.rateLimit}/s; ${String(s.openFiles ?? '?')} file(s) open, ${String(s.dirtyBytes ?? '?')} byte(s) not yet uploaded`
 }
 
 function messageOf (err: unknown): string {
@@ -90,16 +101,17 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       log.info(`${reason}: saving changes and unmounting ${mp}`)
       clearInterval(poller)
       let failure: string | undefined
-      const quiet = await gate.close(config.opTimeoutMs)
+      const watched = <T>(stage: string, work: Promise<T>): Promise<T> => watchStage(stage, work, () => waitingOn(app, gate))
+      const quiet = await watched('waiting for calls under way', gate.close(config.opTimeoutMs))
       try {
-        await app.fs.flushAll()
+        await watched('saving before unmount', app.fs.flushAll())
       } catch (err) {
         failure = messageOf(err)
       }
       if (!quiet) failure ??= `calls still changing files after ${config.opTimeoutMs / 1000} s (op_timeout) were not waited for`
       if (mountAt(mp)) {
         try {
-          await unmountFuse(fuse)
+          await watched('unmounting', unmountFuse(fuse))
         } catch (err) {
           log.warn(`unmounting ${mp} failed: ${messageOf(err)}; clear it with fusermount -uz ${mp}`)
         }
@@ -149,12 +161,12 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
         // saving fails or a process still uses it, and the caller is told why
         if (!phase1) {
           try {
-            await app.fs.flushAll()
+            await watchStage('saving before unmount', app.fs.flushAll(), () => waitingOn(app, gate))
           } catch (err) {
             throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
           }
           clearInterval(poller) // the unmount below is ours, not one from outside
-          await politeUnmount(mp)
+          await watchStage('unmounting', politeUnmount(mp), () => waitingOn(app, gate))
         }
         const failure = await stop('unmount requested')
         if (failure) throw new Error(`some changes could not be saved: ${failure}`)

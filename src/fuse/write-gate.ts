@@ -25,6 +25,8 @@ export interface WriteGate {
   /** the filesystem with the gate in front of it: give this to the FUSE adapter */
   readonly fs: FileSystem
   readonly closed: boolean
+  /** changing calls under way */
+  readonly pending: number
   /** refuses changes from now on; resolves once those under way have ended (or after `maxWaitMs`) */
   close(maxWaitMs: number): Promise<boolean>
 }
@@ -54,6 +56,7 @@ export function writeGate (inner: FileSystem): WriteGate {
   return {
     fs,
     get closed () { return closed },
+    get pending () { return running.size },
     async close (maxWaitMs: number): Promise<boolean> {
       closed = true
       let timer: NodeJS.Timeout | undefined

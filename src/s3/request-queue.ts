@@ -32,6 +32,13 @@ export interface RequestStats {
   rateLimit: number
 }
 
+/** a request on the wire now: what it is, for how long, which try */
+export interface ActiveRequest {
+  what: string
+  ms: number
+  attempt: number
+}
+
 export class RequestQueue {
   readonly limiter: RateLimiter
   private readonly queue: PQueue
@@ -39,6 +46,8 @@ export class RequestQueue {
   private readonly clock: Clock
   private readonly counts: Record<string, number> = {}
   private totals = { total: 0, retries: 0, throttled: 0, failed: 0, bytesIn: 0, bytesOut: 0 }
+  /** attempts running now, for `active()`: what a slow unmount waits for */
+  private readonly running = new Set<{ what: string, since: number, attempt: number }>()
 
   constructor (opts: QueueOptions) {
     this.opts = opts
@@ -63,7 +72,13 @@ export class RequestQueue {
           try {
             this.counts[type] = (this.counts[type] ?? 0) + 1
             this.totals.total++
-            return await attempt(slot.sent)
+            const me = { what, since: this.clock.now(), attempt: n }
+            this.running.add(me)
+            try {
+              return await attempt(slot.sent)
+            } finally {
+              this.running.delete(me)
+            }
           } finally {
             slot.release()
           }
@@ -102,6 +117,12 @@ export class RequestQueue {
       queued: this.queue.size,
       rateLimit: this.limiter.limit,
     }
+  }
+
+  /** the attempts running now, oldest first */
+  active (): ActiveRequest[] {
+    const now = this.clock.now()
+    return [...this.running].map(r => ({ what: r.what, ms: now - r.since, attempt: r.attempt }))
   }
 
   /** resolves when nothing is queued or running */
