@@ -1,5 +1,6 @@
 // Wires one mount together from its Config: the S3 client, the request queue
 // every request goes through, the gateway, and the filesystem core.
+import { rmdir } from 'node:fs/promises'
 import type { Config } from './config-types.js'
 import { createS3Client } from './s3/client.js'
 import { S3Gateway } from './s3/gateway.js'
@@ -67,6 +68,8 @@ export async function buildApp (config: Config): Promise<App> {
     start: () => core.start(),
     close: async () => {
       await core.flushAll()
+      // everything saved: an empty default staging folder need not outlive the mount
+      if (config.stagingDirIsDefault) await rmdir(config.stagingDir).catch(() => {})
     },
   }
 }

@@ -41,6 +41,8 @@ export interface Config {
   partSize: number
   uploadConcurrency: number
   stagingDir: string
+  /** the staging folder is the default one under runtimeDir(), ours to remove when empty */
+  stagingDirIsDefault: boolean
 
   opTimeoutMs: number
   logLevel: LogLevel

@@ -305,6 +305,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     partSize: num('part_size'),
     uploadConcurrency: num('upload_concurrency'),
     stagingDir,
+    stagingDirIsDefault: str(given, 'staging_dir') === undefined,
     opTimeoutMs: Math.round(num('op_timeout') * 1000),
     logLevel: input.debug ? 'debug' : v('log_level') as LogLevel,
     logFile: logFile && resolve(logFile),

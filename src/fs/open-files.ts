@@ -250,7 +250,11 @@ export class OpenFiles {
   /** uploads every file with unsaved changes; the paths that failed, with why */
   async saveAll (): Promise<string[]> {
     const failures: string[] = []
-    await Promise.all([...this.nodes.values()].map(n => this.save(n).catch(err => { failures.push(`${n.path}: ${(err as Error).message}`) })))
+    await Promise.all([...this.nodes.values()].map(n => this.save(n).catch(err => {
+      // the bytes are not lost: say where they are, for after the process ends
+      const kept = n.stagingFile ? ` (the bytes written stay in ${n.stagingFile})` : ''
+      failures.push(`${n.path}: ${(err as Error).message}${kept}`)
+    })))
     return failures
   }
 

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
 import {
-  alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor,
+  alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, stagingDirOf, tmpDir, waitFor,
 } from '../helpers/oortfs-cli.js'
 import { mountAt } from '../../src/fuse/mountinfo.js'
 import { socketPath } from '../../src/control/server.js'
@@ -40,6 +40,7 @@ t.test('background mount, stats, url, unmount', async t => {
 
   const r = await runCli([bucket, mnt, '-o', ep], env)
   t.same([r.code, r.stdout, r.stderr], [0, '', ''], 'exits 0 and prints nothing')
+  t.ok(existsSync(stagingDirOf(mnt)), 'the mount has its staging folder')
   t.ok(r.ms < 10_000, `ready in ${r.ms} ms`)
   const entry = mountAt(mnt)
   t.match(entry, { fstype: 'fuse.oortfs', source: bucket })
@@ -74,6 +75,7 @@ t.test('background mount, stats, url, unmount', async t => {
   t.same([u.code, u.stderr], [0, ''])
   t.notOk(isMounted(mnt), 'unmounted')
   t.ok(await waitFor(() => !alive(pid!), 5000), 'the daemon exited')
+  t.notOk(existsSync(stagingDirOf(mnt)), 'everything saved: its empty staging folder is gone with it')
   t.equal(await objectText(bucket, 'hello.txt'), 'hello world', 'the file was saved')
 })
 

@@ -1,11 +1,12 @@
 // Runs the real `oortfs` command (bin/oortfs -> dist/) for end-to-end tests,
 // and makes sure every mount a test starts is gone by its teardown.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mountAt } from '../../src/fuse/mountinfo.js'
+import { mountKey, runtimeDir } from '../../src/config.js'
 import type { LocalS3Info, Teardown } from './s3-server.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -116,5 +117,15 @@ export function cleanupMount (t: Teardown, dir: string, pid: () => number | unde
     if (p && alive(p)) {
       try { process.kill(p, 'SIGKILL') } catch { /* gone */ }
     }
+    // a mount killed, or one that could not save, leaves its staging files: a
+    // run's worth of them (GiBs) must not pile up in /tmp on a reused machine
+    if (!p || !alive(p)) rmSync(stagingDirOf(dir), { recursive: true, force: true })
   })
+}
+
+/** the default staging folder of a mount point (src/config.ts) */
+export function stagingDirOf (dir: string): string {
+  let mp = dir
+  try { mp = realpathSync(dir) } catch { /* gone: as given */ }
+  return join(runtimeDir(), `staging-${mountKey(mp)}`)
 }

@@ -63,6 +63,11 @@ export class FileNode {
     this.partSize = opts.partSize
   }
 
+  /** the local file holding the bytes written here, once there are any */
+  get stagingFile (): string | undefined {
+    return this.stagingPath
+  }
+
   /** created here, nothing written yet: there is nothing to save but its name */
   isFreshEmpty (): boolean {
     return !this.base && this.size === 0 && this.changes <= 1
