@@ -1,5 +1,5 @@
 // An OortFs over a FakeStore, with small sizes so tests exercise multipart paths.
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OortFs, type FsOptions } from '../../src/fs/filesystem.js'
@@ -7,6 +7,16 @@ import { FakeStore } from './fake-store.js'
 
 export const KiB = 1024
 export const MiB = 1024 * 1024
+
+let staging: string | undefined
+/** one staging folder per test process, removed when it exits (else one per makeFs piles up in /tmp) */
+function stagingDir (): string {
+  if (!staging) {
+    const dir = staging = mkdtempSync(join(tmpdir(), 'oortfs-test-'))
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  }
+  return staging
+}
 
 export function makeFs (store = new FakeStore({ minPartSize: 64 * KiB }), opts: Partial<FsOptions> = {}): { fs: OortFs, store: FakeStore } {
   const fs = new OortFs(store, {
@@ -22,7 +32,7 @@ export function makeFs (store = new FakeStore({ minPartSize: 64 * KiB }), opts: 
     readahead: 1 * MiB,
     partSize: 64 * KiB,
     uploadConcurrency: 4,
-    stagingDir: mkdtempSync(join(tmpdir(), 'oortfs-test-')),
+    stagingDir: stagingDir(),
     ...opts,
   })
   return { fs, store }
