@@ -151,6 +151,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       stats: () => ({
         mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         requests: app.queue.stats(),
+        /** the requests on the wire now: what a slow command waits for */
+        active: app.queue.active(),
         reqPerSecond,
         rpsLimit: config.rps,
         app: app.stats(),

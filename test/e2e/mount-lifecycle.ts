@@ -47,10 +47,11 @@ t.test('background mount, stats, url, unmount', async t => {
 
   const stats = await runCli(['stats', mnt, '--json'], env)
   t.equal(stats.code, 0, stats.stderr)
-  const s = JSON.parse(stats.stdout) as { mount: { pid: number; bucket: string }; requests: { total: number } }
+  const s = JSON.parse(stats.stdout) as { mount: { pid: number; bucket: string }; requests: { total: number }; active: unknown[] }
   pid = s.mount.pid
   t.equal(s.mount.bucket, bucket)
   t.ok(s.requests.total >= 1, 'the bucket check was counted')
+  t.ok(Array.isArray(s.active), 'and the requests on the wire now are listed (none or a few)')
   t.ok(alive(pid), 'the daemon runs on after the parent exited')
 
   writeFileSync(join(mnt, 'hello.txt'), 'hello world')

@@ -128,6 +128,8 @@ export async function seed (client: S3Client, bucket: string, objects: Iterable<
 export interface Stats {
   mount: { mountpoint: string; bucket: string; prefix: string; endpoint: string; pid: number; uptimeSeconds: number }
   requests: RequestStats
+  /** requests on the wire when it answered: what, for how long (ms), which try */
+  active: { what: string, ms: number, attempt: number }[]
   reqPerSecond: number
   rpsLimit: number
   app: Record<string, unknown>
@@ -256,7 +258,7 @@ export async function mountBucket (t: Teardown, opts: MountOptions = {}): Promis
     const r = await runCli(['unmount', dir], env, 120_000)
     if (r.code !== 0) {
       // what the mount was doing: the only clue to a hang
-      const state = await stats().then(s => JSON.stringify(s.requests), err => (err as Error).message)
+      const state = await stats().then(s => JSON.stringify({ ...s.requests, active: s.active, app: s.app }), err => (err as Error).message)
       throw new Error(`oortfs unmount ${dir} failed (exit ${r.code}): ${r.stderr.trim()}\nrequests: ${state}\nlog tail:\n${log().slice(-4000)}`)
     }
     if (p !== undefined && !await waitFor(() => !alive(p), 15_000)) throw new Error(`the mount process ${p} did not exit after unmount`)
