@@ -8,6 +8,7 @@ import { RequestQueue } from './s3/request-queue.js'
 import { OortFs } from './fs/filesystem.js'
 import type { FileSystem } from './fs/api.js'
 import { FsError } from './errors.js'
+import type { RecoveryReport } from './fs/rename-journal.js'
 
 export interface App {
   fs: FileSystem
@@ -17,7 +18,7 @@ export interface App {
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
   /** the first request (bucket and keys check) and recovery of interrupted renames */
-  start(): Promise<void>
+  start(progress?: () => void): Promise<RecoveryReport>
   close(): Promise<void>
 }
 
@@ -65,7 +66,7 @@ export async function buildApp (config: Config): Promise<App> {
       }
       return gateway.presign(core.names.keyOf(path), { expiresSeconds, method })
     },
-    start: () => core.start(),
+    start: progress => core.start(progress),
     close: async () => {
       await core.flushAll()
       // everything saved: an empty default staging folder need not outlive the mount

@@ -7,7 +7,7 @@ export interface Config {
   bucket: string
   /** '' or a key prefix ending in '/', e.g. 'photos/2024/' */
   prefix: string
-  /** absolute path */
+  /** absolute path; '' for commands that do not mount (fsck) */
   mountpoint: string
   foreground: boolean
 

@@ -21,7 +21,8 @@ export class ConfigError extends Error {
 export interface ConfigInput {
   /** BUCKET[:/PREFIX] */
   target: string
-  mountpoint: string
+  /** undefined for commands that reach the bucket without mounting it (fsck) */
+  mountpoint?: string
   /** raw -o strings, each possibly `a,b=c,d` */
   options: string[]
   foreground: boolean
@@ -255,7 +256,8 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
   const num = (name: string): number => v(name) as number
   const { bucket, prefix } = parseTarget(input.target)
   const endpoint = resolveEndpoint(String(v('endpoint')))
-  const mountpoint = await checkMountpoint(input.mountpoint, v('nonempty') === true)
+  const mounting = input.mountpoint !== undefined
+  const mountpoint = mounting ? await checkMountpoint(input.mountpoint!, v('nonempty') === true) : ''
 
   const passwdFile = str(given, 'passwd_file')
   const creds = await resolveCredentials({
@@ -270,9 +272,10 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     throw new ConfigError('allow_other needs user_allow_other in /etc/fuse.conf; ask root to add that line, or mount without allow_other')
   }
 
-  const stagingDir = resolve(str(given, 'staging_dir') ?? join(runtimeDir(), `staging-${mountKey(mountpoint)}`))
-  if (!given.staging_dir) await ensurePrivateDir(runtimeDir())
-  await ensurePrivateDir(stagingDir)
+  // without a mount nothing is written locally: no staging folder to make
+  const stagingDir = mounting ? resolve(str(given, 'staging_dir') ?? join(runtimeDir(), `staging-${mountKey(mountpoint)}`)) : ''
+  if (mounting && !given.staging_dir) await ensurePrivateDir(runtimeDir())
+  if (mounting) await ensurePrivateDir(stagingDir)
   const logFile = str(given, 'log_file')
 
   return {

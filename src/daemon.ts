@@ -7,18 +7,14 @@ import { join } from 'node:path'
 import type { Config } from './config-types.js'
 import { ConfigError, runtimeDir } from './config.js'
 import { MountError, runMount, type MountedApp } from './fuse/mount.js'
+import { RenameJournal, type RecoveryReport } from './fs/rename-journal.js'
 import { log, logTo, logToFile, setLogLevel } from './util/log.js'
 
 export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
 export type AppFactory = (config: Config) => Promise<MountedApp>
 
-interface ChildMessage { type: 'ready' | 'error'; message?: string; code?: number }
+interface ChildMessage { type: 'ready' | 'error' | 'progress'; message?: string; code?: number }
 
-function withTimeout<T> (p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(onTimeout()), ms) })
-  return Promise.race([p, t]).finally(() => clearTimeout(timer))
-}
 
 /** one line saying why the bucket check failed and what to do */
 export function explainCheckFailure (err: unknown, config: Config): string {
@@ -42,21 +38,31 @@ export function explainCheckFailure (err: unknown, config: Config): string {
   return `checking bucket ${config.bucket} at ${config.endpoint} failed: ${msg}`
 }
 
-/** builds the app and proves the bucket and keys work with one request */
-export async function prepareApp (config: Config, build: AppFactory, checkTimeoutMs = 25_000): Promise<MountedApp> {
+/**
+ * Builds the app and proves the bucket and keys work with one request, which
+ * must come within `checkTimeoutMs`; interrupted renames are finished then,
+ * however long that takes (`progress` is told it goes on).
+ */
+export async function prepareApp (config: Config, build: AppFactory, checkTimeoutMs = 25_000, progress: () => void = () => {}): Promise<MountedApp> {
   const app = await build(config)
   // the failure becomes one line below: the queue's retry warnings would only repeat it
   const quiet = !log.enabled('debug')
   if (quiet) setLogLevel('error')
+  let timer: NodeJS.Timeout | undefined
+  const noAnswer = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new MountError(`no answer from ${config.endpoint} in ${checkTimeoutMs / 1000} s; check endpoint= and the network`)), checkTimeoutMs)
+  })
+  let report: RecoveryReport
   try {
-    await withTimeout(app.start(), checkTimeoutMs,
-      () => new MountError(`no answer from ${config.endpoint} in ${checkTimeoutMs / 1000} s; check endpoint= and the network`))
+    report = await Promise.race([app.start(() => { clearTimeout(timer); progress() }), noAnswer])
   } catch (err) {
     await app.close().catch(() => {})
     throw err instanceof MountError ? err : new MountError(explainCheckFailure(err, config))
   } finally {
+    clearTimeout(timer)
     if (quiet) setLogLevel(config.logLevel)
   }
+  for (const line of RenameJournal.describe(report)) log.warn(line)
   return app
 }
 
@@ -107,7 +113,8 @@ export function startDaemon (argv: readonly string[], stderrFile?: string, timeo
       finish(1, `timed out after ${Math.round(timeoutMs / 1000)} s waiting for the mount to come up; run with -f -d to see why`)
     }, timeoutMs)
     child.on('message', (m: ChildMessage) => {
-      if (m?.type === 'ready') finish(0)
+      if (m?.type === 'progress') timer.refresh() // the bucket answered; the child finishes a crash's renames
+      else if (m?.type === 'ready') finish(0)
       else if (m?.type === 'error') finish(m.code ?? 1, m.message ?? 'the mount failed')
     })
     child.on('error', err => finish(1, `cannot start the mount process: ${err.message}`))
@@ -149,7 +156,14 @@ export async function runDaemonChild (config: Config, build: AppFactory): Promis
   daemonLogging(config)
   process.on('SIGHUP', () => {}) // no terminal to lose; never a reason to stop
   try {
-    const app = await prepareApp(config, build)
+    // a long recovery of interrupted renames keeps the waiting parent waiting, not failing
+    let told = 0
+    const progress = (): void => {
+      if (Date.now() - told < 1000) return
+      told = Date.now()
+      void send({ type: 'progress' })
+    }
+    const app = await prepareApp(config, build, undefined, progress)
     return await runMount(config, app, {
       onReady: () => {
         void send({ type: 'ready' }).then(() => { if (process.connected) process.disconnect() })

@@ -1,6 +1,7 @@
 // The command line. s3fs's shape, so fstab and mount.fuse work:
 //   oortfs BUCKET[:/PREFIX] MOUNTPOINT [-f] [-d] [-o OPT[,OPT=VAL]...]
-// plus `unmount DIR`, `stats DIR [--json]`, `url PATH [--expires 1h] [--put]`.
+// plus `unmount DIR`, `stats DIR [--json]`, `url PATH [--expires 1h] [--put]`,
+// `fsck BUCKET [-o OPT...]`.
 // Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. Every
 // error is one line on stderr starting `oortfs: `.
 import { readFileSync } from 'node:fs'
@@ -97,6 +98,19 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
         if (!config.foreground && !child) return await startDaemon(argv, daemonLogFile(config))
         const { buildApp } = await import('../app.js')
         return child ? await runDaemonChild(config, buildApp) : await mountForeground(config, buildApp)
+      }
+    })
+    .command('fsck <target>', 'without mounting: finish what a crash left half done in a bucket (interrupted directory renames) and say what it did', y => y
+      .positional('target', { type: 'string', describe: 'BUCKET' })
+      .option('o', { type: 'string', requiresArg: true, describe: 'the mount options that reach the bucket: endpoint=, passwd_file=, sigv2, ...' })
+      .option('d', { type: 'boolean', describe: 'debug logging on stderr' }), args => {
+      action = async () => {
+        const config = await buildConfig({ target: String(args.target), options: asList(args.o), foreground: true, debug: !!args.d })
+        // the report says it all; retry warnings would only repeat its failure
+        setLogLevel(args.d ? 'debug' : 'error')
+        const { fsck } = await import('../fsck.js')
+        process.stdout.write((await fsck(config)).join('\n') + '\n')
+        return 0
       }
     })
     .command('unmount <dir>', 'save everything and unmount (falls back to fusermount -u)', y => y

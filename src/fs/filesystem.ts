@@ -16,7 +16,7 @@ import { Namespace, type MetaSource } from './namespace.js'
 import { INDEX_SUFFIX, Names, splitPath } from './names.js'
 import { OpenFiles } from './open-files.js'
 import { BlockCache } from './read/block-cache.js'
-import { RenameJournal } from './rename-journal.js'
+import { RenameJournal, type RecoveryReport } from './rename-journal.js'
 import { TreeOps } from './tree-ops.js'
 import { log } from '../util/log.js'
 
@@ -62,9 +62,8 @@ export class OortFs implements FileSystem {
    * The mount's first request: lists the rename journal (proving bucket and
    * keys) and finishes any directory rename a crash cut short.
    */
-  async start (): Promise<void> {
-    const r = await this.journal.recover()
-    if (r.kept.length) log.warn(`after finishing interrupted renames, ${r.kept.length} old key(s) were kept because the new name holds other data: ${r.kept.slice(0, 5).join(', ')}`)
+  async start (progress?: () => void): Promise<RecoveryReport> {
+    return await this.journal.recover(progress)
   }
 
   writable (path: string): void {

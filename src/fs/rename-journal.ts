@@ -23,10 +23,24 @@ interface JournalRecord {
   started: string
 }
 
+/** one interrupted rename, finished */
+export interface FinishedRename {
+  from: string
+  to: string
+  started: string
+  /** keys copied now (the crash came before their copy) */
+  copied: number
+  /** keys already at the new place (copied before the crash), their old copies deleted */
+  alreadyThere: number
+  /** old keys left in place because the new place holds something else */
+  kept: string[]
+}
+
 export interface RecoveryReport {
   finished: number
   /** old keys left in place because the new place holds something else */
   kept: string[]
+  renames: FinishedRename[]
 }
 
 export class RenameJournal {
@@ -43,28 +57,43 @@ export class RenameJournal {
     await this.store.delete(key, { priority: Priority.Data })
   }
 
-  /** finishes the renames a crash left behind; the listing is also the mount's bucket check */
-  async recover (): Promise<RecoveryReport> {
-    const report: RecoveryReport = { finished: 0, kept: [] }
+  /**
+   * Finishes the renames a crash left behind; the listing is also the mount's
+   * bucket check. `progress` is called once the server has answered, and as
+   * the work goes on (a large rename takes a while: the caller's patience).
+   */
+  async recover (progress: () => void = () => {}): Promise<RecoveryReport> {
+    const report: RecoveryReport = { finished: 0, kept: [], renames: [] }
     const page = await this.store.list({ prefix: PREFIX, maxKeys: 1000 }, { priority: Priority.Metadata })
+    progress()
     for (const o of page.objects) {
       const got = await this.store.read(o.key, { priority: Priority.Metadata })
       if (!got) continue
       let rec: JournalRecord
       try { rec = JSON.parse(got.body.toString('utf8')) as JournalRecord } catch { continue }
       if (rec.v !== 1 || rec.op !== 'rename-dir' || !rec.from.endsWith('/') || !rec.to.endsWith('/')) continue
-      log.warn(`finishing an interrupted rename of ${rec.from} to ${rec.to} (started ${rec.started})`)
-      report.kept.push(...await this.finish(rec.from, rec.to))
+      log.debug(`finishing an interrupted rename of ${rec.from} to ${rec.to} (begun ${rec.started})`)
+      const done = await this.finish(rec.from, rec.to, progress)
       await this.end(o.key)
+      report.kept.push(...done.kept)
+      report.renames.push({ from: rec.from, to: rec.to, started: rec.started, ...done })
       report.finished++
     }
     return report
   }
 
-  private async finish (from: string, to: string): Promise<string[]> {
+  /** what recover() did, for a person: a line per rename (and per key kept), none if there was nothing to do */
+  static describe (report: RecoveryReport): string[] {
+    return report.renames.flatMap(r => [
+      `finished the interrupted rename of ${r.from} to ${r.to} (begun ${r.started}): ${r.copied} key(s) copied now, ${r.alreadyThere} already there`,
+      ...r.kept.map(k => `  kept under the old name, the new one holds other data: ${k}`),
+    ])
+  }
+
+  private async finish (from: string, to: string, progress: () => void): Promise<Pick<FinishedRename, 'copied' | 'alreadyThere' | 'kept'>> {
     const [src, dst] = await Promise.all([this.listAll(from), this.listAll(to)])
     const there = new Map(dst.map(o => [o.key.slice(to.length), o]))
-    const kept: string[] = []
+    const done = { copied: 0, alreadyThere: 0, kept: [] as string[] }
     const removable: string[] = []
     for (const o of src) {
       const rest = o.key.slice(from.length)
@@ -72,14 +101,17 @@ export class RenameJournal {
       if (!at) {
         await copyObject(this.store, o.key, to + rest, o.size)
         removable.push(o.key)
+        done.copied++
+        progress()
       } else if (sameEtag(at.etag, o.etag) || at.size === o.size) {
         removable.push(o.key) // copied before the crash
+        done.alreadyThere++
       } else {
-        kept.push(o.key) // something else is there now: keep both
+        done.kept.push(o.key) // something else is there now: keep both
       }
     }
     for (let i = 0; i < removable.length; i += 1000) await this.store.deleteMany(removable.slice(i, i + 1000))
-    return kept
+    return done
   }
 
   private async listAll (prefix: string): Promise<ObjectSummary[]> {

@@ -10,14 +10,15 @@ import { fuseOps } from './adapter.js'
 import { mountAt } from './mountinfo.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
+import type { RecoveryReport } from '../fs/rename-journal.js'
 import { watchStage } from './stage-watch.js'
 import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
   fs: FileSystem
-  /** proves bucket and keys with the mount's first request */
-  start(): Promise<void>
+  /** proves bucket and keys with the mount's first request, and finishes interrupted renames */
+  start(progress?: () => void): Promise<RecoveryReport>
   queue: { stats(): RequestStats, active(): ActiveRequest[] }
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>

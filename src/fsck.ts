@@ -1,0 +1,25 @@
+// `oortfs fsck BUCKET`: what a mount does first, without mounting. It finishes
+// the directory renames a crash cut short (their journal under .oortfs-journal/)
+// and says what it did: for a bucket that should be whole again before anyone
+// mounts it, or a script that checks before it starts mounts.
+import type { Config } from './config-types.js'
+import { buildApp } from './app.js'
+import { explainCheckFailure } from './daemon.js'
+import { RenameJournal } from './fs/rename-journal.js'
+
+/** the report, a line each; throws an Error whose message is one line saying what failed */
+export async function fsck (config: Config): Promise<string[]> {
+  const app = await buildApp(config)
+  try {
+    const report = await app.start().catch(err => { throw new Error(explainCheckFailure(err, config)) })
+    const n = report.finished
+    return [
+      ...RenameJournal.describe(report),
+      n
+        ? `bucket ${config.bucket}: ${n} interrupted directory rename${n === 1 ? '' : 's'} finished`
+        : `bucket ${config.bucket}: no interrupted directory rename; nothing to do`,
+    ]
+  } finally {
+    await app.close().catch(() => {})
+  }
+}

@@ -1,0 +1,71 @@
+// Before mounting (src/daemon.ts prepareApp): the bucket must answer within the
+// check timeout, but finishing a crash's interrupted renames after that answer
+// may take as long as it takes, and the mount's log says what it finished.
+import t, { type Test } from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { prepareApp } from '../../src/daemon.js'
+import { MountError, type MountedApp } from '../../src/fuse/mount.js'
+import type { Config } from '../../src/config-types.js'
+import type { RecoveryReport } from '../../src/fs/rename-journal.js'
+import { logTo, setLogLevel } from '../../src/util/log.js'
+
+const config = { bucket: 'b', endpoint: 'http://127.0.0.1:9', logLevel: 'warn', credentialSource: 'the environment' } as unknown as Config
+
+const finishedOne: RecoveryReport = {
+  finished: 1,
+  kept: ['old/clash'],
+  renames: [{ from: 'old/', to: 'new/', started: '2026-11-25T10:00:00.000Z', copied: 40, alreadyThere: 2, kept: ['old/clash'] }],
+}
+
+function fakeApp (start: MountedApp['start']): MountedApp & { closed: number } {
+  const app = {
+    closed: 0,
+    start,
+    close: async () => { app.closed++ },
+  }
+  return app as unknown as MountedApp & { closed: number }
+}
+
+function captureLog (t: Test): string[] {
+  const lines: string[] = []
+  setLogLevel('warn')
+  logTo(line => lines.push(line))
+  t.teardown(() => logTo(line => process.stderr.write(line + '\n')))
+  return lines
+}
+
+t.test('a recovery longer than the check timeout is waited for once the bucket answered', async t => {
+  const lines = captureLog(t)
+  let progressed = 0
+  const app = fakeApp(async progress => {
+    progress?.()
+    await sleep(300) // three check timeouts of copying
+    progress?.()
+    return finishedOne
+  })
+  const got = await prepareApp(config, async () => app, 100, () => progressed++)
+  t.equal(got, app, 'the app, ready to mount')
+  t.equal(progressed, 2, 'progress reached the caller (the background parent extends its wait)')
+  t.same(lines, [
+    'oortfs: warning: finished the interrupted rename of old/ to new/ (begun 2026-11-25T10:00:00.000Z): 40 key(s) copied now, 2 already there',
+    'oortfs: warning:   kept under the old name, the new one holds other data: old/clash',
+  ], 'the log says what was finished, and what was kept')
+})
+
+t.test('no answer within the check timeout: a MountError saying so, the app closed', async t => {
+  const app = fakeApp(() => new Promise<RecoveryReport>(() => {}))
+  await t.rejects(prepareApp(config, async () => app, 100), new MountError('no answer from http://127.0.0.1:9 in 0.1 s; check endpoint= and the network'))
+  t.equal(app.closed, 1)
+})
+
+t.test('a refused check becomes one line that says what to fix', async t => {
+  const app = fakeApp(async () => { throw Object.assign(new Error('The specified bucket does not exist'), { code: 'NoSuchBucket', status: 404 }) })
+  await t.rejects(prepareApp(config, async () => app, 1000), { name: 'MountError', message: 'bucket b does not exist at http://127.0.0.1:9; check the bucket name and endpoint=' })
+  t.equal(app.closed, 1)
+})
+
+t.test('nothing to recover: nothing logged', async t => {
+  const lines = captureLog(t)
+  await prepareApp(config, async () => fakeApp(async progress => { progress?.(); return { finished: 0, kept: [], renames: [] } }), 1000)
+  t.same(lines, [])
+})
