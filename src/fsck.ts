@@ -13,11 +13,13 @@ export async function fsck (config: Config): Promise<string[]> {
   try {
     const report = await app.start().catch(err => { throw new Error(explainCheckFailure(err, config)) })
     const n = report.finished
+    const running = report.running.length
+    const summary = n
+      ? `${n} interrupted directory rename${n === 1 ? '' : 's'} finished`
+      : running ? 'no interrupted directory rename finished' : 'no interrupted directory rename; nothing to do'
     return [
       ...RenameJournal.describe(report),
-      n
-        ? `bucket ${config.bucket}: ${n} interrupted directory rename${n === 1 ? '' : 's'} finished`
-        : `bucket ${config.bucket}: no interrupted directory rename; nothing to do`,
+      `bucket ${config.bucket}: ${summary}${running ? `; ${running} running elsewhere, left alone` : ''}`,
     ]
   } finally {
     await app.close().catch(() => {})

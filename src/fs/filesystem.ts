@@ -26,6 +26,8 @@ export type FsOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'um
   /** a MetaSource other than the default (the attribute index plugs in here) */
   metaSource?: MetaSource
   now?: () => number
+  /** how often a running directory rename rewrites its journal (tests shorten it) */
+  journalBeatMs?: number
 }
 
 export class OortFs implements FileSystem {
@@ -55,7 +57,7 @@ export class OortFs implements FileSystem {
     this.files = new OpenFiles(this)
     this.tree = new TreeOps(this)
     this.attrs = new AttrOps(this)
-    this.journal = new RenameJournal(store)
+    this.journal = new RenameJournal(store, opts.journalBeatMs)
   }
 
   /**

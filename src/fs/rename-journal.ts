@@ -5,7 +5,13 @@
 // copies what is still only under the old prefix, deletes the old keys that
 // are safely at the new place, then the journal. Keys sit at the bucket root
 // under .oortfs-journal/, a name a bucket-root mount hides and refuses.
+//
+// A rename may be running, not dead: another machine's mount in the middle of
+// a large one. Its writer rewrites the journal every BEAT_MS while it works, so
+// a journal is left alone while it is fresh, unless the process that wrote it
+// is known dead (same host, no such pid) or is this one (its rename failed).
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { ObjectStore, ObjectSummary } from '../s3/store.js'
 import { Priority, sameEtag } from '../s3/store.js'
 import { log } from '../util/log.js'
@@ -21,6 +27,30 @@ interface JournalRecord {
   from: string
   to: string
   started: string
+  /** who runs it; absent in a journal of an older oortfs */
+  host?: string
+  pid?: number
+}
+
+/** how often a running rename rewrites its journal */
+export const BEAT_MS = 30_000
+/** a journal not rewritten for this long belongs to a rename nobody runs any more */
+export const STALE_MS = 4 * BEAT_MS
+
+/** a rename that is running: its journal, kept fresh until end() */
+export interface JournalEntry {
+  key: string
+  stop(): Promise<void>
+}
+
+/** a rename seen running elsewhere, left alone */
+export interface RunningRename {
+  from: string
+  to: string
+  host?: string
+  pid?: number
+  /** seconds since its journal was last rewritten */
+  beatAgo: number
 }
 
 /** one interrupted rename, finished */
@@ -41,20 +71,31 @@ export interface RecoveryReport {
   /** old keys left in place because the new place holds something else */
   kept: string[]
   renames: FinishedRename[]
+  running: RunningRename[]
 }
 
 export class RenameJournal {
-  constructor (private readonly store: ObjectStore) {}
+  constructor (private readonly store: ObjectStore, private readonly beatMs = BEAT_MS) {}
 
-  async begin (from: string, to: string): Promise<string> {
+  async begin (from: string, to: string): Promise<JournalEntry> {
     const key = `${PREFIX}${Date.now()}-${randomUUID()}.json`
-    const rec: JournalRecord = { v: 1, op: 'rename-dir', from, to, started: new Date().toISOString() }
-    await this.store.put(key, Buffer.from(JSON.stringify(rec)), { contentType: 'application/json', priority: Priority.Metadata })
-    return key
+    const rec: JournalRecord = { v: 1, op: 'rename-dir', from, to, started: new Date().toISOString(), host: hostname(), pid: process.pid }
+    const body = Buffer.from(JSON.stringify(rec))
+    const write = (): Promise<unknown> => this.store.put(key, body, { contentType: 'application/json', priority: Priority.Metadata })
+    await write()
+    let beat: Promise<unknown> = Promise.resolve()
+    // a beat that fails is no harm: the next one, or a stale journal finished by the next mount
+    const timer = setInterval(() => { beat = write().catch(() => {}) }, this.beatMs)
+    return {
+      key,
+      // a beat landing after end()'s delete would bring the journal back
+      stop: async () => { clearInterval(timer); await beat },
+    }
   }
 
-  async end (key: string): Promise<void> {
-    await this.store.delete(key, { priority: Priority.Data })
+  async end (entry: JournalEntry): Promise<void> {
+    await entry.stop()
+    await this.store.delete(entry.key, { priority: Priority.Data })
   }
 
   /**
@@ -63,18 +104,24 @@ export class RenameJournal {
    * the work goes on (a large rename takes a while: the caller's patience).
    */
   async recover (progress: () => void = () => {}): Promise<RecoveryReport> {
-    const report: RecoveryReport = { finished: 0, kept: [], renames: [] }
+    const report: RecoveryReport = { finished: 0, kept: [], renames: [], running: [] }
     const page = await this.store.list({ prefix: PREFIX, maxKeys: 1000 }, { priority: Priority.Metadata })
     progress()
+    const now = (page.serverDate ?? new Date()).getTime()
     for (const o of page.objects) {
       const got = await this.store.read(o.key, { priority: Priority.Metadata })
       if (!got) continue
       let rec: JournalRecord
       try { rec = JSON.parse(got.body.toString('utf8')) as JournalRecord } catch { continue }
       if (rec.v !== 1 || rec.op !== 'rename-dir' || !rec.from.endsWith('/') || !rec.to.endsWith('/')) continue
+      const beatAgo = now - got.lastModified.getTime()
+      if (!abandoned(rec, beatAgo)) {
+        report.running.push({ from: rec.from, to: rec.to, host: rec.host, pid: rec.pid, beatAgo: Math.max(0, Math.round(beatAgo / 1000)) })
+        continue
+      }
       log.debug(`finishing an interrupted rename of ${rec.from} to ${rec.to} (begun ${rec.started})`)
       const done = await this.finish(rec.from, rec.to, progress)
-      await this.end(o.key)
+      await this.store.delete(o.key, { priority: Priority.Data })
       report.kept.push(...done.kept)
       report.renames.push({ from: rec.from, to: rec.to, started: rec.started, ...done })
       report.finished++
@@ -84,10 +131,15 @@ export class RenameJournal {
 
   /** what recover() did, for a person: a line per rename (and per key kept), none if there was nothing to do */
   static describe (report: RecoveryReport): string[] {
-    return report.renames.flatMap(r => [
-      `finished the interrupted rename of ${r.from} to ${r.to} (begun ${r.started}): ${r.copied} key(s) copied now, ${r.alreadyThere} already there`,
-      ...r.kept.map(k => `  kept under the old name, the new one holds other data: ${k}`),
-    ])
+    return [
+      ...report.renames.flatMap(r => [
+        `finished the interrupted rename of ${r.from} to ${r.to} (begun ${r.started}): ${r.copied} key(s) copied now, ${r.alreadyThere} already there`,
+        ...r.kept.map(k => `  kept under the old name, the new one holds other data: ${k}`),
+      ]),
+      ...report.running.map(r => `left alone: the rename of ${r.from} to ${r.to} is running ` +
+        `(${r.pid !== undefined ? `process ${r.pid} on ${r.host}, ` : ''}journal rewritten ${r.beatAgo} s ago); ` +
+        `if that process is gone, the next mount or oortfs fsck after ${Math.round(STALE_MS / 1000)} s finishes it`),
+    ]
   }
 
   private async finish (from: string, to: string, progress: () => void): Promise<Pick<FinishedRename, 'copied' | 'alreadyThere' | 'kept'>> {
@@ -123,5 +175,23 @@ export class RenameJournal {
       token = page.truncated ? page.nextToken : undefined
     } while (token)
     return out
+  }
+}
+
+/** nobody will finish this rename but us: its writer failed here, died here, or stopped beating */
+function abandoned (rec: JournalRecord, beatAgo: number): boolean {
+  if (rec.host === hostname() && rec.pid !== undefined) {
+    if (rec.pid === process.pid) return true
+    if (!processAlive(rec.pid)) return true
+  }
+  return beatAgo > STALE_MS
+}
+
+function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' // someone else's process: alive
   }
 }

@@ -155,6 +155,31 @@ export class TreeOps {
     const fromPrefix = src.key
     const toPrefix = this.fs.names.dirPrefix(to)
     const journal = await this.fs.journal.begin(fromPrefix, toPrefix)
+    let moved: number
+    try {
+      moved = await this.moveKeys(from, to, fromPrefix, toPrefix)
+    } catch (err) {
+      // the journal stays, no longer rewritten: this process gave up on it, a later mount finishes it
+      await journal.stop()
+      throw err
+    }
+    await this.fs.journal.end(journal)
+    this.ns.forgetTree(from)
+    this.ns.forgetTree(to)
+    this.ns.changed(from, undefined)
+    this.ns.changed(to, { ...src, key: toPrefix })
+    for (const n of open) {
+      this.fs.files.nodes.delete(n.path)
+      n.path = to + n.path.slice(from.length)
+      n.key = this.fs.names.keyOf(n.path)
+      if (n.base) n.base = { ...n.base, key: n.key }
+      this.fs.files.nodes.set(n.path, n)
+    }
+    log.debug(`renamed ${from} to ${to}: ${moved} keys`)
+  }
+
+  /** copies every key under the old prefix (and the directory's index), then deletes the originals; returns how many */
+  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string): Promise<number> {
     const keys: { key: string, size: number }[] = []
     let token: string | undefined
     do {
@@ -179,19 +204,7 @@ export class TreeOps {
     }
     for (const k of keys) this.deletes.delete(k.key)
     await this.deletes.flush()
-    await this.fs.journal.end(journal)
-    this.ns.forgetTree(from)
-    this.ns.forgetTree(to)
-    this.ns.changed(from, undefined)
-    this.ns.changed(to, { ...src, key: toPrefix })
-    for (const n of open) {
-      this.fs.files.nodes.delete(n.path)
-      n.path = to + n.path.slice(from.length)
-      n.key = this.fs.names.keyOf(n.path)
-      if (n.base) n.base = { ...n.base, key: n.key }
-      this.fs.files.nodes.set(n.path, n)
-    }
-    log.debug(`renamed ${from} to ${to}: ${keys.length} keys`)
+    return keys.length
   }
 
   async flushPending (): Promise<void> {

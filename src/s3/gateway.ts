@@ -84,6 +84,7 @@ export class S3Gateway implements ObjectStore {
       prefixes: (out.CommonPrefixes ?? []).map(cp => cp.Prefix ?? '').filter(Boolean),
       truncated: !!out.IsTruncated,
       nextToken: out.NextContinuationToken,
+      serverDate: serverDate(out),
     }
   }
 

@@ -48,6 +48,8 @@ export interface ListPage {
   prefixes: string[]
   truncated: boolean
   nextToken?: string
+  /** the server's clock when it answered (its Date header), to judge LastModified ages by */
+  serverDate?: Date
 }
 
 export interface PutOptions extends CallOptions {

@@ -4,7 +4,9 @@
 // at start, and neither loses a byte: a key whose new name holds other data
 // stays under the old name.
 import t, { type Test } from 'tap'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
@@ -19,16 +21,19 @@ t.teardown(() => client.destroy())
 const env = cliEnv(s3, tmpDir(t, 'oortfs-home-'))
 const ep = `endpoint=${s3.endpoint}`
 
+/** the writer of a journal whose process died on this machine */
+const crashedHere = (): { host: string, pid: number } => ({ host: hostname(), pid: spawnSync('true').pid! })
+
 /**
  * What a crash in the middle of `mv from to` leaves: the journal, a marker and
  * five files under `from`, two of them already copied to `to`, and a `clash`
  * that exists under both names with different data (written there since).
  */
-async function halfRenamed (bucket: string, from: string, to: string): Promise<Map<string, Buffer>> {
+async function halfRenamed (bucket: string, from: string, to: string, writer: { host?: string, pid?: number } = crashedHere()): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>(['a.txt', 'b.txt', 'sub/c.txt', 'sub/d.bin', 'e.txt', 'clash.txt'].map(n => [n, randomBytes(100 + n.length * 50)]))
   const objects: [string, Buffer][] = [[from, Buffer.alloc(0)], ...[...files].map(([n, b]): [string, Buffer] => [from + n, b])]
   objects.push([to + 'a.txt', files.get('a.txt')!], [to + 'sub/c.txt', files.get('sub/c.txt')!], [to + 'clash.txt', Buffer.from('written at the new name since')])
-  const journal = { v: 1, op: 'rename-dir', from, to, started: new Date(Date.now() - 60_000).toISOString() }
+  const journal = { v: 1, op: 'rename-dir', from, to, started: new Date(Date.now() - 60_000).toISOString(), ...writer }
   objects.push([`${JOURNAL_DIR}/${Date.now()}-test.json`, Buffer.from(JSON.stringify(journal))])
   await seed(client, bucket, objects)
   return files
@@ -62,6 +67,19 @@ t.test('oortfs fsck finishes an interrupted rename without mounting, and says wh
 
   const again = await runCli(['fsck', bucket, '-o', ep], env)
   t.same([again.code, again.stdout, again.stderr], [0, `bucket ${bucket}: no interrupted directory rename; nothing to do\n`, ''], 'a second run has nothing to do')
+})
+
+t.test('a rename another machine is running (its journal fresh) is left alone, and fsck says so', async t => {
+  const bucket = await newBucket(s3, t, 'fsck-running')
+  await halfRenamed(bucket, 'big/', 'moved/', { host: 'another-machine', pid: 4242 })
+  const before = await keysUnder(client, bucket, '')
+  const r = await runCli(['fsck', bucket, '-o', ep], env)
+  t.same([r.code, r.stderr], [0, ''])
+  t.match(lines(r.stdout), [
+    /^left alone: the rename of big\/ to moved\/ is running \(process 4242 on another-machine, journal rewritten \d+ s ago\); if that process is gone, the next mount or oortfs fsck after 120 s finishes it$/,
+    `bucket ${bucket}: no interrupted directory rename finished; 1 running elsewhere, left alone`,
+  ])
+  t.same(await keysUnder(client, bucket, ''), before, 'not a key touched')
 })
 
 t.test('a mount finishes an interrupted rename before it shows the tree', async t => {

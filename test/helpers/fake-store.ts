@@ -107,7 +107,7 @@ export class FakeStore implements ObjectStore {
 
   async list (params: ListParams, opts?: CallOptions): Promise<ListPage> {
     await this.request('ListObjectsV2', params.prefix, opts)
-    return listPage(this.sortedKeys(), params, key => this.summary(key))
+    return { ...listPage(this.sortedKeys(), params, key => this.summary(key)), serverDate: this.serverDate() }
   }
 
   async head (key: string, opts?: CallOptions): Promise<ObjectHead | undefined> {

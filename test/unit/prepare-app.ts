@@ -15,6 +15,7 @@ const finishedOne: RecoveryReport = {
   finished: 1,
   kept: ['old/clash'],
   renames: [{ from: 'old/', to: 'new/', started: '2026-11-25T10:00:00.000Z', copied: 40, alreadyThere: 2, kept: ['old/clash'] }],
+  running: [{ from: 'big/', to: 'moved/', host: 'other', pid: 77, beatAgo: 12 }],
 }
 
 function fakeApp (start: MountedApp['start']): MountedApp & { closed: number } {
@@ -49,7 +50,8 @@ t.test('a recovery longer than the check timeout is waited for once the bucket a
   t.same(lines, [
     'oortfs: warning: finished the interrupted rename of old/ to new/ (begun 2026-11-25T10:00:00.000Z): 40 key(s) copied now, 2 already there',
     'oortfs: warning:   kept under the old name, the new one holds other data: old/clash',
-  ], 'the log says what was finished, and what was kept')
+    'oortfs: warning: left alone: the rename of big/ to moved/ is running (process 77 on other, journal rewritten 12 s ago); if that process is gone, the next mount or oortfs fsck after 120 s finishes it',
+  ], 'the log says what was finished, what was kept, and what runs elsewhere')
 })
 
 t.test('no answer within the check timeout: a MountError saying so, the app closed', async t => {
@@ -66,6 +68,6 @@ t.test('a refused check becomes one line that says what to fix', async t => {
 
 t.test('nothing to recover: nothing logged', async t => {
   const lines = captureLog(t)
-  await prepareApp(config, async () => fakeApp(async progress => { progress?.(); return { finished: 0, kept: [], renames: [] } }), 1000)
+  await prepareApp(config, async () => fakeApp(async progress => { progress?.(); return { finished: 0, kept: [], renames: [], running: [] } }), 1000)
   t.same(lines, [])
 })

@@ -1,0 +1,99 @@
+// Whose rename is it? A journal is finished only when nobody else will finish
+// it: its writer failed in this process, died on this host, or stopped
+// rewriting it (another host's mount in the middle of a large rename keeps it
+// fresh, and is left alone). A running rename rewrites its journal, and stops
+// when it ends or gives up.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { hostname } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { RenameJournal, STALE_MS } from '../../src/fs/rename-journal.js'
+import { JOURNAL_DIR } from '../../src/fs/names.js'
+import { FakeStore } from '../helpers/fake-store.js'
+
+/** a store whose clock the test moves, holding a half-done rename of old/ to new/ by `writer` */
+function halfDone (writer: { host?: string, pid?: number }): { store: FakeStore, clock: { ms: number } } {
+  const clock = { ms: Date.parse('2026-11-25T10:00:00Z') }
+  const store = new FakeStore({ now: () => clock.ms })
+  for (let i = 0; i < 4; i++) store.putText(`old/f${i}`, `file ${i}`)
+  store.putText('new/f0', 'file 0')
+  store.putText(`${JOURNAL_DIR}/1-x.json`, JSON.stringify({ v: 1, op: 'rename-dir', from: 'old/', to: 'new/', started: '2026-11-25T09:59:00Z', ...writer }))
+  return { store, clock }
+}
+
+const journals = (store: FakeStore): string[] => store.keys().filter(k => k.startsWith(JOURNAL_DIR + '/'))
+const deadPid = (): number => spawnSync('true').pid!
+
+t.test('another host\'s fresh journal is a rename running there: left alone until it goes stale', async t => {
+  const { store, clock } = halfDone({ host: 'elsewhere', pid: 4242 })
+  clock.ms += 20_000
+  const first = await new RenameJournal(store).recover()
+  t.same([first.finished, first.running], [0, [{ from: 'old/', to: 'new/', host: 'elsewhere', pid: 4242, beatAgo: 20 }]], 'reported as running')
+  t.equal(store.keys().filter(k => k.startsWith('old/')).length, 4, 'its keys untouched')
+  t.match(RenameJournal.describe(first), [/^left alone: the rename of old\/ to new\/ is running \(process 4242 on elsewhere, journal rewritten 20 s ago\)/])
+
+  clock.ms += STALE_MS
+  const later = await new RenameJournal(store).recover()
+  t.same([later.finished, later.running.length], [1, 0], `not rewritten for ${STALE_MS / 1000} s: finished`)
+  t.match(later.renames, [{ copied: 3, alreadyThere: 1, kept: [] }])
+  t.same(store.keys().filter(k => k.startsWith('old/')), [])
+  t.same(journals(store), [], 'and its journal removed')
+})
+
+t.test('this host, a process that is gone: finished at once, however fresh', async t => {
+  const { store } = halfDone({ host: hostname(), pid: deadPid() })
+  const r = await new RenameJournal(store).recover()
+  t.same([r.finished, r.running.length], [1, 0])
+  t.same(store.keys().filter(k => k.startsWith('new/')).length, 4)
+})
+
+t.test('this host, a process that runs: left alone while fresh', async t => {
+  const { store } = halfDone({ host: hostname(), pid: process.ppid })
+  const r = await new RenameJournal(store).recover()
+  t.same([r.finished, r.running.length], [0, 1])
+})
+
+t.test('this process\'s own journal (its rename failed) and an older oortfs\'s journal once stale', async t => {
+  const own = halfDone({ host: hostname(), pid: process.pid })
+  t.equal((await new RenameJournal(own.store).recover()).finished, 1, 'its own: finished')
+  const old = halfDone({})
+  t.equal((await new RenameJournal(old.store).recover()).running.length, 1, 'no writer named, fresh: left alone')
+  old.clock.ms += STALE_MS + 1000
+  t.equal((await new RenameJournal(old.store).recover()).finished, 1, 'stale: finished')
+})
+
+t.test('a running rename rewrites its journal, and stops when it ends', async t => {
+  const store = new FakeStore()
+  const puts: string[] = []
+  store.onRequest = (op, key) => { if (op === 'PutObject') puts.push(key) }
+  const journal = new RenameJournal(store, 40)
+  const entry = await journal.begin('a/', 'b/')
+  const record = JSON.parse(store.object(entry.key)!.body.toString()) as { host: string, pid: number }
+  t.same([record.host, record.pid], [hostname(), process.pid], 'the journal names its writer')
+  await sleep(200)
+  t.ok(puts.length >= 4, `written, then rewritten while it runs (${puts.length} puts)`)
+  await journal.end(entry)
+  const n = puts.length
+  await sleep(150)
+  t.equal(puts.length, n, 'no rewrite after the end')
+  t.same(journals(store), [], 'and no journal')
+})
+
+t.test('a rename that fails half way leaves its journal, no longer rewritten', async t => {
+  const { makeFs } = await import('../helpers/make-fs.js')
+  const { fs, store } = makeFs(undefined, { journalBeatMs: 20 })
+  for (let i = 0; i < 10; i++) store.putText(`d/f${i}`, `content ${i}`)
+  await fs.readdir('/')
+  let copies = 0
+  store.onRequest = op => { if (op === 'CopyObject' && ++copies > 4) throw new Error('crash') }
+  await t.rejects(fs.rename('/d', '/e'))
+  store.onRequest = undefined
+  const [key] = journals(store)
+  t.ok(key, 'the journal stays')
+  const at = store.object(key!)!.lastModified.getTime()
+  const puts: string[] = []
+  store.onRequest = (op, k) => { if (op === 'PutObject') puts.push(k) }
+  await sleep(120)
+  t.same(puts, [], 'and is not rewritten (it would be every 20 ms)')
+  t.equal(store.object(key!)!.lastModified.getTime(), at)
+})
