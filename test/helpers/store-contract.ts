@@ -141,8 +141,10 @@ export function contract (t: Test, makeStore: MakeStore): void {
     const head = await s.head('m')
     t.match(head, { key: 'm', size: 5, etag: put.etag, contentType: 'text/plain' })
     t.same(head?.metadata, { mode: '644', 'x-owner': 'Me' })
-    const listed = (await s.list({ prefix: 'm' })).objects[0]
+    const page = await s.list({ prefix: 'm' })
+    const listed = page.objects[0]
     t.same([listed.key, listed.size, listed.etag], ['m', 5, put.etag])
+    t.ok(page.serverDate && Math.abs(page.serverDate.getTime() - before) < 5000, `a listing carries the server's clock: ${page.serverDate?.toISOString()}`)
     const headMs = head!.lastModified.getTime()
     t.equal(headMs % 1000, 0, 'HEAD dates have whole seconds')
     t.equal(Math.floor(listed.lastModified.getTime() / 1000) * 1000, headMs, 'the listing date is the same second')

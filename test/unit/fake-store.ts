@@ -134,7 +134,7 @@ t.test('odd requests fail as S3 fails them', async t => {
   await t.rejects(s.deleteMany(Array.from({ length: 1001 }, (_, i) => `k${i}`)), RangeError)
   t.same(await s.deleteMany([]), { failed: [] })
   t.equal(s.totalRequests(), 0, 'refused before sending, as in the gateway')
-  t.same((await s.list({ prefix: '', maxKeys: 0 })), { objects: [], prefixes: [], truncated: false })
+  t.match((await s.list({ prefix: '', maxKeys: 0 })), { objects: [], prefixes: [], truncated: false, serverDate: Date })
 })
 
 t.test('a missing bucket fails every request with NoSuchBucket', async t => {
