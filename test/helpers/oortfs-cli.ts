@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mountAt } from '../../src/fuse/mountinfo.js'
 import { mountKey, runtimeDir } from '../../src/config.js'
+import { socketPath } from '../../src/control/server.js'
 import type { LocalS3Info, Teardown } from './s3-server.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -119,13 +120,18 @@ export function cleanupMount (t: Teardown, dir: string, pid: () => number | unde
     }
     // a mount killed, or one that could not save, leaves its staging files: a
     // run's worth of them (GiBs) must not pile up in /tmp on a reused machine
-    if (!p || !alive(p)) rmSync(stagingDirOf(dir), { recursive: true, force: true })
+    if (!p || !alive(p)) {
+      rmSync(stagingDirOf(dir), { recursive: true, force: true })
+      rmSync(socketPath(canonicalOf(dir)), { force: true }) // a killed mount's control socket
+    }
   })
+}
+
+function canonicalOf (dir: string): string {
+  try { return realpathSync(dir) } catch { return dir }
 }
 
 /** the default staging folder of a mount point (src/config.ts) */
 export function stagingDirOf (dir: string): string {
-  let mp = dir
-  try { mp = realpathSync(dir) } catch { /* gone: as given */ }
-  return join(runtimeDir(), `staging-${mountKey(mp)}`)
+  return join(runtimeDir(), `staging-${mountKey(canonicalOf(dir))}`)
 }
