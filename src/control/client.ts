@@ -11,8 +11,11 @@ import { MAX_EXPIRES, socketPath } from './server.js'
 /** the mount's socket is missing or nobody answers on it */
 export class NotRunningError extends Error {}
 
-/** sends one command, resolves with the result or rejects with the mount's error */
-export function request (socket: string, msg: Record<string, unknown>, timeoutMs = 30_000): Promise<unknown> {
+/**
+ * Sends one command, resolves with the result or rejects with the mount's
+ * error; progress lines that come before the answer go to `onProgress`.
+ */
+export function request (socket: string, msg: Record<string, unknown>, timeoutMs = 30_000, onProgress?: (line: string) => void): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
     const s = connect(socket)
     let buf = ''
@@ -25,16 +28,21 @@ export function request (socket: string, msg: Record<string, unknown>, timeoutMs
     })
     s.on('data', (chunk: string) => {
       buf += chunk
-      const nl = buf.indexOf('\n')
-      if (nl < 0) return
-      clearTimeout(timer)
-      s.end()
-      try {
-        const reply = JSON.parse(buf.slice(0, nl)) as { ok: boolean; result?: unknown; error?: string }
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        let reply: { ok?: boolean; result?: unknown; error?: string; progress?: string }
+        try {
+          reply = JSON.parse(line) as typeof reply
+        } catch {
+          return fail(new Error('the mount answered with something that is not JSON'))
+        }
+        if (typeof reply.progress === 'string') { onProgress?.(reply.progress); continue }
+        clearTimeout(timer)
+        s.end()
         if (reply.ok) resolvePromise(reply.result)
         else reject(new Error(reply.error ?? 'the mount answered with an error'))
-      } catch {
-        reject(new Error('the mount answered with something that is not JSON'))
+        return
       }
     })
     s.on('end', () => fail(new Error('the mount closed the connection without answering')))
@@ -108,7 +116,7 @@ export async function unmountCommand (dir: string): Promise<void> {
   if (entry.fstype === OORTFS_FSTYPE) {
     try {
       // saving can take as long as the uploads: wait for them
-      await request(socketPath(mp), { cmd: 'unmount' }, 24 * 3600_000)
+      await request(socketPath(mp), { cmd: 'unmount' }, 24 * 3600_000, line => process.stderr.write(`oortfs: ${line}\n`))
       for (let i = 0; i < 100 && mountAt(mp); i++) await new Promise(r => setTimeout(r, 100))
       return
     } catch (err) {

@@ -3,7 +3,8 @@
 //   {"cmd":"stats"}                                        -> {"ok":true,"result":{...}}
 //   {"cmd":"presign","path":"/a/b","expires":3600,"method":"GET"} -> {"ok":true,"result":"https://..."}
 //   {"cmd":"unmount"}                                      -> {"ok":true} once saved and unmounted
-// Failures answer {"ok":false,"error":"..."}.
+// Failures answer {"ok":false,"error":"..."}. A slow unmount sends lines
+// {"progress":"..."} first, saying what it waits for.
 import { promises as fsp } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
@@ -13,8 +14,8 @@ import { log } from '../util/log.js'
 export interface ControlHandlers {
   stats(): unknown
   presign(path: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
-  /** resolves once everything is saved and unmounted; rejects saying what was not saved */
-  unmount(): Promise<void>
+  /** resolves once everything is saved and unmounted; rejects saying what was not saved; `progress` tells the caller what a slow one waits for */
+  unmount(progress: (line: string) => void): Promise<void>
 }
 
 export interface ControlServer {
@@ -31,7 +32,7 @@ export function socketPath (mountpoint: string): string {
   return join(runtimeDir(), `${mountKey(mountpoint)}.sock`)
 }
 
-async function dispatch (h: ControlHandlers, msg: Record<string, unknown>): Promise<unknown> {
+async function dispatch (h: ControlHandlers, msg: Record<string, unknown>, progress: (line: string) => void): Promise<unknown> {
   switch (msg.cmd) {
     case 'stats': return h.stats()
     case 'presign': {
@@ -45,7 +46,7 @@ async function dispatch (h: ControlHandlers, msg: Record<string, unknown>): Prom
       if (method !== 'GET' && method !== 'PUT') throw new Error('presign "method" is GET or PUT')
       return await h.presign(path, expires as number, method)
     }
-    case 'unmount': return await h.unmount()
+    case 'unmount': return await h.unmount(progress)
     default: throw new Error(`unknown command ${JSON.stringify(msg.cmd)}; known: stats, presign, unmount`)
   }
 }
@@ -83,7 +84,7 @@ export async function startControlServer (path: string, handlers: ControlHandler
         const p = (async () => {
           const msg = JSON.parse(line) as Record<string, unknown>
           if (!msg || typeof msg !== 'object') throw new Error('expected a JSON object')
-          return await dispatch(handlers, msg)
+          return await dispatch(handlers, msg, line => { if (!socket.destroyed) socket.write(JSON.stringify({ progress: line }) + '\n') })
         })().then(result => ({ ok: true, result }), (err: unknown) => ({ ok: false, error: (err as Error)?.message ?? String(err) }))
           .then(reply => { if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n') })
         pending.add(p)

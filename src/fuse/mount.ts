@@ -95,6 +95,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   let resolveDone!: (code: number) => void
   const done = new Promise<number>(resolve => { resolveDone = resolve })
   let control: ControlServer | undefined
+  /** the `oortfs unmount` waiting for this shutdown, told what a slow one waits for */
+  let tell: ((line: string) => void) | undefined
 
   /** save, then unmount; resolves with what could not be saved, if anything */
   const stop = (reason: string): Promise<string | undefined> => {
@@ -102,7 +104,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       log.info(`${reason}: saving changes and unmounting ${mp}`)
       clearInterval(poller)
       let failure: string | undefined
-      const watched = <T>(stage: string, work: Promise<T>): Promise<T> => watchStage(stage, work, () => waitingOn(app, gate))
+      const watched = <T>(stage: string, work: Promise<T>): Promise<T> => watchStage(stage, work, () => waitingOn(app, gate), tell)
       const quiet = await watched('waiting for calls under way', gate.close(config.opTimeoutMs))
       try {
         await watched('saving before unmount', app.fs.flushAll())
@@ -159,17 +161,18 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
         app: app.stats(),
       }),
       presign: (path, expires, method) => app.presign(path, expires, method),
-      unmount: async () => {
+      unmount: async progress => {
+        tell = progress
         // unlike a signal, a request may be refused: the mount stays up when
         // saving fails or a process still uses it, and the caller is told why
         if (!phase1) {
           try {
-            await watchStage('saving before unmount', app.fs.flushAll(), () => waitingOn(app, gate))
+            await watchStage('saving before unmount', app.fs.flushAll(), () => waitingOn(app, gate), progress)
           } catch (err) {
             throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
           }
           clearInterval(poller) // the unmount below is ours, not one from outside
-          await watchStage('unmounting', politeUnmount(mp), () => waitingOn(app, gate))
+          await watchStage('unmounting', politeUnmount(mp), () => waitingOn(app, gate), progress)
         }
         const failure = await stop('unmount requested')
         if (failure) throw new Error(`some changes could not be saved: ${failure}`)

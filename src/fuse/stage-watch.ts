@@ -4,10 +4,13 @@
 // log, sees why.
 import { log } from '../util/log.js'
 
-export function watchStage<T> (stage: string, work: Promise<T>, waitingOn: () => string, everyMs = 15_000): Promise<T> {
+/** `tell` also gets each line (an `oortfs unmount` waiting on the control socket) */
+export function watchStage<T> (stage: string, work: Promise<T>, waitingOn: () => string, tell?: (line: string) => void, everyMs = 15_000): Promise<T> {
   const started = Date.now()
   const timer = setInterval(() => {
-    log.warn(`${stage}: still waiting after ${Math.round((Date.now() - started) / 1000)} s: ${waitingOn()}`)
+    const line = `${stage}: still waiting after ${Math.round((Date.now() - started) / 1000)} s: ${waitingOn()}`
+    log.warn(line)
+    tell?.(line)
   }, everyMs)
   return work.finally(() => clearInterval(timer))
 }

@@ -1,7 +1,7 @@
 // What a mount tells about itself: `oortfs stats` counters that move with the
 // work (requests by type, bytes in and out), `-d` (each FUSE call and S3
-// request on stderr, never a secret), `-o log_level=info`, and where a
-// background mount's log lines land.
+// request on stderr, never a secret), `-o log_level=info`, where a
+// background mount's log lines land, and what a slow unmount says.
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -10,6 +10,8 @@ import { newBucket, withS3 } from '../helpers/s3-server.js'
 import { BIN, alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor } from '../helpers/oortfs-cli.js'
 import { mountNamespace, pidsWith, plainEnv, q, shOk, stopPids } from '../helpers/ops.js'
 import type { RequestStats } from '../../src/s3/request-queue.js'
+import { HeadObjectCommand } from '@aws-sdk/client-s3'
+import { faultMount } from '../helpers/fault-mount.js'
 
 ensureBuilt()
 const s3 = await withS3(t)
@@ -201,3 +203,18 @@ for (const syslog of [true, false]) {
     }
   })
 }
+
+t.test('a slow unmount says what it waits for, on the command\'s stderr and in the log', async t => {
+  const { m, proxy } = await faultMount(t, { s3 })
+  await shOk(`cp /etc/hostname ${q(join(m.dir, 'f.txt'))}`)
+  // every request from now on sits 16 s at the "server": the save at unmount outlasts one 15 s report
+  proxy.set({ latencyMs: 16_000 })
+  await shOk(`chmod 600 ${q(join(m.dir, 'f.txt'))}`) // answered at once; its CopyObject waits for the save
+  const u = await runCli(['unmount', m.dir], env, 90_000)
+  t.equal(u.code, 0, u.stderr)
+  t.match(u.stderr, /^oortfs: saving before unmount: still waiting after 15 s: \d+ changing call\(s\) under way; \d+ request\(s\) in flight: copy f\.txt to f\.txt \(1[45] s, try 1\)/m,
+    'the waiting command is told what the mount waits for')
+  t.match(m.log(), /warning: saving before unmount: still waiting after 15 s: .*copy f\.txt to f\.txt/, 'and so is the log')
+  const head = await m.client.send(new HeadObjectCommand({ Bucket: m.bucket, Key: 'f.txt' }))
+  t.equal(head.Metadata?.mode, String(0o100600), 'the chmod was saved')
+})

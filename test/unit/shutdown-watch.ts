@@ -56,10 +56,12 @@ t.test('watchStage says what a stage waits for until it ends, then stops', async
   logTo(line => lines.push(line))
   t.teardown(() => { setLogLevel(before); logTo(line => process.stderr.write(line + '\n')) })
   let waits = 2
-  const r = await watchStage('saving before unmount', sleep(130).then(() => 'saved'), () => `${waits--} request(s) in flight`, 50)
+  const told: string[] = []
+  const r = await watchStage('saving before unmount', sleep(130).then(() => 'saved'), () => `${waits--} request(s) in flight`, line => told.push(line), 50)
   t.equal(r, 'saved', 'the stage\'s own result')
   t.ok(lines.length >= 2, `logged while it waited (${lines.length} lines)`)
   t.match(lines[0], /^oortfs: warning: saving before unmount: still waiting after \d+ s: 2 request\(s\) in flight$/)
+  t.same(told, lines.map(l => l.replace(/^oortfs: warning: /, '')), 'and the waiting caller is told the same')
   const n = lines.length
   await sleep(150)
   t.equal(lines.length, n, 'no line after the stage ended')
