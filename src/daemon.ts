@@ -15,7 +15,6 @@ export type AppFactory = (config: Config) => Promise<MountedApp>
 
 interface ChildMessage { type: 'ready' | 'error' | 'progress'; message?: string; code?: number }
 
-
 /** one line saying why the bucket check failed and what to do */
 export function explainCheckFailure (err: unknown, config: Config): string {
   const e = err as { code?: string; name?: string; status?: number; message?: string }
