@@ -1,7 +1,8 @@
 // `oortfs fsck BUCKET`: what a mount does first, without mounting. It finishes
 // the directory renames a crash cut short (their journal under .oortfs-journal/)
 // and says what it did: for a bucket that should be whole again before anyone
-// mounts it, or a script that checks before it starts mounts.
+// mounts it, or a script that checks before it starts mounts. With -o ro it
+// only says what it would finish.
 import type { Config } from './config-types.js'
 import { buildApp } from './app.js'
 import { explainCheckFailure } from './daemon.js'
@@ -14,12 +15,14 @@ export async function fsck (config: Config): Promise<string[]> {
     const report = await app.start().catch(err => { throw new Error(explainCheckFailure(err, config)) })
     const n = report.finished
     const running = report.running.length
+    const pending = report.pending.length
     const summary = n
       ? `${n} interrupted directory rename${n === 1 ? '' : 's'} finished`
-      : running ? 'no interrupted directory rename finished' : 'no interrupted directory rename; nothing to do'
+      : running || pending ? 'no interrupted directory rename finished' : 'no interrupted directory rename; nothing to do'
     return [
       ...RenameJournal.describe(report),
-      `bucket ${config.bucket}: ${summary}${running ? `; ${running} running elsewhere, left alone` : ''}`,
+      `bucket ${config.bucket}: ${summary}${running ? `; ${running} running elsewhere, left alone` : ''}` +
+        `${pending ? `; ${pending} to finish without -o ro` : ''}`,
     ]
   } finally {
     await app.close().catch(() => {})

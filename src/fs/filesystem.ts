@@ -65,7 +65,7 @@ export class OortFs implements FileSystem {
    * keys) and finishes any directory rename a crash cut short.
    */
   async start (progress?: () => void): Promise<RecoveryReport> {
-    return await this.journal.recover(progress)
+    return await this.journal.recover({ progress, readOnly: this.opts.readOnly })
   }
 
   writable (path: string): void {

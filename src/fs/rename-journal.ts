@@ -72,6 +72,8 @@ export interface RecoveryReport {
   kept: string[]
   renames: FinishedRename[]
   running: RunningRename[]
+  /** abandoned renames a read-only mount must not finish */
+  pending: { from: string, to: string, started: string }[]
 }
 
 export class RenameJournal {
@@ -102,9 +104,12 @@ export class RenameJournal {
    * Finishes the renames a crash left behind; the listing is also the mount's
    * bucket check. `progress` is called once the server has answered, and as
    * the work goes on (a large rename takes a while: the caller's patience).
+   * A read-only mount only reports them: it writes nothing, and its keys may
+   * not be allowed to.
    */
-  async recover (progress: () => void = () => {}): Promise<RecoveryReport> {
-    const report: RecoveryReport = { finished: 0, kept: [], renames: [], running: [] }
+  async recover (opts: { progress?: () => void, readOnly?: boolean } = {}): Promise<RecoveryReport> {
+    const progress = opts.progress ?? (() => {})
+    const report: RecoveryReport = { finished: 0, kept: [], renames: [], running: [], pending: [] }
     const page = await this.store.list({ prefix: PREFIX, maxKeys: 1000 }, { priority: Priority.Metadata })
     progress()
     const now = (page.serverDate ?? new Date()).getTime()
@@ -117,6 +122,10 @@ export class RenameJournal {
       const beatAgo = now - got.lastModified.getTime()
       if (!abandoned(rec, beatAgo)) {
         report.running.push({ from: rec.from, to: rec.to, host: rec.host, pid: rec.pid, beatAgo: Math.max(0, Math.round(beatAgo / 1000)) })
+        continue
+      }
+      if (opts.readOnly) {
+        report.pending.push({ from: rec.from, to: rec.to, started: rec.started })
         continue
       }
       log.debug(`finishing an interrupted rename of ${rec.from} to ${rec.to} (begun ${rec.started})`)
@@ -139,6 +148,8 @@ export class RenameJournal {
       ...report.running.map(r => `left alone: the rename of ${r.from} to ${r.to} is running ` +
         `(${r.pid !== undefined ? `process ${r.pid} on ${r.host}, ` : ''}journal rewritten ${r.beatAgo} s ago); ` +
         `if that process is gone, the next mount or oortfs fsck after ${Math.round(STALE_MS / 1000)} s finishes it`),
+      ...report.pending.map(r => `not finished, this mount is read-only: the interrupted rename of ${r.from} to ${r.to} ` +
+        `(begun ${r.started}); until a read-write mount or oortfs fsck finishes it, its files are split between the two names`),
     ]
   }
 

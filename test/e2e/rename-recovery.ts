@@ -55,6 +55,16 @@ t.test('oortfs fsck finishes an interrupted rename without mounting, and says wh
   const bucket = await newBucket(s3, t, 'fsck')
   const files = await halfRenamed(bucket, 'photos/', 'archive/photos/')
 
+  // -o ro: says what it would finish, changes nothing
+  const before = await keysUnder(client, bucket, '')
+  const dry = await runCli(['fsck', bucket, '-o', `${ep},ro`], env)
+  t.same([dry.code, dry.stderr], [0, ''])
+  t.match(lines(dry.stdout), [
+    /^not finished, this mount is read-only: the interrupted rename of photos\/ to archive\/photos\/ \(begun \S+\)/,
+    `bucket ${bucket}: no interrupted directory rename finished; 1 to finish without -o ro`,
+  ])
+  t.same(await keysUnder(client, bucket, ''), before, '-o ro: not a key changed')
+
   const r = await runCli(['fsck', bucket, '-o', ep], env)
   t.equal(r.code, 0, r.stderr)
   t.equal(r.stderr, '', 'nothing on stderr')

@@ -97,3 +97,14 @@ t.test('a rename that fails half way leaves its journal, no longer rewritten', a
   t.same(puts, [], 'and is not rewritten (it would be every 20 ms)')
   t.equal(store.object(key!)!.lastModified.getTime(), at)
 })
+
+t.test('a read-only mount finishes nothing: it reports the rename and writes no key', async t => {
+  const { store } = halfDone({ host: hostname(), pid: deadPid() })
+  const writes: string[] = []
+  store.onRequest = (op, key) => { if (!/^(ListObjectsV2|GetObject|HeadObject)$/.test(op)) writes.push(`${op} ${key}`) }
+  const r = await new RenameJournal(store).recover({ readOnly: true })
+  t.same([r.finished, r.pending], [0, [{ from: 'old/', to: 'new/', started: '2026-11-25T09:59:00Z' }]])
+  t.same(writes, [], 'not one write request')
+  t.equal(journals(store).length, 1, 'the journal stays for a read-write mount')
+  t.match(RenameJournal.describe(r), [/^not finished, this mount is read-only: the interrupted rename of old\/ to new\/ \(begun 2026-11-25T09:59:00Z\); until a read-write mount or oortfs fsck finishes it/])
+})
