@@ -55,7 +55,7 @@ function politeUnmount (mp: string): Promise<void> {
 /** what a save still waits for: calls under way, requests on the wire, unsaved files */
 function waitingOn (app: MountedApp, gate: WriteGate): string {
   const q = app.queue.stats()
-  const active = app.queue.active().sort((a, b) => b.ms - a.ms)
+  const active = app.queue.active() // oldest first
   const shown = active.slice(0, 5).map(a => `${a.what} (${Math.round(a.ms / 1000)} s, try ${a.attempt})`).join(', ')
   const s = app.stats()
   return `${gate.pending} changing call(s) under way; ${q.inFlight} request(s) in flight${shown ? `: ${shown}${active.length > 5 ? ', ...' : ''}` : ''}; ` +
@@ -97,6 +97,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   let control: ControlServer | undefined
   /** the `oortfs unmount` waiting for this shutdown, told what a slow one waits for */
   let tell: ((line: string) => void) | undefined
+  /** a shutdown stage that says every 15 s what it still waits for */
+  const watched = <T>(stage: string, work: Promise<T>): Promise<T> => watchStage(stage, work, () => waitingOn(app, gate), tell)
 
   /** save, then unmount; resolves with what could not be saved, if anything */
   const stop = (reason: string): Promise<string | undefined> => {
@@ -104,7 +106,6 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       log.info(`${reason}: saving changes and unmounting ${mp}`)
       clearInterval(poller)
       let failure: string | undefined
-      const watched = <T>(stage: string, work: Promise<T>): Promise<T> => watchStage(stage, work, () => waitingOn(app, gate), tell)
       const quiet = await watched('waiting for calls under way', gate.close(config.opTimeoutMs))
       try {
         await watched('saving before unmount', app.fs.flushAll())
@@ -167,12 +168,12 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
         // saving fails or a process still uses it, and the caller is told why
         if (!phase1) {
           try {
-            await watchStage('saving before unmount', app.fs.flushAll(), () => waitingOn(app, gate), progress)
+            await watched('saving before unmount', app.fs.flushAll())
           } catch (err) {
             throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
           }
           clearInterval(poller) // the unmount below is ours, not one from outside
-          await watchStage('unmounting', politeUnmount(mp), () => waitingOn(app, gate), progress)
+          await watched('unmounting', politeUnmount(mp))
         }
         const failure = await stop('unmount requested')
         if (failure) throw new Error(`some changes could not be saved: ${failure}`)
