@@ -13,7 +13,7 @@ export async function fsck (config: Config): Promise<string[]> {
   const app = await buildApp(config)
   try {
     const report = await app.start().catch(err => { throw new Error(explainCheckFailure(err, config)) })
-    const n = report.finished
+    const n = report.renames.length
     const running = report.running.length
     const pending = report.pending.length
     const summary = n

@@ -67,9 +67,6 @@ export interface FinishedRename {
 }
 
 export interface RecoveryReport {
-  finished: number
-  /** old keys left in place because the new place holds something else */
-  kept: string[]
   renames: FinishedRename[]
   running: RunningRename[]
   /** abandoned renames a read-only mount must not finish */
@@ -109,7 +106,7 @@ export class RenameJournal {
    */
   async recover (opts: { progress?: () => void, readOnly?: boolean } = {}): Promise<RecoveryReport> {
     const progress = opts.progress ?? (() => {})
-    const report: RecoveryReport = { finished: 0, kept: [], renames: [], running: [], pending: [] }
+    const report: RecoveryReport = { renames: [], running: [], pending: [] }
     const page = await this.store.list({ prefix: PREFIX, maxKeys: 1000 }, { priority: Priority.Metadata })
     progress()
     const now = (page.serverDate ?? new Date()).getTime()
@@ -131,9 +128,7 @@ export class RenameJournal {
       log.debug(`finishing an interrupted rename of ${rec.from} to ${rec.to} (begun ${rec.started})`)
       const done = await this.finish(rec.from, rec.to, progress)
       await this.store.delete(o.key, { priority: Priority.Data })
-      report.kept.push(...done.kept)
       report.renames.push({ from: rec.from, to: rec.to, started: rec.started, ...done })
-      report.finished++
     }
     return report
   }

@@ -28,13 +28,13 @@ t.test('another host\'s fresh journal is a rename running there: left alone unti
   const { store, clock } = halfDone({ host: 'elsewhere', pid: 4242 })
   clock.ms += 20_000
   const first = await new RenameJournal(store).recover()
-  t.same([first.finished, first.running], [0, [{ from: 'old/', to: 'new/', host: 'elsewhere', pid: 4242, beatAgo: 20 }]], 'reported as running')
+  t.same([first.renames.length, first.running], [0, [{ from: 'old/', to: 'new/', host: 'elsewhere', pid: 4242, beatAgo: 20 }]], 'reported as running')
   t.equal(store.keys().filter(k => k.startsWith('old/')).length, 4, 'its keys untouched')
   t.match(RenameJournal.describe(first), [/^left alone: the rename of old\/ to new\/ is running \(process 4242 on elsewhere, journal rewritten 20 s ago\)/])
 
   clock.ms += STALE_MS
   const later = await new RenameJournal(store).recover()
-  t.same([later.finished, later.running.length], [1, 0], `not rewritten for ${STALE_MS / 1000} s: finished`)
+  t.same([later.renames.length, later.running.length], [1, 0], `not rewritten for ${STALE_MS / 1000} s: finished`)
   t.match(later.renames, [{ copied: 3, alreadyThere: 1, kept: [] }])
   t.same(store.keys().filter(k => k.startsWith('old/')), [])
   t.same(journals(store), [], 'and its journal removed')
@@ -43,23 +43,23 @@ t.test('another host\'s fresh journal is a rename running there: left alone unti
 t.test('this host, a process that is gone: finished at once, however fresh', async t => {
   const { store } = halfDone({ host: hostname(), pid: deadPid() })
   const r = await new RenameJournal(store).recover()
-  t.same([r.finished, r.running.length], [1, 0])
+  t.same([r.renames.length, r.running.length], [1, 0])
   t.same(store.keys().filter(k => k.startsWith('new/')).length, 4)
 })
 
 t.test('this host, a process that runs: left alone while fresh', async t => {
   const { store } = halfDone({ host: hostname(), pid: process.ppid })
   const r = await new RenameJournal(store).recover()
-  t.same([r.finished, r.running.length], [0, 1])
+  t.same([r.renames.length, r.running.length], [0, 1])
 })
 
 t.test('this process\'s own journal (its rename failed) and an older oortfs\'s journal once stale', async t => {
   const own = halfDone({ host: hostname(), pid: process.pid })
-  t.equal((await new RenameJournal(own.store).recover()).finished, 1, 'its own: finished')
+  t.equal((await new RenameJournal(own.store).recover()).renames.length, 1, 'its own: finished')
   const old = halfDone({})
   t.equal((await new RenameJournal(old.store).recover()).running.length, 1, 'no writer named, fresh: left alone')
   old.clock.ms += STALE_MS + 1000
-  t.equal((await new RenameJournal(old.store).recover()).finished, 1, 'stale: finished')
+  t.equal((await new RenameJournal(old.store).recover()).renames.length, 1, 'stale: finished')
 })
 
 t.test('a running rename rewrites its journal, and stops when it ends', async t => {
@@ -103,7 +103,7 @@ t.test('a read-only mount finishes nothing: it reports the rename and writes no 
   const writes: string[] = []
   store.onRequest = (op, key) => { if (!/^(ListObjectsV2|GetObject|HeadObject)$/.test(op)) writes.push(`${op} ${key}`) }
   const r = await new RenameJournal(store).recover({ readOnly: true })
-  t.same([r.finished, r.pending], [0, [{ from: 'old/', to: 'new/', started: '2026-11-25T09:59:00Z' }]])
+  t.same([r.renames.length, r.pending], [0, [{ from: 'old/', to: 'new/', started: '2026-11-25T09:59:00Z' }]])
   t.same(writes, [], 'not one write request')
   t.equal(journals(store).length, 1, 'the journal stays for a read-write mount')
   t.match(RenameJournal.describe(r), [/^not finished, this mount is read-only: the interrupted rename of old\/ to new\/ \(begun 2026-11-25T09:59:00Z\); until a read-write mount or oortfs fsck finishes it/])
