@@ -228,6 +228,11 @@ export async function ensurePrivateDir (dir: string): Promise<void> {
   }
 }
 
+/** where a mount keeps the bytes it has not uploaded yet, unless staging_dir= says otherwise */
+export function defaultStagingDir (mountpoint: string): string {
+  return join(runtimeDir(), `staging-${mountKey(mountpoint)}`)
+}
+
 /** a short stable name for a mount point: keys its socket and staging folder */
 export function mountKey (mountpoint: string): string {
   return createHash('sha1').update(mountpoint).digest('hex').slice(0, 20)
@@ -273,9 +278,12 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
   }
 
   // without a mount nothing is written locally: no staging folder to make
-  const stagingDir = mounting ? resolve(str(given, 'staging_dir') ?? join(runtimeDir(), `staging-${mountKey(mountpoint)}`)) : ''
-  if (mounting && !given.staging_dir) await ensurePrivateDir(runtimeDir())
-  if (mounting) await ensurePrivateDir(stagingDir)
+  const givenStaging = str(given, 'staging_dir')
+  const stagingDir = mounting ? resolve(givenStaging ?? defaultStagingDir(mountpoint)) : ''
+  if (mounting) {
+    if (givenStaging === undefined) await ensurePrivateDir(runtimeDir())
+    await ensurePrivateDir(stagingDir)
+  }
   const logFile = str(given, 'log_file')
 
   return {
@@ -308,7 +316,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     partSize: num('part_size'),
     uploadConcurrency: num('upload_concurrency'),
     stagingDir,
-    stagingDirIsDefault: str(given, 'staging_dir') === undefined,
+    stagingDirIsDefault: mounting && givenStaging === undefined,
     opTimeoutMs: Math.round(num('op_timeout') * 1000),
     logLevel: input.debug ? 'debug' : v('log_level') as LogLevel,
     logFile: logFile && resolve(logFile),

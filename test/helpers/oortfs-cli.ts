@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mountAt } from '../../src/fuse/mountinfo.js'
-import { mountKey, runtimeDir } from '../../src/config.js'
+import { defaultStagingDir } from '../../src/config.js'
 import { socketPath } from '../../src/control/server.js'
 import type { LocalS3Info, Teardown } from './s3-server.js'
 
@@ -131,7 +131,7 @@ function canonicalOf (dir: string): string {
   try { return realpathSync(dir) } catch { return dir }
 }
 
-/** the default staging folder of a mount point (src/config.ts) */
+/** the default staging folder of a mount point */
 export function stagingDirOf (dir: string): string {
-  return join(runtimeDir(), `staging-${mountKey(canonicalOf(dir))}`)
+  return defaultStagingDir(canonicalOf(dir))
 }
