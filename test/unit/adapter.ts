@@ -6,6 +6,7 @@ import type { Attr, FileSystem, StatFs } from '../../src/fs/api.js'
 import { FsError } from '../../src/errors.js'
 import { fuseOps, toFuseErrno, toFuseStat, toFuseStatfs, errnoName } from '../../src/fuse/adapter.js'
 import { OortFuse, fuseOptionList, statArray, utimeArg } from '../../src/fuse/oort-fuse.js'
+import { captureLog } from '../helpers/log-capture.js'
 
 const E = Fuse as unknown as Record<string, number>
 const T = new Date('2024-05-06T07:08:09.123Z')
@@ -137,11 +138,7 @@ t.test('xattrs', async t => {
 })
 
 t.test('debug logging shows calls, never data', async t => {
-  const { logTo, setLogLevel } = await import('../../src/util/log.js')
-  const lines: string[] = []
-  logTo(l => lines.push(l))
-  setLogLevel('debug')
-  t.teardown(() => { setLogLevel('warn'); logTo(l => process.stderr.write(l + '\n')) })
+  const lines = captureLog(t, 'debug')
   const ops = fuseOps(new MemFs(), { debug: true })
   await call(ops, 'read', '/a', 7, Buffer.alloc(5), 5, 0)
   await call(ops, 'getattr', '/nope')

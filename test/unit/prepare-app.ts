@@ -1,13 +1,13 @@
 // Before mounting (src/daemon.ts prepareApp): the bucket must answer within the
 // check timeout, but finishing a crash's interrupted renames after that answer
 // may take as long as it takes, and the mount's log says what it finished.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { prepareApp } from '../../src/daemon.js'
 import { MountError, type MountedApp } from '../../src/fuse/mount.js'
 import type { Config } from '../../src/config-types.js'
 import type { RecoveryReport } from '../../src/fs/rename-journal.js'
-import { logTo, setLogLevel } from '../../src/util/log.js'
+import { captureLog } from '../helpers/log-capture.js'
 
 const config = { bucket: 'b', endpoint: 'http://127.0.0.1:9', logLevel: 'warn', credentialSource: 'the environment' } as unknown as Config
 
@@ -24,14 +24,6 @@ function fakeApp (start: MountedApp['start']): MountedApp & { closed: number } {
     close: async () => { app.closed++ },
   }
   return app as unknown as MountedApp & { closed: number }
-}
-
-function captureLog (t: Test): string[] {
-  const lines: string[] = []
-  setLogLevel('warn')
-  logTo(line => lines.push(line))
-  t.teardown(() => logTo(line => process.stderr.write(line + '\n')))
-  return lines
 }
 
 t.test('a recovery longer than the check timeout is waited for once the bucket answered', async t => {

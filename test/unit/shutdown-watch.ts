@@ -7,7 +7,7 @@ import { RequestQueue } from '../../src/s3/request-queue.js'
 import { Priority } from '../../src/s3/store.js'
 import { writeGate } from '../../src/fuse/write-gate.js'
 import { watchStage } from '../../src/fuse/stage-watch.js'
-import { logTo, logLevel, setLogLevel } from '../../src/util/log.js'
+import { captureLog } from '../helpers/log-capture.js'
 import { serverError } from '../helpers/fake-errors.js'
 import { FakeClock } from '../helpers/fake-clock.js'
 import type { FileSystem } from '../../src/fs/api.js'
@@ -50,11 +50,7 @@ t.test('the gate counts changing calls under way, not reads', async t => {
 })
 
 t.test('watchStage says what a stage waits for until it ends, then stops', async t => {
-  const lines: string[] = []
-  const before = logLevel()
-  setLogLevel('warn')
-  logTo(line => lines.push(line))
-  t.teardown(() => { setLogLevel(before); logTo(line => process.stderr.write(line + '\n')) })
+  const lines = captureLog(t)
   let waits = 2
   const told: string[] = []
   const r = await watchStage('saving before unmount', sleep(130).then(() => 'saved'), () => `${waits--} request(s) in flight`, line => told.push(line), 50)
