@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3'
+import { GetObjectCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { createS3Client } from '../../src/s3/client.js'
 import { S3Gateway } from '../../src/s3/gateway.js'
@@ -116,8 +116,15 @@ t.test('the server stops for 8 s during a copy: every cp completes or fails with
   }
   t.same(after, [], 'after the unmount every file is on the server, whole')
   const uploads = await m.client.send(new ListMultipartUploadsCommand({ Bucket: m.bucket }))
-  // an abort that failed while the server was down is tried again at the next flush and at unmount
-  t.same((uploads.Uploads ?? []).map(u => u.Key), [], 'no multipart upload left behind')
+  // an abort that failed while the server was down is tried again at the next flush and at unmount.
+  // A CreateMultipartUpload the server carried out as its connection was cut never told the mount
+  // its id (and OORT has no ListMultipartUploads to find it): it may stay, but with no part in it
+  const withParts: string[] = []
+  for (const u of uploads.Uploads ?? []) {
+    const parts = await m.client.send(new ListPartsCommand({ Bucket: m.bucket, Key: u.Key, UploadId: u.UploadId }))
+    if ((parts.Parts ?? []).length) withParts.push(`${u.Key}: ${parts.Parts!.length} part(s)`)
+  }
+  t.same(withParts, [], `no multipart upload left behind holding data (${(uploads.Uploads ?? []).length} left empty)`)
 })
 
 t.test('a server that stops answering, or stalls mid-body: the request times out and is retried', async t => {
