@@ -56,7 +56,7 @@ export async function buildApp (config: Config): Promise<App> {
       rpsLimit: config.rps,
       cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },
       dirtyBytes: core.dirtyBytes(),
-      openFiles: core.files.nodes.size,
+      openFiles: core.files.count,
     }),
     presign: async (relPath, expiresSeconds, method) => {
       const path = relPath.startsWith('/') ? relPath : '/' + relPath

@@ -5,7 +5,7 @@ export type Errno =
   | 'EPERM' | 'ENOENT' | 'EIO' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EBUSY'
   | 'EEXIST' | 'EXDEV' | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EFBIG' | 'ENOSPC'
   | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY' | 'ELOOP' | 'ENODATA'
-  | 'ERANGE' | 'ENOTSUP' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'E2BIG'
+  | 'ERANGE' | 'ENOTSUP' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'E2BIG' | 'ESTALE'
 
 export class FsError extends Error {
   readonly errno: Errno

@@ -1,68 +1,47 @@
-// Attributes: chmod, chown, utimens, extended attributes and readlink, and
-// where stored attributes come from when a listing only guessed them.
+// Attributes: chmod, chown, utimens, extended attributes and readlink. A file
+// that is open with changes on their way takes them itself (open-files.ts);
+// any other object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
-import type { OortFs } from './filesystem.js'
-import { decodeMeta, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
-import { splitPath } from './names.js'
-import { MetaWriter } from './write/meta-writer.js'
+import { encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
+import type { OpenFiles } from './open-files.js'
+import { storedMeta } from './stored-meta.js'
+import type { DeleteBatcher } from './write/delete-batcher.js'
+import type { MetaWriter } from './write/meta-writer.js'
 
 export class AttrOps {
-  readonly meta: MetaWriter
+  constructor (
+    private readonly ctx: FsContext,
+    private readonly files: OpenFiles,
+    private readonly meta: MetaWriter,
+    private readonly deletes: DeleteBatcher,
+  ) {}
 
-  constructor (private readonly fs: OortFs) {
-    this.meta = new MetaWriter(fs.store, (path, landed) => {
-      const { parent, name } = splitPath(path)
-      const now = this.fs.ns.cache.previous(parent, name)
-      if (now?.key !== landed.key) return // removed or renamed meanwhile
-      const dated: Entry = { ...now, etag: landed.etag, lastModified: landed.lastModified }
-      // a newer change is on its way: its copy will tell the index
-      if (this.meta.has(path)) return this.fs.ns.noted(path, dated)
-      // what the copy wrote, not what the cache holds: a listing taken while
-      // the copy ran may have replaced our entry with one that has no attributes
-      this.fs.ns.changed(path, { ...dated, meta: landed.meta, metaKnown: true, headers: landed.headers, contentType: landed.contentType })
-    })
-  }
-
-  /**
-   * A listing taken while a change of attributes is on its way shows the
-   * object as it was: what we changed shows until the change lands.
-   */
-  pendingOver (path: string, e: Entry): Entry {
-    const p = this.meta.current(path)
-    if (!p || p.entry.key !== e.key || e.kind !== 'file') return e
-    return { ...e, meta: p.entry.meta, metaKnown: true, headers: p.headers, contentType: p.contentType }
-  }
-
-  /** the stored attributes and headers of an entry, asking the server if we only guessed them */
-  async storedMeta (path: string, e: Entry): Promise<{ meta: Meta, headers: Record<string, string>, contentType?: string }> {
-    if (e.metaKnown && e.headers) return { meta: e.meta ?? {}, headers: e.headers, contentType: e.contentType }
-    if (e.kind === 'dir') return { meta: e.meta ?? {}, headers: e.headers ?? {} }
-    const h = await this.fs.store.head(e.key, { priority: Priority.Metadata })
-    if (!h) throw new FsError('ENOENT', 'removed meanwhile', path)
-    const meta = decodeMeta(h.metadata)
-    this.fs.ns.changed(path, { ...e, size: h.size, etag: h.etag, meta, metaKnown: true, headers: h.metadata, contentType: h.contentType })
-    return { meta, headers: h.metadata, contentType: h.contentType }
+  private async entry (path: string): Promise<Entry> {
+    const e = await this.files.entry(path)
+    if (!e) throw new FsError('ENOENT', undefined, path)
+    return e
   }
 
   async readlink (path: string): Promise<string> {
-    const e = await this.fs.entry(path)
+    const e = await this.entry(path)
     if (e.kind !== 'file' || ((e.meta?.mode ?? 0) & S_IFMT) !== S_IFLNK) throw new FsError('EINVAL', 'not a symbolic link', path)
     if (e.target !== undefined) return e.target
-    const body = await this.fs.store.get(e.key, 0, Math.min(e.size, 4096), { priority: Priority.Metadata })
+    const body = await this.ctx.store.get(e.key, 0, Math.min(e.size, 4096), { priority: Priority.Metadata, ifMatch: e.etag })
     const target = body.toString('utf8')
-    this.fs.ns.changed(path, { ...e, target })
+    this.ctx.ns.changed(path, { ...e, target })
     return target
   }
 
   async chmod (path: string, mode: number): Promise<void> {
-    this.fs.writable(path)
+    writable(this.ctx, path)
     await this.setMeta(path, m => ({ ...m, mode: ((m.mode ?? 0) & S_IFMT) | (mode & 0o7777) }))
   }
 
   async chown (path: string, uid: number, gid: number): Promise<void> {
-    this.fs.writable(path)
+    writable(this.ctx, path)
     // -1 (as unsigned 32-bit too) means "leave as is"
     const keep = (v: number) => v === -1 || v === 0xffffffff
     await this.setMeta(path, m => ({ ...m, uid: keep(uid) ? m.uid : uid, gid: keep(gid) ? m.gid : gid }))
@@ -74,7 +53,7 @@ export class AttrOps {
    * the rewrite moves to now, and which a file just uploaded already has.
    */
   async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    this.fs.writable(path)
+    writable(this.ctx, path)
     const time = (given: number, was: number | undefined): number | undefined =>
       Number.isNaN(given) ? was : given === Infinity ? undefined : given
     await this.setMeta(path, m => ({ ...m, atimeMs: time(atimeMs, m.atimeMs), mtimeMs: time(mtimeMs, m.mtimeMs) }),
@@ -83,7 +62,7 @@ export class AttrOps {
 
   async setxattr (path: string, name: string, value: Buffer, _flags: number): Promise<void> {
     if (!isStorableXattr(name)) throw new FsError('ENOTSUP', `only user.* and trusted.* extended attributes are stored`, path)
-    this.fs.writable(path)
+    writable(this.ctx, path)
     await this.setMeta(path, m => ({ ...m, xattr: { ...m.xattr, [name]: Buffer.from(value) } }))
   }
 
@@ -99,7 +78,7 @@ export class AttrOps {
   }
 
   async removexattr (path: string, name: string): Promise<void> {
-    this.fs.writable(path)
+    writable(this.ctx, path)
     if (!(name in await this.xattrs(path))) throw new FsError('ENODATA', name, path)
     await this.setMeta(path, m => {
       const xattr = { ...m.xattr }
@@ -110,10 +89,9 @@ export class AttrOps {
 
   private async xattrs (path: string): Promise<Record<string, Buffer>> {
     if (path === '/') return {}
-    const node = this.fs.files.node(path)
-    if (node) return node.meta.xattr ?? {}
-    const e = await this.fs.entry(path)
-    return (await this.storedMeta(path, e)).meta.xattr ?? {}
+    const known = this.files.knownMeta(path)
+    if (known) return known.xattr ?? {}
+    return (await storedMeta(this.ctx, path, await this.entry(path))).meta.xattr ?? {}
   }
 
   /**
@@ -121,33 +99,29 @@ export class AttrOps {
    * (soon: see MetaWriter). `touch`: the object's date must become now too.
    */
   async setMeta (path: string, change: (m: Meta) => Meta, touch = false): Promise<void> {
-    const node = this.fs.files.node(path)
-    if (node?.dirty) {
-      // not on the server yet: the upload will carry it
-      node.meta = change(node.meta)
-      return
-    }
+    // not on the server yet, or on its way: the upload (or one after it) carries it
+    if (this.files.changeMeta(path, change)) return
     if (path === '/') return // the mount root has no object to keep attributes on
-    const e = await this.fs.entry(path)
-    const stored = await this.storedMeta(path, e)
-    const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? this.fs.defaultMode(e.kind) }
-    if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = this.fs.defaultMode('file')
+    const e = await this.entry(path)
+    const stored = await storedMeta(this.ctx, path, e)
+    const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, e.kind) }
+    if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = defaultMode(this.ctx, 'file')
     const meta = change(current)
     const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
     const unchanged = JSON.stringify(headers) === JSON.stringify({ ...foreignHeaders(stored.headers), ...encodeMeta(current) })
     // nothing to store, and no date to move (or it is already about now: touch of a file just written)
-    if (unchanged && (!touch || (e.lastModified && Math.abs(this.fs.now() - e.lastModified.getTime()) < 2000))) return
+    if (unchanged && (!touch || (e.lastModified && Math.abs(this.ctx.now() - e.lastModified.getTime()) < 2000))) return
     if (e.kind === 'dir') {
-      await this.fs.tree.deletes.before(e.key)
-      const r = await this.fs.store.put(e.key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
-      this.fs.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
-    } else {
-      const entry: Entry = { ...e, meta, metaKnown: true, headers, contentType: stored.contentType }
-      // the attribute index learns of it when the copy lands, with the object's new date
-      this.fs.ns.noted(path, entry)
-      this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
+      await this.deletes.before(e.key)
+      const r = await this.ctx.store.put(e.key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
+      this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
+      return
     }
-    if (node) node.meta = { ...meta }
+    const entry: Entry = { ...stored.entry, meta, metaKnown: true, headers, contentType: stored.contentType }
+    // the attribute index learns of it when the copy lands, with the object's new date
+    this.ctx.ns.noted(path, entry)
+    this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
+    this.files.metaStored(path, meta)
   }
 }
 

@@ -1,28 +1,27 @@
 // The filesystem proper: each FUSE operation as an async method that throws
 // FsError. Names come from the Namespace (listings, windows, caches); open
-// files and their uploads are OpenFiles'; name changes TreeOps'; attributes
-// AttrOps'. Every change is reflected in the caches at once.
+// files, their life and their uploads are OpenFiles'; name changes TreeOps';
+// attributes AttrOps'. This file only builds them and routes calls: each part
+// gets the shared context and the owners it asks, never this object.
 import type { ObjectStore } from '../s3/store.js'
-import type { Config } from '../config-types.js'
 import { FsError } from '../errors.js'
 import type { Attr, FileSystem, StatFs } from './api.js'
 import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
 import { AttrIndex } from './attr-index.js'
 import { AttrOps } from './attr-ops.js'
+import { defaultMode, writable, type CoreOptions, type FsContext } from './context.js'
 import type { Entry } from './entry.js'
 import { HeadMetaSource } from './meta-head.js'
-import { S_IFDIR, S_IFREG } from './metadata.js'
 import { Namespace, type MetaSource } from './namespace.js'
 import { INDEX_SUFFIX, Names, splitPath } from './names.js'
 import { OpenFiles } from './open-files.js'
 import { BlockCache } from './read/block-cache.js'
 import { RenameJournal, type RecoveryReport } from './rename-journal.js'
 import { TreeOps } from './tree-ops.js'
-import { log } from '../util/log.js'
+import { DeleteBatcher } from './write/delete-batcher.js'
+import { MetaWriter } from './write/meta-writer.js'
 
-/** the mount's settings the core uses, as config-types.ts defines them */
-export type FsOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'umask' | 'attrTtlMs' | 'metaMode' |
-  'blockSize' | 'cacheSize' | 'readahead' | 'partSize' | 'uploadConcurrency' | 'stagingDir'> & {
+export type FsOptions = CoreOptions & {
   /** a MetaSource other than the default (the attribute index plugs in here) */
   metaSource?: MetaSource
   now?: () => number
@@ -34,11 +33,14 @@ export class OortFs implements FileSystem {
   readonly names: Names
   readonly ns: Namespace
   readonly cache: BlockCache
+  readonly deletes: DeleteBatcher
+  readonly meta: MetaWriter
   readonly files: OpenFiles
   readonly tree: TreeOps
   readonly attrs: AttrOps
   readonly journal: RenameJournal
   readonly now: () => number
+  private readonly ctx: FsContext
   private readonly defaults: AttrDefaults
 
   constructor (readonly store: ObjectStore, readonly opts: FsOptions) {
@@ -47,17 +49,20 @@ export class OortFs implements FileSystem {
     const meta = opts.metaSource ?? (opts.metaMode === 'head'
       ? new HeadMetaSource(store)
       : new AttrIndex(store, {
-        uid: opts.uid, gid: opts.gid, mode: kind => this.defaultMode(kind),
+        uid: opts.uid, gid: opts.gid, mode: kind => defaultMode(this.ctx, kind),
       }, { ttlMs: opts.attrTtlMs, now: opts.now, indexKey: dir => this.names.indexKey(dir) }))
     this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.now, meta })
+    this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
-    this.files = new OpenFiles(this)
-    this.tree = new TreeOps(this)
-    this.attrs = new AttrOps(this)
+    this.deletes = new DeleteBatcher(store)
+    this.meta = new MetaWriter(store, this.ns)
     this.journal = new RenameJournal(store, opts.journalBeatMs)
+    this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
+    this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes)
+    this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal)
   }
 
   /**
@@ -69,7 +74,7 @@ export class OortFs implements FileSystem {
   }
 
   writable (path: string): void {
-    if (this.opts.readOnly) throw new FsError('EROFS', 'mounted read-only', path)
+    writable(this.ctx, path)
   }
 
   // ---- names and attributes
@@ -77,19 +82,9 @@ export class OortFs implements FileSystem {
   /** the entry at path, or ENOENT; files being written count */
   async entry (path: string): Promise<Entry> {
     if (path === '/') return rootEntry(this.opts.prefix)
-    const node = this.files.node(path)
-    if (node) return this.files.entryOf(node)
-    if (splitPath(path).name.endsWith(INDEX_SUFFIX)) throw new FsError('ENOENT', undefined, path)
-    const e = await this.ns.lookup(path)
+    const e = splitPath(path).name.endsWith(INDEX_SUFFIX) ? undefined : await this.files.entry(path)
     if (!e) throw new FsError('ENOENT', undefined, path)
-    return this.attrs.pendingOver(path, e)
-  }
-
-  async exists (path: string): Promise<Entry | undefined> {
-    try { return await this.entry(path) } catch (err) {
-      if (err instanceof FsError && err.errno === 'ENOENT') return undefined
-      throw err
-    }
+    return e
   }
 
   attr (entry: Entry): Attr {
@@ -101,8 +96,8 @@ export class OortFs implements FileSystem {
   }
 
   async fgetattr (path: string, fh: number): Promise<Attr> {
-    const node = this.files.nodeOf(fh)
-    return node ? this.attr(this.files.entryOf(node)) : this.getattr(path)
+    const e = this.files.attrEntry(fh)
+    return e ? this.attr(e) : this.getattr(path)
   }
 
   async readdir (path: string): Promise<string[]> {
@@ -110,15 +105,8 @@ export class OortFs implements FileSystem {
     if (e.kind !== 'dir') throw new FsError('ENOTDIR', undefined, path)
     const names = new Set((await this.ns.list(path)).keys())
     // files created here but not uploaded yet
-    for (const node of this.files.nodes.values()) {
-      const { parent, name } = splitPath(node.path)
-      if (parent === path && !node.unlinked) names.add(name)
-    }
+    for (const name of this.files.pendingNames(path)) names.add(name)
     return [...names]
-  }
-
-  defaultMode (kind: 'file' | 'dir'): number {
-    return kind === 'dir' ? S_IFDIR | (0o777 & ~this.opts.umask) : S_IFREG | (0o666 & ~this.opts.umask)
   }
 
   // ---- open files (open-files.ts)

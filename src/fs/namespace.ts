@@ -161,7 +161,8 @@ export class Namespace {
     const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
     let after = keyJustBefore(dirPrefix + base)
     if (compareKeys(after, dirPrefix) < 0) after = dirPrefix
-    const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', startAfter: after || undefined }, { priority: Priority.Metadata })
+    // starting at the directory's beginning lists its marker too (StartAfter the prefix would skip it)
+    const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', startAfter: after === dirPrefix ? undefined : after || undefined }, { priority: Priority.Metadata })
     const parsed = parsePage(dirPrefix, page)
     if (!page.truncated && after === dirPrefix) {
       // it started at the directory's beginning and reached its end: a full listing
@@ -215,6 +216,17 @@ export class Namespace {
     const { parent, name } = splitPath(path)
     this.cache.set(parent, name, entry)
     this.meta?.changed?.(parent, name, entry)
+  }
+
+  /** the entry held for path, fresh or not */
+  previous (path: string): Entry | undefined {
+    const { parent, name } = splitPath(path)
+    return this.cache.previous(parent, name)
+  }
+
+  /** path is not what we thought (another client changed it): its directory is asked again */
+  stale (path: string): void {
+    this.cache.forget(splitPath(path).parent)
   }
 
   /** what we know now of a name, before the server has it (the attribute index waits for the server) */

@@ -1,56 +1,130 @@
-// Open files: handles, and the FileNodes of files being written. Reads of a
-// clean file go to an ObjectReader; a file being written reads and writes
-// through its node, and is saved (uploaded) at flush, fsync and release.
-import { FsError } from '../errors.js'
+// The owner of every open file's life. Each open file is one FileNode (the
+// inode): its handles hold the node, never a path, so a rename moves the node
+// under them and an unlink leaves it alive for them. Only this module changes
+// a node: it opens, writes and truncates it, starts and ends its uploads, and
+// is told of renames, unlinks and attribute changes (tree-ops.ts,
+// attr-ops.ts), which it applies to the node in the state it is in:
+//   - a change of attributes while an upload is on its way keeps the node
+//     dirty, and goes out once the upload lands (an in-place copy if the bytes
+//     are already there);
+//   - an unlink or a rename over a file still open fetches what only the
+//     server has of it first, so its handles read it to the last close;
+//   - an unlink while an upload is on its way waits for it, then deletes.
+import { FsError, errnoOf } from '../errors.js'
+import { Priority, sameEtag } from '../s3/store.js'
+import { log } from '../util/log.js'
 import { OpenFlags } from './api.js'
+import { type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
-import type { OortFs } from './filesystem.js'
 import { HandleTable } from './handles.js'
 import { encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
-import { checkNewName } from './names.js'
+import { checkNewName, splitPath } from './names.js'
+import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
+import { storedMeta } from './stored-meta.js'
+import { copyObject } from './write/copy-object.js'
+import type { DeleteBatcher } from './write/delete-batcher.js'
 import { FileNode, type BaseObject, type RemoteReader } from './write/file-node.js'
+import type { MetaWriter } from './write/meta-writer.js'
 import { Uploader } from './write/uploader.js'
 
 interface Handle {
-  path: string
+  node: FileNode
   flags: number
-  node?: FileNode
-  reader?: ObjectReader
 }
+
+/** what a file's readers ask of the block cache: one reader per object version keeps its read-ahead across calls */
+const READERS_KEPT = 64
 
 export class OpenFiles {
   readonly uploader: Uploader
-  /** files with open handles or unsaved changes, by path */
-  readonly nodes = new Map<string, FileNode>()
+  /** the node at each path that has one (open, or with unsaved changes) */
+  private readonly byPath = new Map<string, FileNode>()
+  /** every node alive, named or not (unlinked, or moved off its name by another client's new version) */
+  private readonly live = new Set<FileNode>()
   private readonly handles = new HandleTable<Handle>()
   private readonly uploads = new Map<FileNode, Promise<void>>()
-  /** one reader per object version, so each keeps its read-ahead state across calls */
+  /** unlinks waiting for an upload of the same key to land before they delete it */
+  private readonly unlinking = new Map<string, Promise<void>>()
+  /** nodes whose stored attributes are known (not guessed from a listing) */
+  private readonly storedKnown = new WeakSet<FileNode>()
   private readonly remote: RemoteReader
 
-  constructor (private readonly fs: OortFs) {
+  constructor (
+    private readonly ctx: FsContext,
+    private readonly cache: BlockCache,
+    private readonly deletes: DeleteBatcher,
+    private readonly meta: MetaWriter,
+  ) {
     this.remote = this.makeRemote()
-    this.uploader = new Uploader(fs.store, this.remote, { partSize: fs.opts.partSize, concurrency: fs.opts.uploadConcurrency })
+    this.uploader = new Uploader(ctx.store, this.remote, { partSize: ctx.opts.partSize, concurrency: ctx.opts.uploadConcurrency })
   }
 
+  // ---- what others may ask
+
+  /** the node at path, if one is there */
   node (path: string): FileNode | undefined {
-    return this.nodes.get(path)
+    return this.byPath.get(path)
   }
 
-  /** the node behind an open handle, if it was opened for writing */
-  nodeOf (fh: number): FileNode | undefined {
-    return this.handles.get(fh)?.node
+  /** how many files are open or unsaved (for stats) */
+  get count (): number {
+    return this.live.size
   }
 
-  /** an open file as an entry: its size and attributes as written so far */
-  entryOf (node: FileNode): Entry {
+  /**
+   * The entry at path as this mount sees it: a file being written as written
+   * so far, else the namespace's, with attribute changes on their way.
+   */
+  async entry (path: string): Promise<Entry | undefined> {
+    const node = this.byPath.get(path)
+    if (node && node.state !== 'clean') return this.entryOf(node)
+    const e = await this.ctx.ns.lookup(path)
+    return e && this.meta.over(path, e)
+  }
+
+  /** the attributes of an open file through its handle (it may be unlinked or not yet uploaded) */
+  attrEntry (fh: number): Entry | undefined {
+    const h = this.handles.get(fh)
+    return h && this.entryOf(h.node)
+  }
+
+  /** the attributes this mount holds for path's open file, when they are its real ones */
+  knownMeta (path: string): Meta | undefined {
+    const node = this.byPath.get(path)
+    return node && (node.dirty || this.storedKnown.has(node)) ? node.meta : undefined
+  }
+
+  /** names of files created in dir that the server does not have yet */
+  pendingNames (dir: string): string[] {
+    const out: string[] = []
+    for (const node of this.byPath.values()) {
+      const { parent, name } = splitPath(node.path)
+      if (parent === dir) out.push(name)
+    }
+    return out
+  }
+
+  /** whether a file under dir is open or unsaved (rmdir must refuse) */
+  hasUnder (dir: string): boolean {
+    for (const p of this.byPath.keys()) if (p.startsWith(dir + '/')) return true
+    return false
+  }
+
+  private entryOf (node: FileNode): Entry {
     return {
-      kind: 'file', key: node.key, size: node.size, etag: node.base?.version,
-      lastModified: new Date(node.modifiedAt ?? this.fs.now()), meta: node.meta, metaKnown: true,
+      kind: 'file', key: node.key, size: node.size, etag: node.base?.etag,
+      lastModified: new Date(node.modifiedAt ?? this.ctx.now()), meta: node.meta, metaKnown: true,
       // what the upload sends (or sent): storedMeta need not HEAD an open file
       headers: this.headersOf(node), contentType: node.contentType,
     }
   }
+
+  private headersOf (node: FileNode): Record<string, string> {
+    return { ...node.extraMeta, ...encodeMeta(node.meta) }
+  }
+
+  // ---- readers
 
   private makeRemote (): RemoteReader {
     const readers = new Map<string, ObjectReader>()
@@ -59,8 +133,12 @@ export class OpenFiles {
         const id = `${base.version}:${base.key}`
         let r = readers.get(id)
         if (!r) {
-          if (readers.size > 64) readers.clear()
-          r = this.newReader(base.key, base.version, base.size)
+          if (readers.size > READERS_KEPT) readers.clear()
+          r = new ObjectReader(this.ctx.store, this.cache, base.key, base.version, base.size, {
+            maxWindow: this.ctx.opts.readahead,
+            // a full window is eight GETs in flight: parallel streams are what a server gives most to
+            maxRequest: Math.max(this.ctx.opts.blockSize, Math.min(8 * 1024 * 1024, this.ctx.opts.readahead / 8)),
+          }, base.etag)
           readers.set(id, r)
         }
         return r.read(buf, length, position)
@@ -68,67 +146,99 @@ export class OpenFiles {
     }
   }
 
-  private newReader (key: string, version: string, size: number): ObjectReader {
-    return new ObjectReader(this.fs.store, this.fs.cache, key, version, size, {
-      maxWindow: this.fs.opts.readahead,
-      // a full window is eight GETs in flight: parallel streams are what a server gives most to
-      maxRequest: Math.max(this.fs.opts.blockSize, Math.min(8 * 1024 * 1024, this.fs.opts.readahead / 8)),
-    })
-  }
+  // ---- opening
 
   async open (path: string, flags: number): Promise<number> {
     const wantsWrite = (flags & OpenFlags.O_ACCMODE) !== OpenFlags.O_RDONLY || (flags & OpenFlags.O_TRUNC) !== 0
-    if (wantsWrite) this.fs.writable(path)
-    let node = this.nodes.get(path)
+    if (wantsWrite) writable(this.ctx, path)
+    let node = this.byPath.get(path)
+    if (node?.state === 'clean') {
+      // nothing of ours in it: if another client replaced the object, a new
+      // open sees the new version (the handles already open keep theirs)
+      const e = await this.ctx.ns.lookup(path)
+      if (!e || e.kind !== 'file' || !sameEtag(e.etag, node.base?.etag)) this.byPath.delete(path)
+      if (this.byPath.get(path) !== node) node = undefined
+    }
     if (!node) {
-      const e = await this.fs.entry(path)
+      const e = await this.entry(path)
+      if (!e) throw new FsError('ENOENT', undefined, path)
       if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-      if (!wantsWrite) {
-        return this.handles.add({ path, flags, reader: this.newReader(e.key, e.etag ?? '', e.size) })
-      }
-      node = await this.nodeFor(path, e)
+      node = await this.nodeFor(path, e, wantsWrite)
+    } else if (wantsWrite) {
+      await this.learnStored(node)
     }
     node.refs++
-    const fh = this.handles.add({ path, flags, node })
-    if (flags & OpenFlags.O_TRUNC && node.size > 0) await node.truncate(0)
+    const fh = this.handles.add({ node, flags })
+    if (flags & OpenFlags.O_TRUNC && node.size > 0) {
+      await node.truncate(0)
+      node.modified(this.ctx.now())
+    }
     return fh
   }
 
-  /** a FileNode for an existing file, carrying its stored attributes over */
-  private async nodeFor (path: string, e: Entry): Promise<FileNode> {
-    const stored = await this.fs.attrs.storedMeta(path, e)
+  /**
+   * A node for an existing file. One opened for writing starts from its
+   * stored attributes (a HEAD if the listing only guessed them), so a rewrite
+   * keeps them; a reader needs none.
+   */
+  private async nodeFor (path: string, e: Entry, stored: boolean): Promise<FileNode> {
+    let meta = e.meta ?? {}
+    let headers = e.headers ?? {}
+    let contentType = e.contentType
+    if (stored) {
+      const s = await storedMeta(this.ctx, path, e)
+      ;({ meta, headers, contentType } = s)
+      e = s.entry
+    }
     const node = new FileNode({
-      path, key: e.key, meta: { ...stored.meta }, stagingDir: this.fs.opts.stagingDir, partSize: this.fs.opts.partSize,
-      base: { key: e.key, version: e.etag ?? '', size: e.size },
+      path, key: e.key, meta: { ...meta }, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize,
+      base: { key: e.key, version: e.etag || `unknown-${e.lastModified?.getTime() ?? 0}`, etag: e.etag || undefined, size: e.size },
     })
-    node.extraMeta = foreignHeaders(stored.headers)
-    node.contentType = stored.contentType
-    this.nodes.set(path, node)
+    node.extraMeta = foreignHeaders(headers)
+    node.contentType = contentType
+    if (stored || (e.metaKnown && e.headers)) this.storedKnown.add(node)
+    // another open may have made one meanwhile: one node per file
+    const other = this.byPath.get(path)
+    if (other) return other
+    this.byPath.set(path, node)
+    this.live.add(node)
     return node
   }
 
+  /** a reader's node about to be written: its stored attributes first */
+  private async learnStored (node: FileNode): Promise<void> {
+    if (this.storedKnown.has(node) || node.dirty) return
+    const s = await storedMeta(this.ctx, node.path, { kind: 'file', key: node.key, size: node.size, etag: node.base?.etag })
+    node.learnMeta({ ...s.meta }, foreignHeaders(s.headers), s.contentType)
+    this.storedKnown.add(node)
+  }
+
   async create (path: string, mode: number): Promise<number> {
-    this.fs.writable(path)
-    checkNewName(this.fs.names, path)
-    let node = this.nodes.get(path)
+    writable(this.ctx, path)
+    checkNewName(this.ctx.names, path)
+    let node = this.byPath.get(path)
     if (!node) {
-      const e = await this.fs.exists(path)
+      const e = await this.entry(path)
       if (e?.kind === 'dir') throw new FsError('EISDIR', undefined, path)
       if (e) {
-        node = await this.nodeFor(path, e)
-        await node.truncate(0)
+        node = await this.nodeFor(path, e, true)
       } else {
         // no mtime: until utimens sets one, a file's mtime is its LastModified
-        const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.fs.opts.uid, gid: this.fs.opts.gid }
-        node = new FileNode({ path, key: this.fs.names.keyOf(path), meta, stagingDir: this.fs.opts.stagingDir, partSize: this.fs.opts.partSize })
-        node.changed() // even an empty new file must reach the server
-        this.nodes.set(path, node)
+        const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
+        node = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize })
+        this.storedKnown.add(node)
+        this.byPath.set(path, node)
+        this.live.add(node)
       }
     } else {
+      await this.learnStored(node)
+    }
+    if (node.size > 0 || node.base) {
       await node.truncate(0)
+      node.modified(this.ctx.now())
     }
     node.refs++
-    return this.handles.add({ path, flags: OpenFlags.O_RDWR, node })
+    return this.handles.add({ node, flags: OpenFlags.O_RDWR })
   }
 
   private handle (fh: number): Handle {
@@ -137,27 +247,96 @@ export class OpenFiles {
     return h
   }
 
+  // ---- reading and writing
+
   async read (fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const h = this.handle(fh)
-    // a file someone is writing reads through its node, wherever it was opened
-    const node = h.node ?? this.nodes.get(h.path)
-    if (node) return node.read(this.remote, buf, length, position)
-    return h.reader!.read(buf, length, position)
+    const { node } = this.handle(fh)
+    try {
+      return await node.read(this.remote, buf, length, position)
+    } catch (err) {
+      if (errnoOf(err) === 'ESTALE') {
+        log.warn(`${node.path}: the version opened is no longer on the server (another client replaced or removed it); reads of this open file fail with ESTALE, open it again for the new one`)
+      }
+      throw err
+    }
   }
 
   async write (fh: number, buf: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh)
-    if (!h.node || (h.flags & OpenFlags.O_ACCMODE) === OpenFlags.O_RDONLY) throw new FsError('EBADF', 'not open for writing', h.path)
     const node = h.node
+    if ((h.flags & OpenFlags.O_ACCMODE) === OpenFlags.O_RDONLY) throw new FsError('EBADF', 'not open for writing', node.path)
     const at = h.flags & OpenFlags.O_APPEND ? node.size : position
     const n = await node.write(buf, length, at)
-    this.modified(node)
-    this.uploader.afterWrite(node, () => this.headersOf(node))
+    node.modified(this.ctx.now())
+    if (!node.unlinked) this.uploader.afterWrite(node, () => this.headersOf(node))
     return n
   }
 
-  headersOf (node: FileNode): Record<string, string> {
-    return { ...node.extraMeta, ...encodeMeta(node.meta) }
+  async ftruncate (fh: number, size: number): Promise<void> {
+    const h = this.handle(fh)
+    if ((h.flags & OpenFlags.O_ACCMODE) === OpenFlags.O_RDONLY) throw new FsError('EBADF', 'not open for writing', h.node.path)
+    await h.node.truncate(size)
+    h.node.modified(this.ctx.now())
+  }
+
+  /** truncate(2) of a path: through the node there, or a node of its own for the time it takes */
+  async truncate (path: string, size: number): Promise<void> {
+    writable(this.ctx, path)
+    let node = this.byPath.get(path)
+    if (!node) {
+      const e = await this.entry(path)
+      if (!e) throw new FsError('ENOENT', undefined, path)
+      if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
+      if (size === e.size) return
+      node = await this.nodeFor(path, e, true)
+    } else {
+      await this.learnStored(node)
+    }
+    node.refs++
+    try {
+      await node.truncate(size)
+      node.modified(this.ctx.now())
+    } finally {
+      // saved once nobody else holds it: their close saves it otherwise
+      await this.unref(node)
+    }
+  }
+
+  // ---- saving
+
+  async flush (fh: number): Promise<void> {
+    const { node } = this.handle(fh)
+    // dd and touch close a duplicate of a new file's descriptor before writing
+    // to it: an empty new file goes out at release (or fsync), not as an empty
+    // object a moment before the real one
+    if (!node.isFreshEmpty()) await this.save(node)
+  }
+
+  async fsync (fh: number, _datasync: boolean): Promise<void> {
+    await this.save(this.handle(fh).node)
+  }
+
+  async release (fh: number): Promise<void> {
+    const h = this.handles.remove(fh)
+    if (h) await this.unref(h.node)
+  }
+
+  /** one handle fewer: the last one saves the node (again, while changes came during its upload) and lets it go */
+  private async unref (node: FileNode): Promise<void> {
+    node.refs--
+    if (node.refs > 0) return
+    try {
+      while (node.refs === 0 && node.dirty && !node.unlinked) await this.save(node)
+    } finally {
+      if (node.refs === 0 && (!node.dirty || node.unlinked)) await this.drop(node)
+    }
+  }
+
+  private async drop (node: FileNode): Promise<void> {
+    if (this.byPath.get(node.path) === node) this.byPath.delete(node.path)
+    this.live.delete(node)
+    await this.uploader.abort(node)
+    await node.close()
   }
 
   /** uploads a node's changes; one upload per node at a time */
@@ -166,91 +345,57 @@ export class OpenFiles {
       const running = this.uploads.get(node)
       if (running) { await running.catch(() => {}); continue }
       if (!node.dirty || node.unlinked) return
-      const changes = node.changes
-      const p = (async () => {
-        await this.fs.tree.deletes.before(node.key)
-        this.fs.attrs.meta.take(node.path) // the upload carries the attributes
-        const r = await this.uploader.flush(node, this.headersOf(node), node.contentType)
-        node.uploaded({ key: node.key, version: r.etag, size: r.size }, changes)
-        this.fs.ns.changed(node.path, {
-          kind: 'file', key: node.key, size: r.size, etag: r.etag,
-          lastModified: r.serverDate ?? new Date(this.fs.now()), meta: { ...node.meta }, metaKnown: true,
-          headers: this.headersOf(node), contentType: node.contentType,
-        })
-      })()
+      const p = this.upload(node)
       this.uploads.set(node, p)
       try { await p } finally { this.uploads.delete(node) }
       return
     }
   }
 
-  async flush (fh: number): Promise<void> {
-    const h = this.handle(fh)
-    // dd and touch close a duplicate of a new file's descriptor before writing
-    // to it: an empty new file goes out at release (or fsync), not as an empty
-    // object a moment before the real one
-    if (h.node && !(h.node.isFreshEmpty())) await this.save(h.node)
-  }
-
-  async fsync (fh: number, _datasync: boolean): Promise<void> {
-    const h = this.handle(fh)
-    if (h.node) await this.save(h.node)
-  }
-
-  async release (fh: number): Promise<void> {
-    const h = this.handles.remove(fh)
-    const node = h?.node
-    if (!node) return
-    node.refs--
-    if (node.refs > 0) return
+  private async upload (node: FileNode): Promise<void> {
+    const mark = node.beginUpload()
     try {
-      await this.save(node)
-    } finally {
-      if (node.refs === 0 && (!node.dirty || node.unlinked)) {
-        if (this.nodes.get(node.path) === node) this.nodes.delete(node.path)
-        await this.uploader.abort(node)
-        await node.close()
+      await this.unlinking.get(node.key)
+      await this.deletes.before(node.key)
+      // the upload carries the attributes: a change on its way lands first
+      await this.meta.before(node.path)
+      const headers = this.headersOf(node)
+      if (!node.contentDirty && node.base) {
+        // attributes alone changed (chmod while the upload ran): set them in place
+        const base = node.base
+        const r = await copyObject(this.ctx.store, base.key, base.key, base.size, {
+          metadata: headers, contentType: node.contentType, priority: Priority.Data, sourceIfMatch: base.etag,
+        }).catch(err => {
+          if (errnoOf(err) !== 'ESTALE') throw err
+          log.warn(`${node.path} was replaced on the server by another client: its attribute change was not applied`)
+          return undefined
+        })
+        node.metaSaved(mark, r?.etag || undefined)
+        if (r && !node.unlinked) this.landed(node, headers, r.etag || base.etag || '', base.size, r.lastModified ?? r.serverDate)
+        return
       }
+      const r = await this.uploader.flush(node, headers, node.contentType)
+      node.uploaded({ key: node.key, version: r.etag, etag: r.etag || undefined, size: r.size }, mark)
+      if (!node.unlinked) this.landed(node, headers, r.etag, r.size, r.serverDate)
+    } catch (err) {
+      node.uploadFailed()
+      throw err
     }
   }
 
-  async truncate (path: string, size: number): Promise<void> {
-    this.fs.writable(path)
-    const open = this.nodes.get(path)
-    if (open) { await open.truncate(size); return }
-    const e = await this.fs.entry(path)
-    if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-    if (size === e.size) return
-    const node = await this.nodeFor(path, e)
-    node.refs++
-    try {
-      await node.truncate(size)
-      this.modified(node)
-      await this.save(node)
-    } finally {
-      node.refs--
-      if (this.nodes.get(path) === node && !node.dirty) this.nodes.delete(path)
-      await node.close()
-    }
-  }
-
-  async ftruncate (fh: number, size: number): Promise<void> {
-    const h = this.handle(fh)
-    if (!h.node) throw new FsError('EBADF', 'not open for writing', h.path)
-    await h.node.truncate(size)
-    this.modified(h.node)
-  }
-
-  /** content changed: the mtime is now, and becomes the object's LastModified once saved */
-  private modified (node: FileNode): void {
-    delete node.meta.mtimeMs
-    node.modifiedAt = this.fs.now()
+  /** tells the namespace what the server now has at the node's name */
+  private landed (node: FileNode, headers: Record<string, string>, etag: string, size: number, date?: Date): void {
+    this.ctx.ns.changed(node.path, {
+      kind: 'file', key: node.key, size, etag,
+      lastModified: date ?? new Date(this.ctx.now()), meta: { ...node.meta }, metaKnown: true,
+      headers, contentType: node.contentType,
+    })
   }
 
   /** uploads every file with unsaved changes; the paths that failed, with why */
   async saveAll (): Promise<string[]> {
     const failures: string[] = []
-    await Promise.all([...this.nodes.values()].map(n => this.save(n).catch(err => {
+    await Promise.all([...this.live].map(n => this.save(n).catch(err => {
       // the bytes are not lost: say where they are, for after the process ends
       const kept = n.stagingFile ? ` (the bytes written stay in ${n.stagingFile})` : ''
       failures.push(`${n.path}: ${(err as Error).message}${kept}`)
@@ -261,7 +406,80 @@ export class OpenFiles {
   /** bytes of open files not yet on the server (for stats) */
   dirtyBytes (): number {
     let n = 0
-    for (const node of this.nodes.values()) if (node.dirty) n += node.size
+    for (const node of this.live) if (node.dirty && !node.unlinked) n += node.size
     return n
+  }
+
+  /** uploads the unsaved files under dir (before the directory is renamed) */
+  async saveUnder (dir: string): Promise<void> {
+    await Promise.all([...this.byPath.values()].filter(n => n.path.startsWith(dir + '/')).map(n => this.save(n)))
+  }
+
+  // ---- what others tell
+
+  /**
+   * chmod, chown, utimens or xattrs of path. A file whose content or whose
+   * upload is still on its way takes the change itself (the upload, or one
+   * after it, carries it): true. Otherwise false, and the caller rewrites the
+   * object's metadata; a clean node there learns the new attributes too.
+   */
+  changeMeta (path: string, change: (m: Meta) => Meta): boolean {
+    const node = this.byPath.get(path)
+    if (!node) return false
+    if (node.dirty || node.isUploading) {
+      node.setMeta(change(node.meta))
+      return true
+    }
+    return false
+  }
+
+  /** the attributes the caller stored for path: a clean node there holds them too */
+  metaStored (path: string, meta: Meta): void {
+    const node = this.byPath.get(path)
+    if (node && !node.dirty) node.learnMeta({ ...meta }, node.extraMeta, node.contentType)
+  }
+
+  /**
+   * The name path is going away (unlink, or a rename over it). A node there
+   * that is still open first fetches what only the server has, so it stays
+   * readable to the last close; one whose upload is on its way sees it land.
+   * Resolves with whether the server has an object of ours to delete.
+   */
+  async unlinked (path: string): Promise<boolean> {
+    const node = this.byPath.get(path)
+    if (!node) return true
+    this.byPath.delete(path)
+    if (node.refs > 0) await node.materialize(this.remote, 0, node.size)
+    node.unlink()
+    this.meta.take(path)
+    const wait = (async () => {
+      await this.uploads.get(node)?.catch(() => {})
+      await this.uploader.abort(node)
+    })()
+    this.unlinking.set(node.key, wait)
+    try { await wait } finally { if (this.unlinking.get(node.key) === wait) this.unlinking.delete(node.key) }
+    if (node.refs === 0) await this.drop(node)
+    return !!node.base
+  }
+
+  /** a file renamed: its node (if any) follows, under its new key and the copy's ETag */
+  renamed (from: string, to: string, toKey: string, etag?: string): void {
+    const node = this.byPath.get(from)
+    if (!node) return
+    this.byPath.delete(from)
+    node.moveTo(to, toKey, etag)
+    this.byPath.set(to, node)
+  }
+
+  /** a directory renamed: the nodes below it follow, under the copies' ETags (by new key) */
+  renamedTree (from: string, to: string, etags: Map<string, string>): void {
+    const moving = [...this.byPath.values()].filter(n => n.path.startsWith(from + '/'))
+    for (const node of moving) this.byPath.delete(node.path)
+    for (const node of moving) {
+      const path = to + node.path.slice(from.length)
+      const key = this.ctx.names.keyOf(path)
+      node.moveTo(path, key, etags.get(key))
+      this.byPath.set(path, node)
+    }
   }
 }

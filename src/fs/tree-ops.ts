@@ -1,57 +1,62 @@
 // Changes to names: unlink, mkdir, rmdir, rename (files and whole
-// directories), symlink.
+// directories), symlink. An open file's node is told (open-files.ts owns it);
+// nothing here edits one.
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import type { FsContext } from './context.js'
 import type { Entry } from './entry.js'
-import type { OortFs } from './filesystem.js'
 import { encodeMeta, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
 import { checkNewName } from './names.js'
-import { DeleteBatcher } from './write/delete-batcher.js'
+import type { OpenFiles } from './open-files.js'
+import type { RenameJournal } from './rename-journal.js'
+import type { DeleteBatcher } from './write/delete-batcher.js'
 import { copyObject } from './write/copy-object.js'
+import type { MetaWriter } from './write/meta-writer.js'
 import { log } from '../util/log.js'
 
 const RENAME_CONCURRENCY = 16
 
 export class TreeOps {
-  readonly deletes: DeleteBatcher
+  constructor (
+    private readonly ctx: FsContext,
+    private readonly files: OpenFiles,
+    private readonly meta: MetaWriter,
+    private readonly deletes: DeleteBatcher,
+    private readonly journal: RenameJournal,
+  ) {}
 
-  constructor (private readonly fs: OortFs) {
-    this.deletes = new DeleteBatcher(fs.store)
+  private get ns () { return this.ctx.ns }
+  private get store () { return this.ctx.store }
+
+  private async entry (path: string): Promise<Entry> {
+    const e = await this.files.entry(path)
+    if (!e) throw new FsError('ENOENT', undefined, path)
+    return e
   }
 
-  private get ns () { return this.fs.ns }
-  private get store () { return this.fs.store }
-
   private async mustNotExist (path: string): Promise<void> {
-    checkNewName(this.fs.names, path)
-    if (await this.fs.exists(path)) throw new FsError('EEXIST', undefined, path)
+    checkNewName(this.ctx.names, path)
+    if (await this.files.entry(path)) throw new FsError('EEXIST', undefined, path)
   }
 
   /** attributes of something new: its dates are the object's LastModified */
   private baseMeta (mode: number): Meta {
-    return { mode, uid: this.fs.opts.uid, gid: this.fs.opts.gid }
+    return { mode, uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
   }
 
   async unlink (path: string): Promise<void> {
-    const e = await this.fs.entry(path)
+    const e = await this.entry(path)
     if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-    const node = this.fs.files.nodes.get(path)
-    let onServer = true
-    if (node) {
-      node.unlinked = true
-      this.fs.files.nodes.delete(path)
-      await this.fs.files.uploader.abort(node)
-      onServer = !!node.base
-    }
-    if (onServer) this.deletes.delete(e.key)
-    this.fs.attrs.meta.take(path)
+    this.meta.take(path)
+    // an open file stays readable to its last close; an upload on its way lands first
+    if (await this.files.unlinked(path)) this.deletes.delete(e.key)
     this.ns.changed(path, undefined)
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
     await this.mustNotExist(path)
     const meta = this.baseMeta(S_IFDIR | (mode & 0o7777))
-    const key = this.fs.names.dirPrefix(path)
+    const key = this.ctx.names.dirPrefix(path)
     const headers = encodeMeta(meta)
     await this.deletes.before(key)
     const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
@@ -64,7 +69,7 @@ export class TreeOps {
   async symlink (target: string, path: string): Promise<void> {
     await this.mustNotExist(path)
     const meta = this.baseMeta(S_IFLNK | 0o777)
-    const key = this.fs.names.keyOf(path)
+    const key = this.ctx.names.keyOf(path)
     const headers = encodeMeta(meta)
     const body = Buffer.from(target)
     await this.deletes.before(key)
@@ -77,25 +82,23 @@ export class TreeOps {
 
   async rmdir (path: string): Promise<void> {
     if (path === '/') throw new FsError('EBUSY', 'the mount root', path)
-    const e = await this.fs.entry(path)
+    const e = await this.entry(path)
     if (e.kind !== 'dir') throw new FsError('ENOTDIR', undefined, path)
-    for (const node of this.fs.files.nodes.values()) {
-      if (node.path.startsWith(path + '/') && !node.unlinked) throw new FsError('ENOTEMPTY', undefined, path)
-    }
+    if (this.files.hasUnder(path)) throw new FsError('ENOTEMPTY', undefined, path)
     const cached = this.ns.cache.listing(path)
     if (cached && cached.size > 0) throw new FsError('ENOTEMPTY', undefined, path)
     const prefix = e.key
-    let marker = !!this.ns.cache.marker(path)
     if (!cached) {
       // no fresh listing: the server decides, once the children's deletes have landed
       await this.deletes.flush()
       const page = await this.store.list({ prefix, maxKeys: 3 }, { priority: Priority.Metadata })
       if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
-      marker = page.objects.length > 0
     }
-    // the children's deletes (rm -r), the marker and the index: one batch
-    if (marker) this.deletes.delete(prefix)
-    if (this.ns.hasIndex(path) !== false) this.deletes.delete(this.fs.names.indexKey(path))
+    // the children's deletes (rm -r), the marker and the index: one batch. The
+    // marker goes whatever the cache says of it: deleting a missing key costs
+    // nothing in a batch, a marker left behind brings the directory back
+    this.deletes.delete(prefix)
+    if (this.ns.hasIndex(path) !== false) this.deletes.delete(this.ctx.names.indexKey(path))
     await this.deletes.flush()
     this.ns.changed(path, undefined)
     this.ns.forgetTree(path)
@@ -103,10 +106,10 @@ export class TreeOps {
 
   async rename (from: string, to: string): Promise<void> {
     if (from === to) return
-    checkNewName(this.fs.names, to)
+    checkNewName(this.ctx.names, to)
     if (to.startsWith(from + '/')) throw new FsError('EINVAL', 'cannot move a directory into itself', to)
-    const src = await this.fs.entry(from)
-    const dst = await this.fs.exists(to)
+    const src = await this.entry(from)
+    const dst = await this.files.entry(to)
     if (src.kind === 'dir') {
       if (dst && dst.kind !== 'dir') throw new FsError('ENOTDIR', undefined, to)
       if (dst) await this.rmdir(to) // POSIX: an empty directory may be replaced; rmdir says ENOTEMPTY otherwise
@@ -118,30 +121,30 @@ export class TreeOps {
   }
 
   private async renameFile (from: string, to: string, src: Entry): Promise<void> {
-    const node = this.fs.files.nodes.get(from)
+    const node = this.files.node(from)
     if (node) {
-      await this.fs.files.save(node)
-      src = await this.fs.entry(from)
+      // its bytes on the server first: the copy moves what the server has
+      await this.files.save(node)
+      src = await this.entry(from)
     }
-    const toKey = this.fs.names.keyOf(to)
-    if (!node || node.base) {
-      await this.deletes.before(toKey)
-      // attributes set just before (rsync, editors) ride along in the same copy
-      const pending = this.fs.attrs.meta.take(from)
-      const r = await copyObject(this.store, src.key, toKey, src.size, pending ? { metadata: pending.headers, contentType: pending.contentType } : {})
-      this.deletes.delete(src.key)
-      this.ns.changed(to, { ...src, key: toKey, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
-    }
+    const toKey = this.ctx.names.keyOf(to)
+    // the destination's own pending attributes die with it; an open one stays readable
+    this.meta.take(to)
+    await this.meta.before(to)
+    await this.files.unlinked(to)
+    await this.deletes.before(toKey)
+    // attributes set just before (rsync, editors) ride along in the same copy,
+    // pinned to the version they were computed for; one already on its way
+    // lands first, so the copy takes what it wrote
+    const pending = this.meta.take(from)
+    await this.meta.before(from)
+    const r = await copyObject(this.store, src.key, toKey, src.size,
+      pending ? { metadata: pending.headers, contentType: pending.contentType, sourceIfMatch: src.etag } : {})
+    this.deletes.delete(src.key)
+    const moved: Entry = pending ? { ...pending.entry, key: toKey } : { ...src, key: toKey }
+    this.ns.changed(to, { ...moved, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
+    this.files.renamed(from, to, toKey, r.etag || undefined)
     this.ns.changed(from, undefined)
-    const other = this.fs.files.nodes.get(to)
-    if (other && other !== node) { other.unlinked = true; this.fs.files.nodes.delete(to) }
-    if (node) {
-      this.fs.files.nodes.delete(from)
-      node.path = to
-      node.key = toKey
-      if (node.base) node.base = { ...node.base, key: toKey }
-      this.fs.files.nodes.set(to, node)
-    }
   }
 
   /**
@@ -149,13 +152,12 @@ export class TreeOps {
    * cut short leaves each byte reachable under the old name or the new one.
    */
   private async renameDir (from: string, to: string, src: Entry): Promise<void> {
-    const open = [...this.fs.files.nodes.values()].filter(n => n.path.startsWith(from + '/'))
-    await Promise.all(open.map(n => this.fs.files.save(n)))
+    await this.files.saveUnder(from)
     await this.flushPending()
     const fromPrefix = src.key
-    const toPrefix = this.fs.names.dirPrefix(to)
-    const journal = await this.fs.journal.begin(fromPrefix, toPrefix)
-    let moved: number
+    const toPrefix = this.ctx.names.dirPrefix(to)
+    const journal = await this.journal.begin(fromPrefix, toPrefix)
+    let moved: Map<string, string>
     try {
       moved = await this.moveKeys(from, to, fromPrefix, toPrefix)
     } catch (err) {
@@ -163,23 +165,17 @@ export class TreeOps {
       await journal.stop()
       throw err
     }
-    await this.fs.journal.end(journal)
+    await this.journal.end(journal)
     this.ns.forgetTree(from)
     this.ns.forgetTree(to)
     this.ns.changed(from, undefined)
     this.ns.changed(to, { ...src, key: toPrefix })
-    for (const n of open) {
-      this.fs.files.nodes.delete(n.path)
-      n.path = to + n.path.slice(from.length)
-      n.key = this.fs.names.keyOf(n.path)
-      if (n.base) n.base = { ...n.base, key: n.key }
-      this.fs.files.nodes.set(n.path, n)
-    }
-    log.debug(`renamed ${from} to ${to}: ${moved} keys`)
+    this.files.renamedTree(from, to, moved)
+    log.debug(`renamed ${from} to ${to}: ${moved.size} keys`)
   }
 
-  /** copies every key under the old prefix (and the directory's index), then deletes the originals; returns how many */
-  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string): Promise<number> {
+  /** copies every key under the old prefix (and the directory's index), then deletes the originals; returns each new key's ETag */
+  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string): Promise<Map<string, string>> {
     const keys: { key: string, size: number }[] = []
     let token: string | undefined
     do {
@@ -188,27 +184,30 @@ export class TreeOps {
       token = page.truncated ? page.nextToken : undefined
     } while (token)
     let next = 0
+    const moved = new Map<string, string>()
     const worker = async (): Promise<void> => {
       while (next < keys.length) {
         const k = keys[next++]!
-        await copyObject(this.store, k.key, toPrefix + k.key.slice(fromPrefix.length), k.size)
+        const toKey = toPrefix + k.key.slice(fromPrefix.length)
+        const r = await copyObject(this.store, k.key, toKey, k.size)
+        if (r.etag) moved.set(toKey, r.etag)
       }
     }
     await Promise.all(Array.from({ length: RENAME_CONCURRENCY }, worker))
     // the directory's own index lives beside it, outside the prefix
-    const fromIndex = this.fs.names.indexKey(from)
+    const fromIndex = this.ctx.names.indexKey(from)
     if (this.ns.hasIndex(from) !== false) {
-      const moved = await this.store.copy(fromIndex, this.fs.names.indexKey(to), { priority: Priority.Data })
+      const copied = await this.store.copy(fromIndex, this.ctx.names.indexKey(to), { priority: Priority.Data })
         .then(() => true, err => { if ((err as FsError).errno !== 'ENOENT') throw err; return false })
-      if (moved) this.deletes.delete(fromIndex)
+      if (copied) this.deletes.delete(fromIndex)
     }
     for (const k of keys) this.deletes.delete(k.key)
     await this.deletes.flush()
-    return keys.length
+    return moved
   }
 
   async flushPending (): Promise<void> {
-    await Promise.all([this.deletes.flush(), this.fs.attrs.meta.flush()])
+    await Promise.all([this.deletes.flush(), this.meta.flush()])
   }
 }
 

@@ -15,7 +15,7 @@ import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
 import type { Credentials } from './client.js'
 import {
-  Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopyResult, type DeleteManyResult, type ListPage,
+  Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type CopyResult, type DeleteManyResult, type ListPage,
   type ListParams, type ObjectHead, type ObjectStore, type PartRef, type PresignOptions, type PutOptions,
   type WriteResult,
 } from './store.js'
@@ -106,20 +106,21 @@ export class S3Gateway implements ObjectStore {
     }
   }
 
-  async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
+  async get (key: string, start: number, end: number, opts?: GetOptions): Promise<Buffer> {
     let buf: Buffer | undefined
     const got = await this.getInto(key, start, end, length => [buf = Buffer.allocUnsafe(length)], opts)
     return buf ? buf.subarray(0, got) : Buffer.alloc(0)
   }
 
-  async getInto (key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: CallOptions): Promise<number> {
+  async getInto (key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: GetOptions): Promise<number> {
     const want = end - start
     if (want <= 0) return 0
     // taken once the answer comes: queued read-ahead holds no memory
     let sink: Segments | undefined
     let got = 0
-    let etag: string | undefined
-    // a retry after a body cut short asks only for the rest, of the same version
+    // the caller's version, or the first answer's: a retry after a body cut
+    // short asks only for the rest, of the same version
+    let etag: string | undefined = opts?.ifMatch ? quoted(opts.ifMatch) : undefined
     await this.send('GetObject', `get ${key}`, opts, Priority.Data, async call => {
       const from = start + got
       let out
@@ -130,7 +131,7 @@ export class S3Gateway implements ObjectStore {
       } catch (err) {
         const e = toS3Error(err, `get ${key}`)
         if (e.status === 416) return // starts at or past the end: nothing more
-        if (e.status === 412 && etag) throw new S3Error('EIO', 'ObjectChanged', 412, `get ${key}: the object changed while it was read`, err)
+        if (e.status === 412 && etag) throw changed(`get ${key}`, err)
         throw e
       }
       etag ??= out.ETag
@@ -187,7 +188,8 @@ export class S3Gateway implements ObjectStore {
         MetadataDirective: opts?.metadata ? 'REPLACE' : 'COPY',
         Metadata: opts?.metadata,
         ContentType: opts?.metadata ? (opts.contentType ?? 'application/octet-stream') : undefined,
-      }), call), { abortSignal: call.abortSignal }))
+        CopySourceIfMatch: opts?.sourceIfMatch ? quoted(opts.sourceIfMatch) : undefined,
+      }), call), { abortSignal: call.abortSignal }).catch(err => { throw pinnedSourceError(err, `copy ${sourceKey} to ${destKey}`, opts) }))
     return {
       etag: out.CopyObjectResult?.ETag ?? '',
       lastModified: out.CopyObjectResult?.LastModified,
@@ -231,12 +233,13 @@ export class S3Gateway implements ObjectStore {
     return out.ETag ?? ''
   }
 
-  async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions): Promise<string> {
+  async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions & CopySourceOptions): Promise<string> {
     const out = await this.send('UploadPartCopy', `copy part ${partNumber} of ${key}`, opts, Priority.Data, call =>
       this.client.send(this.timed(new UploadPartCopyCommand({
         Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber,
         CopySource: copySource(this.bucket, sourceKey), CopySourceRange: `bytes=${start}-${end - 1}`,
-      }), call), { abortSignal: call.abortSignal }))
+        CopySourceIfMatch: opts?.sourceIfMatch ? quoted(opts.sourceIfMatch) : undefined,
+      }), call), { abortSignal: call.abortSignal }).catch(err => { throw pinnedSourceError(err, `copy part ${partNumber} of ${key}`, opts) }))
     return out.CopyPartResult?.ETag ?? ''
   }
 
@@ -299,6 +302,21 @@ function multipartEtag (parts: PartRef[]): string {
   const h = createHash('md5')
   for (const p of parts) h.update(Buffer.from(unquote(p.etag), 'hex'))
   return `"${h.digest('hex')}-${parts.length}"`
+}
+
+/** an entity tag as HTTP wants it: CopyObject answers with it bare, listings quote it */
+function quoted (etag: string): string {
+  return `"${unquote(etag)}"`
+}
+
+/** the version a caller pinned is no longer the object's: not retryable, ESTALE */
+function changed (what: string, cause: unknown): S3Error {
+  return new S3Error('ESTALE', 'ObjectChanged', 412, `${what}: the object changed on the server (another client replaced it)`, cause)
+}
+
+function pinnedSourceError (err: unknown, what: string, opts: CopySourceOptions | undefined): S3Error {
+  const e = toS3Error(err, what)
+  return e.status === 412 && opts?.sourceIfMatch ? changed(what, err) : e
 }
 
 function lowerKeys (meta: Record<string, string>): Record<string, string> {

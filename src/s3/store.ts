@@ -18,6 +18,16 @@ export interface CallOptions {
   signal?: AbortSignal
 }
 
+export interface GetOptions extends CallOptions {
+  /** only this version (If-Match): another one fails with ESTALE, never mixes in */
+  ifMatch?: string
+}
+
+export interface CopySourceOptions {
+  /** copy only from this version of the source (x-amz-copy-source-if-match): else ESTALE */
+  sourceIfMatch?: string
+}
+
 /** An object as a listing shows it: no user metadata. */
 export interface ObjectSummary {
   key: string
@@ -59,7 +69,7 @@ export interface PutOptions extends CallOptions {
   ifNoneMatch?: boolean
 }
 
-export interface CopyOptions extends CallOptions {
+export interface CopyOptions extends CallOptions, CopySourceOptions {
   /** replace the metadata (MetadataDirective REPLACE) instead of copying it */
   metadata?: Record<string, string>
   contentType?: string
@@ -97,14 +107,14 @@ export interface ObjectStore {
   /** undefined when the key does not exist */
   head(key: string, opts?: CallOptions): Promise<ObjectHead | undefined>
   /** bytes [start, end) of the object; fewer only at the end of the object */
-  get(key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer>
+  get(key: string, start: number, end: number, opts?: GetOptions): Promise<Buffer>
   /**
    * The same bytes written into buffers the caller gives, back to back (each
    * filled before the next), asked for only once the answer comes so a queued
    * request holds no memory (`length`: what the object has of the range);
    * resolves with the byte count.
    */
-  getInto(key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: CallOptions): Promise<number>
+  getInto(key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: GetOptions): Promise<number>
   /** a whole (small) object with its ETag and date; undefined when it does not exist */
   read(key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined>
   put(key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult>
@@ -115,7 +125,7 @@ export interface ObjectStore {
   createMultipart(key: string, opts?: PutOptions): Promise<string>
   uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, opts?: CallOptions): Promise<string>
   /** copies bytes [start, end) of sourceKey into a part */
-  uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions): Promise<string>
+  uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions & CopySourceOptions): Promise<string>
   completeMultipart(key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult>
   abortMultipart(key: string, uploadId: string, opts?: CallOptions): Promise<void>
   /** one cheap request that fails with the server's error if the bucket or credentials are wrong */

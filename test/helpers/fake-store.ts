@@ -4,9 +4,9 @@
 // counted "request", like the gateway's; failures come out as the gateway
 // would throw them after its retries, so the fake itself never retries.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { toS3Error, type S3Error } from '../../src/s3/errors.js'
+import { S3Error, toS3Error } from '../../src/s3/errors.js'
 import {
-  unquote, type CallOptions, type CopyOptions, type CopyResult, type DeleteManyResult, type ListPage,
+  unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type CopyResult, type DeleteManyResult, type ListPage,
   type ListParams, type ObjectHead, type ObjectStore, type ObjectSummary, type PartRef, type PresignOptions,
   type PutOptions, type WriteResult,
 } from '../../src/s3/store.js'
@@ -38,6 +38,28 @@ export interface StoredObject {
   contentType: string
 }
 
+/**
+ * A held request (see FakeStore.hold): counted and arrived, not yet carried
+ * out. The test decides when it goes on, or how it fails.
+ */
+export interface Gate {
+  /** resolves once a matching request reaches the store (then the test acts) */
+  readonly arrived: Promise<string>
+  /** lets the request go on: it is carried out against the store as it is now */
+  release(): void
+  /** the request fails with err instead */
+  fail(err: S3Error): void
+}
+
+interface HeldCall {
+  op: string
+  key?: string | RegExp
+  opened: Promise<void>
+  arrive: (key: string) => void
+  open: () => void
+  error?: S3Error
+}
+
 const MAX_KEY_BYTES = 1024
 const DEFAULT_TYPE = 'application/octet-stream'
 
@@ -53,6 +75,7 @@ export class FakeStore implements ObjectStore {
   private readonly objects = new Map<string, StoredObject>()
   private readonly uploads = new Uploads()
   private readonly faults: { op: string; err: S3Error; times: number }[] = []
+  private readonly holds: HeldCall[] = []
   /** byte-ordered keys, rebuilt after the key set changes */
   private sorted?: string[]
 
@@ -70,6 +93,25 @@ export class FakeStore implements ObjectStore {
   /** the next `times` requests of `op` (or of any op, for '*') throw `err` */
   failNext (op: string, err: S3Error, times = 1): void {
     this.faults.push({ op, err, times })
+  }
+
+  /**
+   * Holds the next request of `op` (whose key, or listing prefix, matches
+   * `key` if given) once it arrives, until the test releases it: so a test
+   * can act while, say, a PUT is in flight, and each interleaving is a test.
+   */
+  hold (op: string, key?: string | RegExp): Gate {
+    let arrive!: (key: string) => void
+    let open!: () => void
+    const arrived = new Promise<string>(resolve => { arrive = resolve })
+    const opened = new Promise<void>(resolve => { open = resolve })
+    const h: HeldCall = { op, key, opened, arrive, open }
+    this.holds.push(h)
+    return {
+      arrived,
+      release: () => open(),
+      fail: err => { h.error = err; open() },
+    }
   }
 
   totalRequests (): number {
@@ -130,15 +172,16 @@ export class FakeStore implements ObjectStore {
     }
   }
 
-  async get (key: string, start: number, end: number, opts?: CallOptions): Promise<Buffer> {
+  async get (key: string, start: number, end: number, opts?: GetOptions): Promise<Buffer> {
     if (end <= start) return Buffer.alloc(0) // the gateway sends nothing either
     await this.request('GetObject', key, opts)
     checkKey(key, `get ${key}`)
     const o = this.existing(key, `get ${key}`)
+    pinned(o, opts?.ifMatch, `get ${key}`)
     return Buffer.from(o.body.subarray(Math.min(start, o.body.length), Math.min(end, o.body.length)))
   }
 
-  async getInto (key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: CallOptions): Promise<number> {
+  async getInto (key: string, start: number, end: number, buffers: (length: number) => Buffer[], opts?: GetOptions): Promise<number> {
     const data = await this.get(key, start, end, opts)
     if (data.length === 0) return 0
     // as the gateway: filled back to back, every buffer but the last whole
@@ -179,6 +222,7 @@ export class FakeStore implements ObjectStore {
     await this.request('CopyObject', destKey, opts)
     checkKey(destKey, what)
     const src = this.existing(sourceKey, what)
+    pinned(src, opts?.sourceIfMatch, what)
     if (sourceKey === destKey && !opts?.metadata) {
       throw serverError('InvalidRequest', 400, what, 'copying an object onto itself needs new metadata')
     }
@@ -222,11 +266,12 @@ export class FakeStore implements ObjectStore {
     return `"${this.uploads.setPart(key, uploadId, partNumber, Buffer.from(body), what).toString('hex')}"`
   }
 
-  async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions): Promise<string> {
+  async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions & CopySourceOptions): Promise<string> {
     const what = `copy part ${partNumber} of ${key}`
     await this.request('UploadPartCopy', key, opts)
     this.uploads.find(key, uploadId, what)
     const src = this.existing(sourceKey, what)
+    pinned(src, opts?.sourceIfMatch, what)
     if (start < 0 || end <= start || end > src.body.length) {
       throw serverError('InvalidRange', 416, what, `bytes ${start}-${end - 1} of a ${src.body.length}-byte object`)
     }
@@ -278,6 +323,13 @@ export class FakeStore implements ObjectStore {
       throw fault.err
     }
     if (this.missingBucket) throw serverError('NoSuchBucket', 404, `${op} ${key}`)
+    const held = this.holds.findIndex(h => h.op === op && (h.key === undefined || (typeof h.key === 'string' ? h.key === key : h.key.test(key))))
+    if (held >= 0) {
+      const [h] = this.holds.splice(held, 1)
+      h!.arrive(key)
+      await h!.opened
+      if (h!.error) throw h!.error
+    }
   }
 
   private existing (key: string, what: string): StoredObject {
@@ -308,6 +360,13 @@ export class FakeStore implements ObjectStore {
   /** the Date header: whole seconds */
   private serverDate (): Date {
     return wholeSeconds(this.now())
+  }
+}
+
+/** a version pinned by If-Match (or x-amz-copy-source-if-match) that is no longer there: 412, as the gateway turns it */
+function pinned (o: StoredObject, etag: string | undefined, what: string): void {
+  if (etag && unquote(etag) !== unquote(o.etag)) {
+    throw new S3Error('ESTALE', 'ObjectChanged', 412, `${what}: the object changed on the server (another client replaced it)`)
   }
 }
 

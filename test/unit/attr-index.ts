@@ -112,7 +112,7 @@ t.test('a listing taken while a chmod copy runs does not lose the mode from the 
   await sleep(1100) // so the copy's date differs from the listed one
   const copy = holdStore(store, 'copy', key => key === 'd/a', 'after')
   await fs.chmod('/d/a', 0o600)
-  const saving = fs.attrs.meta.flush()
+  const saving = fs.meta.flush()
   await copy.held
   await sleep(150) // past the TTL: list again, and see the copy's new date
   await fs.readdir('/d')

@@ -103,13 +103,22 @@ t.test('a GET body cut short resumes from where it stopped, with If-Match on the
   t.same(calls.map(c => [c.input.Range, c.input.IfMatch]), [['bytes=2-17', undefined], ['bytes=9-17', '"v1"']])
 })
 
-t.test('a GET resumed after the object changed fails with EIO instead of mixing versions', async t => {
+t.test('a GET resumed after the object changed fails with ESTALE instead of mixing versions', async t => {
   let n = 0
   const { gw } = gateway(async () => {
     if (++n === 1) return { ContentRange: 'bytes 0-9/10', ContentLength: 10, ETag: '"v1"', Body: cutBody(Buffer.from('01234')) }
     throw serverError('PreconditionFailed', 412, 'get')
   })
-  await t.rejects(gw.get('k', 0, 10), { code: 'ObjectChanged', errno: 'EIO' })
+  await t.rejects(gw.get('k', 0, 10), { code: 'ObjectChanged', errno: 'ESTALE' })
+})
+
+t.test('a pinned GET and pinned copies send the version quoted, and a 412 is ESTALE, not retried', async t => {
+  const { gw, calls } = gateway(async () => { throw serverError('PreconditionFailed', 412, 'x') })
+  await t.rejects(gw.get('k', 0, 10, { ifMatch: 'v1' }), { errno: 'ESTALE' })
+  await t.rejects(gw.copy('k', 'k', { metadata: {}, sourceIfMatch: '"v1"' }), { errno: 'ESTALE' })
+  await t.rejects(gw.uploadPartCopy('k', 'u', 1, 'k', 0, 10, { sourceIfMatch: 'v1' }), { errno: 'ESTALE' })
+  t.same(calls.map(c => [c.name, c.input.IfMatch ?? c.input.CopySourceIfMatch]),
+    [['GetObject', '"v1"'], ['CopyObject', '"v1"'], ['UploadPartCopy', '"v1"']], 'one attempt each, the ETag quoted')
 })
 
 t.test('a GET past the end of the object returns what exists', async t => {

@@ -3,6 +3,9 @@
 // what it has read (up to a cap), fetched as a few large ranged GETs in
 // parallel, since at 100 requests/s large ranges are what make speed. A seek
 // far from the stream resets the window: random reads fetch one block each.
+// Every GET is pinned to the version the reader was made for (If-Match): if
+// another client replaced the object, the read fails with ESTALE instead of
+// mixing two versions, and cached blocks are those of that version alone.
 import type { ObjectStore } from '../../s3/store.js'
 import { Priority } from '../../s3/store.js'
 import type { BlockCache } from './block-cache.js'
@@ -26,11 +29,13 @@ export class ObjectReader {
     private readonly store: ObjectStore,
     private readonly cache: BlockCache,
     private readonly key: string,
-    etag: string,
+    version: string,
     private readonly size: number,
     private readonly opts: ReaderOptions,
+    /** the server's ETag of the version (undefined: unknown, nothing to pin) */
+    private readonly etag?: string,
   ) {
-    this.id = `${etag}:${key}`
+    this.id = `${version}:${key}`
   }
 
   async read (buf: Buffer, length: number, position: number): Promise<number> {
@@ -127,7 +132,7 @@ export class ObjectReader {
       while (i + count <= last && count < perRequest && !this.cache.has(this.id, i + count)) count++
       const start = i * bs
       const stop = Math.min(this.size, (i + count) * bs)
-      this.cache.fetch(this.id, i, count, buffers => this.store.getInto(this.key, start, stop, buffers, { priority }))
+      this.cache.fetch(this.id, i, count, buffers => this.store.getInto(this.key, start, stop, buffers, { priority, ifMatch: this.etag }))
       i += count
     }
   }

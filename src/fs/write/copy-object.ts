@@ -19,6 +19,7 @@ export async function copyObject (store: ObjectStore, from: string, to: string, 
     headers = h?.metadata
     contentType = h?.contentType
   }
+  const pin = { priority, sourceIfMatch: opts.sourceIfMatch }
   const uploadId = await store.createMultipart(to, { metadata: headers, contentType, priority })
   try {
     const ranges: [number, number][] = []
@@ -29,7 +30,7 @@ export async function copyObject (store: ObjectStore, from: string, to: string, 
       while (next < ranges.length) {
         const i = next++
         const [s, e] = ranges[i]!
-        parts[i] = { partNumber: i + 1, etag: await store.uploadPartCopy(to, uploadId, i + 1, from, s, e, { priority }) }
+        parts[i] = { partNumber: i + 1, etag: await store.uploadPartCopy(to, uploadId, i + 1, from, s, e, pin) }
       }
     }
     await Promise.all(Array.from({ length: PARALLEL }, worker))

@@ -1,12 +1,22 @@
-// The content of one open file while it is written. Written bytes go to a local
+// One open file: the inode its handles hold. Written bytes go to a local
 // staging file (bounded memory, whatever the size); bytes never written still
-// live in the object on the server (`base`) and are read from there, or copied
-// server-side at upload. Each part of the multipart layout has a generation
-// that every write into it bumps, so an upload knows which parts it still owes.
+// live in the object version on the server (`base`) and are read from there,
+// pinned to its ETag, or copied server-side at upload. Each part of the
+// multipart layout has a generation that every write into it bumps, so an
+// upload knows which parts it still owes.
+//
+// Its life, as `state` names it:
+//   created   -> new here, never on the server
+//   clean     -> the same as its base object
+//   dirty     -> content or attributes differ from the server's
+//   uploading -> an upload is on its way (changes may keep coming: they stay dirty)
+//   unlinked  -> its name is gone; it lives on for the handles still open
+// Only OpenFiles (open-files.ts) changes a node: it alone moves it (rename),
+// unlinks it, and starts and ends its uploads.
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FsError } from '../../errors.js'
-import type { Meta } from '../metadata.js'
+import { encodeMeta, type Meta } from '../metadata.js'
 import { RangeSet } from './range-set.js'
 import { partIndexOf } from './part-layout.js'
 
@@ -15,7 +25,17 @@ export interface BaseObject {
   key: string
   /** names this version in the block cache; an ETag, or a made-up id if the server gave none */
   version: string
+  /** the server's ETag of this version, to pin reads and copies to it; undefined if unknown */
+  etag?: string
   size: number
+}
+
+export type FileState = 'created' | 'clean' | 'dirty' | 'uploading' | 'unlinked'
+
+/** what an upload started from: given back to uploaded() */
+export interface UploadMark {
+  changes: number
+  content: number
 }
 
 export interface RemoteReader {
@@ -25,18 +45,25 @@ export interface RemoteReader {
 let stagingCounter = 0
 
 export class FileNode {
-  path: string
-  key: string
-  base?: BaseObject
+  private _path: string
+  private _key: string
+  private _base?: BaseObject
   size: number
   /** remote bytes at or past this offset were cut off by a truncate */
-  baseLimit: number
+  private baseLimit: number
   readonly local = new RangeSet()
-  /** content or attributes differ from the server's */
-  dirty = false
-  /** counts changes, so an upload can tell whether more came while it ran */
-  changes = 0
-  meta: Meta
+  /** counts changes (content and attributes), so an upload can tell whether more came while it ran */
+  private changes = 0
+  /** counts changes of content alone */
+  private contentChanges = 0
+  /** the counts the server's copy has */
+  private savedChanges = 0
+  private savedContent = 0
+  /** the lowest size a truncate gave since the running upload took its snapshot */
+  private cutSince = Infinity
+  private uploading = false
+  private _unlinked = false
+  private _meta: Meta
   /** x-amz-meta entries we don't interpret, kept on rewrite */
   extraMeta: Record<string, string> = {}
   contentType?: string
@@ -44,7 +71,6 @@ export class FileNode {
   modifiedAt?: number
   /** open handles; the node lives while > 0 or while dirty */
   refs = 0
-  unlinked = false
   /** bumped by each change to a part; an upload records the generation it sent */
   private readonly gens = new Map<number, number>()
   private staging?: FileHandle
@@ -53,14 +79,64 @@ export class FileNode {
   private readonly partSize: number
 
   constructor (opts: { path: string, key: string, base?: BaseObject, meta: Meta, stagingDir: string, partSize: number }) {
-    this.path = opts.path
-    this.key = opts.key
-    this.base = opts.base
+    this._path = opts.path
+    this._key = opts.key
+    this._base = opts.base
     this.size = opts.base?.size ?? 0
     this.baseLimit = this.size
-    this.meta = opts.meta
+    this._meta = opts.meta
     this.stagingDir = opts.stagingDir
     this.partSize = opts.partSize
+  }
+
+  get path (): string { return this._path }
+  get key (): string { return this._key }
+  get base (): BaseObject | undefined { return this._base }
+  get meta (): Meta { return this._meta }
+  get unlinked (): boolean { return this._unlinked }
+  /** content or attributes differ from the server's */
+  get dirty (): boolean { return this.changes !== this.savedChanges || !this._base }
+  /** the content differs from the server's: an upload must send bytes, not only attributes */
+  get contentDirty (): boolean { return this.contentChanges !== this.savedContent || !this._base }
+  get isUploading (): boolean { return this.uploading }
+
+  get state (): FileState {
+    if (this._unlinked) return 'unlinked'
+    if (this.uploading) return 'uploading'
+    if (!this._base) return 'created'
+    return this.dirty ? 'dirty' : 'clean'
+  }
+
+  /** a rename: the node now lives at path, its base object under key (with the copy's ETag, if it gave one) */
+  moveTo (path: string, key: string, etag?: string): void {
+    this._path = path
+    this._key = key
+    if (this._base) this._base = { ...this._base, key, version: etag || this._base.version, etag: etag || this._base.etag }
+  }
+
+  /** its name is gone: nothing of it is uploaded again */
+  unlink (): void {
+    this._unlinked = true
+  }
+
+  /** new attributes; a change the server does not have yet makes the node dirty */
+  setMeta (meta: Meta): void {
+    const before = JSON.stringify(encodeMeta(this._meta))
+    this._meta = meta
+    if (JSON.stringify(encodeMeta(meta)) !== before) this.changes++
+  }
+
+  /** the attributes the server already has (learned, not changed): the node stays as clean as it was */
+  learnMeta (meta: Meta, extra: Record<string, string>, contentType?: string): void {
+    this._meta = meta
+    this.extraMeta = extra
+    this.contentType = contentType
+  }
+
+  /** the content changed: the mtime is now, and becomes the object's LastModified once saved */
+  modified (now: number): void {
+    if (this._meta.mtimeMs !== undefined) this._meta = { ...this._meta, mtimeMs: undefined }
+    this.modifiedAt = now
   }
 
   /** the local file holding the bytes written here, once there are any */
@@ -70,12 +146,12 @@ export class FileNode {
 
   /** created here, nothing written yet: there is nothing to save but its name */
   isFreshEmpty (): boolean {
-    return !this.base && this.size === 0 && this.changes <= 1
+    return !this._base && this.size === 0 && this.contentChanges === 0
   }
 
-  changed (): void {
-    this.dirty = true
+  private changed (): void {
     this.changes++
+    this.contentChanges++
   }
 
   gen (part: number): number {
@@ -123,6 +199,7 @@ export class FileNode {
     if (size < old) {
       this.local.truncate(size)
       this.baseLimit = Math.min(this.baseLimit, size)
+      this.cutSince = Math.min(this.cutSince, size)
     } else if (size > old) {
       // the staging file reads zeros there, which is what the file holds now
       this.local.add(old, size)
@@ -135,6 +212,10 @@ export class FileNode {
   async read (remote: RemoteReader, buf: Buffer, length: number, position: number): Promise<number> {
     const end = Math.min(this.size, position + length)
     if (end <= position) return 0
+    // nothing written here (a file open for reading): the server's version, as it is
+    if (this.local.empty && this._base && this.baseLimit >= this._base.size && this.size === this._base.size) {
+      return await remote.read(this._base, buf, end - position, position)
+    }
     // local ranges and remote gaps, in order
     const pieces: { start: number, end: number, local: boolean }[] = []
     for (const [s, e] of this.local.within(position, end)) pieces.push({ start: s, end: e, local: true })
@@ -146,11 +227,11 @@ export class FileNode {
       if (p.local) {
         await this.readLocal(buf, at, n, p.start)
       } else {
-        const remoteEnd = Math.min(p.end, this.base ? Math.min(this.baseLimit, this.base.size) : 0)
+        const remoteEnd = Math.min(p.end, this._base ? Math.min(this.baseLimit, this._base.size) : 0)
         let got = 0
-        if (remoteEnd > p.start && this.base) {
+        if (remoteEnd > p.start && this._base) {
           const view = buf.subarray(at, at + (remoteEnd - p.start))
-          got = await remote.read(this.base, view, remoteEnd - p.start, p.start)
+          got = await remote.read(this._base, view, remoteEnd - p.start, p.start)
         }
         buf.fill(0, at + got, at + n)
       }
@@ -172,8 +253,8 @@ export class FileNode {
   async materialize (remote: RemoteReader, start: number, end: number): Promise<void> {
     for (const [s, e] of this.local.gaps(start, Math.min(end, this.size))) {
       const buf = Buffer.alloc(e - s)
-      const remoteEnd = this.base ? Math.min(e, this.baseLimit, this.base.size) : s
-      if (remoteEnd > s && this.base) await remote.read(this.base, buf, remoteEnd - s, s)
+      const remoteEnd = this._base ? Math.min(e, this.baseLimit, this._base.size) : s
+      if (remoteEnd > s && this._base) await remote.read(this._base, buf, remoteEnd - s, s)
       const f = await this.file()
       await f.write(buf, 0, buf.length, s)
       this.local.add(s, e)
@@ -189,15 +270,39 @@ export class FileNode {
 
   /** [start, end) is untouched server data at the same offsets: it can be copied server-side */
   isRemote (start: number, end: number): boolean {
-    if (!this.base || end > Math.min(this.baseLimit, this.base.size)) return false
+    if (!this._base || end > Math.min(this.baseLimit, this._base.size)) return false
     return this.local.within(start, end).length === 0
   }
 
-  /** after a successful upload of the content as it was at change count `changes` */
-  uploaded (base: BaseObject, changes: number): void {
-    this.base = base
-    this.baseLimit = base.size
-    if (this.changes === changes) this.dirty = false
+  /** an upload takes its snapshot: what it sends is the node as it is now */
+  beginUpload (): UploadMark {
+    this.uploading = true
+    this.cutSince = Infinity
+    return { changes: this.changes, content: this.contentChanges }
+  }
+
+  /**
+   * The upload that took `mark` landed as `base`. Changes that came while it
+   * ran keep the node dirty; bytes a truncate cut off meanwhile stay cut (the
+   * new object still has them).
+   */
+  uploaded (base: BaseObject, mark: UploadMark): void {
+    this.uploading = false
+    this._base = base
+    this.baseLimit = Math.min(base.size, this.cutSince)
+    this.savedChanges = mark.changes
+    this.savedContent = mark.content
+  }
+
+  /** attributes alone were stored (an in-place copy), as they were at mark */
+  metaSaved (mark: UploadMark, etag?: string): void {
+    this.uploading = false
+    if (etag && this._base) this._base = { ...this._base, version: etag, etag }
+    this.savedChanges = mark.changes
+  }
+
+  uploadFailed (): void {
+    this.uploading = false
   }
 
   async close (): Promise<void> {

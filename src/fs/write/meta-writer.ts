@@ -2,11 +2,16 @@
 // rewrite its metadata with a CopyObject in place. They come in bursts (tar
 // and rsync set mode and times one after the other, then often rename), so
 // the rewrite waits a moment: changes to the same file merge into one copy,
-// a rename right after carries them in its own copy, an unlink drops them.
-// The caches show the new attributes at once; the server has them within
-// `delayMs` (and before unmount).
+// a rename right after carries them in its own copy, an unlink drops them, an
+// upload of the file carries them (and waits for a copy already sent, so the
+// two never race on the server). The caches show the new attributes at once;
+// the server has them within `delayMs` (and before unmount). Each copy is
+// pinned to the version it was computed from: if another client replaced the
+// object meanwhile, the copy fails (ESTALE) instead of stamping our attributes
+// on their bytes, and the change is dropped with a warning.
 import type { ObjectStore } from '../../s3/store.js'
-import { Priority } from '../../s3/store.js'
+import { Priority, sameEtag } from '../../s3/store.js'
+import { errnoOf } from '../../errors.js'
 import { log } from '../../util/log.js'
 import type { Entry } from '../entry.js'
 import { copyObject } from './copy-object.js'
@@ -17,17 +22,28 @@ export interface PendingMeta {
   contentType?: string
 }
 
+/** what the writer tells the name cache */
+export interface MetaCache {
+  /** the entry held for path, fresh or not */
+  previous(path: string): Entry | undefined
+  /** what we know before the server does */
+  noted(path: string, entry: Entry): void
+  /** what the server now has */
+  changed(path: string, entry: Entry): void
+  /** path is not what we thought: ask the server again */
+  stale(path: string): void
+}
+
 export class MetaWriter {
   private readonly pending = new Map<string, PendingMeta>()
   /** copies sent and not yet answered */
-  private readonly sending = new Map<string, PendingMeta>()
+  private readonly sending = new Map<string, { p: PendingMeta, done: Promise<void> }>()
   private timer?: NodeJS.Timeout
   failures = 0
 
   constructor (
     private readonly store: ObjectStore,
-    /** told the object's new ETag and date once a rewrite lands */
-    private readonly landed: (path: string, entry: Entry) => void,
+    private readonly cache: MetaCache,
     private readonly delayMs = 1000,
   ) {}
 
@@ -43,13 +59,32 @@ export class MetaWriter {
     return p
   }
 
+  /**
+   * Before a write of path's object that carries its attributes (an upload):
+   * the pending change is taken, and a copy already sent has landed.
+   */
+  async before (path: string): Promise<void> {
+    this.pending.delete(path)
+    await this.sending.get(path)?.done
+  }
+
   has (path: string): boolean {
     return this.pending.has(path)
   }
 
   /** the attributes path will have once what is pending or being sent lands */
   current (path: string): PendingMeta | undefined {
-    return this.pending.get(path) ?? this.sending.get(path)
+    return this.pending.get(path) ?? this.sending.get(path)?.p
+  }
+
+  /**
+   * A listing taken while a change of attributes is on its way shows the
+   * object as it was: what we changed shows until the change lands.
+   */
+  over (path: string, e: Entry): Entry {
+    const p = this.current(path)
+    if (!p || p.entry.key !== e.key || e.kind !== 'file') return e
+    return { ...e, meta: p.entry.meta, metaKnown: true, headers: p.headers, contentType: p.contentType }
   }
 
   /** writes every pending change now */
@@ -58,18 +93,42 @@ export class MetaWriter {
     this.pending.clear()
     const failed: string[] = []
     await Promise.all(all.map(async ([path, p]) => {
-      this.sending.set(path, p)
-      try {
-        const r = await copyObject(this.store, p.entry.key, p.entry.key, p.entry.size, { metadata: p.headers, contentType: p.contentType, priority: Priority.Metadata })
-        this.landed(path, { ...p.entry, etag: r.etag || p.entry.etag, lastModified: r.lastModified ?? r.serverDate ?? p.entry.lastModified })
-      } catch (err) {
+      const done = this.send(path, p).catch(err => {
+        if (errnoOf(err) === 'ESTALE') {
+          log.warn(`${path} was replaced on the server by another client: its attribute change (chmod, chown, touch or xattr) was not applied`)
+          this.cache.stale(path)
+          return
+        }
         this.failures++
         failed.push(path)
         log.error(`could not store the attributes of ${path}: ${(err as Error).message}`)
-      } finally {
-        if (this.sending.get(path) === p) this.sending.delete(path)
-      }
+      })
+      this.sending.set(path, { p, done })
+      try { await done } finally { if (this.sending.get(path)?.p === p) this.sending.delete(path) }
     }))
     if (failed.length) throw new Error(`attributes of ${failed.length} file(s) not stored: ${failed.slice(0, 5).join(', ')}`)
+  }
+
+  private async send (path: string, p: PendingMeta): Promise<void> {
+    const was = p.entry.etag
+    const r = await copyObject(this.store, p.entry.key, p.entry.key, p.entry.size, {
+      metadata: p.headers, contentType: p.contentType, priority: Priority.Metadata, sourceIfMatch: was,
+    })
+    // a server that ignores the pin (Ceph) still tells: a copy keeps the source's ETag
+    if (was && r.etag && !/-\d+"?$/.test(was) && !sameEtag(r.etag, was)) {
+      log.warn(`${path} was replaced on the server by another client while its attributes were stored: they now sit on the new content`)
+    }
+    const landed: Entry = { ...p.entry, etag: r.etag || was, lastModified: r.lastModified ?? r.serverDate ?? p.entry.lastModified }
+    // a newer change computed from the version before this copy copies from this one
+    const next = this.pending.get(path)
+    if (next && next.entry.key === landed.key) next.entry = { ...next.entry, etag: landed.etag }
+    const now = this.cache.previous(path)
+    if (now?.key !== landed.key) return // removed or renamed meanwhile
+    const dated: Entry = { ...now, etag: landed.etag, lastModified: landed.lastModified }
+    // a newer change is on its way: its copy will tell the index
+    if (this.pending.has(path)) return this.cache.noted(path, dated)
+    // what the copy wrote, not what the cache holds: a listing taken while
+    // the copy ran may have replaced our entry with one that has no attributes
+    this.cache.changed(path, { ...dated, meta: landed.meta, metaKnown: true, headers: landed.headers, contentType: landed.contentType })
   }
 }

@@ -33,6 +33,10 @@ export class RangeSet {
       .map(([a, b]) => [a, Math.min(b, end)] as Range)
   }
 
+  get empty (): boolean {
+    return this.ranges.length === 0
+  }
+
   covers (start: number, end: number): boolean {
     if (end <= start) return true
     return this.ranges.some(([a, b]) => a <= start && b >= end)

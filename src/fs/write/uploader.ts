@@ -3,10 +3,15 @@
 // going out while the file is still being written (a sequential writer's full
 // parts), a few at a time; at flush, parts changed since they were sent go
 // again, unchanged ranges of the old object are copied server-side
-// (UploadPartCopy), and the rest is read from the staging file.
+// (UploadPartCopy), and the rest is read from the staging file. Every copy
+// from the old object is pinned to the version the file was opened at
+// (x-amz-copy-source-if-match), and since a server may ignore that (Ceph
+// does), a rewrite that copied checks with one HEAD before it completes that
+// the old version was still there: a rewrite never stitches in bytes another
+// client put there meanwhile.
 import { createHash } from 'node:crypto'
 import type { ObjectStore, PartRef } from '../../s3/store.js'
-import { Priority, unquote } from '../../s3/store.js'
+import { Priority, sameEtag, unquote } from '../../s3/store.js'
 import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
 import type { FileNode, RemoteReader } from './file-node.js'
@@ -25,6 +30,8 @@ interface Session {
   uploadId: Promise<string>
   sent: Map<number, { etag: string, gen: number }>
   inflight: Map<number, Promise<void>>
+  /** parts were copied from this version of the old object */
+  copiedFrom?: { key: string, etag?: string }
 }
 
 export interface UploadResult {
@@ -81,7 +88,9 @@ export class Uploader {
       const r = await this.complete(node, session ?? this.open(node, headers), contentType)
       if (r.startedWith !== JSON.stringify(headers)) {
         // chmod/utimens came after the upload began (cp -p, rsync): set them in place
-        const c = await this.store.copy(node.key, node.key, { metadata: headers, contentType, priority: Priority.Data })
+        const c = await this.store.copy(node.key, node.key, {
+          metadata: headers, contentType, priority: Priority.Data, sourceIfMatch: r.serverEtag ? r.etag : undefined,
+        })
         return { etag: c.etag || r.etag, size: r.size, serverDate: c.lastModified ?? c.serverDate ?? r.serverDate }
       }
       return r
@@ -92,7 +101,7 @@ export class Uploader {
     }
   }
 
-  private async complete (node: FileNode, session: Session, _contentType?: string): Promise<UploadResult & { startedWith: string }> {
+  private async complete (node: FileNode, session: Session, _contentType?: string): Promise<UploadResult & { startedWith: string, serverEtag: boolean }> {
     const layout = partsOf(node.size, this.opts.partSize)
     const work: Promise<void>[] = []
     const queue = layout.map((r, i) => ({ i, start: r[0], end: r[1] }))
@@ -108,9 +117,19 @@ export class Uploader {
     await Promise.all(work)
     const parts: PartRef[] = layout.map((_, i) => ({ partNumber: i + 1, etag: session.sent.get(i)!.etag }))
     const uploadId = await session.uploadId
+    if (session.copiedFrom) await this.checkSource(node, session.copiedFrom)
     const r = await this.store.completeMultipart(node.key, uploadId, parts, { priority: Priority.Data })
     this.sessions.delete(node)
-    return { etag: r.etag || multipartEtag(parts), size: node.size, serverDate: r.serverDate, startedWith: session.headers }
+    return { etag: r.etag || multipartEtag(parts), serverEtag: !!r.etag, size: node.size, serverDate: r.serverDate, startedWith: session.headers }
+  }
+
+  /** the version parts were copied from is still the object there: none of another client's bytes came in */
+  private async checkSource (node: FileNode, from: { key: string, etag?: string }): Promise<void> {
+    if (!from.etag) return
+    const h = await this.store.head(from.key, { priority: Priority.Data })
+    if (!h || !sameEtag(h.etag, from.etag)) {
+      throw new FsError('ESTALE', `${node.path} was replaced on the server by another client while it was rewritten here: not saved, so that no part of their version is mixed into it`, node.path)
+    }
   }
 
   private open (node: FileNode, headers: Record<string, string>): Session {
@@ -132,7 +151,9 @@ export class Uploader {
       const uploadId = await session.uploadId
       let etag: string
       if (node.isRemote(start, end) && node.base) {
-        etag = await this.store.uploadPartCopy(node.key, uploadId, i + 1, node.base.key, start, end, { priority })
+        const from = node.base
+        session.copiedFrom = { key: from.key, etag: from.etag }
+        etag = await this.store.uploadPartCopy(node.key, uploadId, i + 1, from.key, start, end, { priority, sourceIfMatch: from.etag })
       } else {
         await node.materialize(this.remote, start, end)
         const body = await node.readRange(start, end)
