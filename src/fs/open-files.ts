@@ -255,6 +255,8 @@ export class OpenFiles {
       return await node.read(this.remote, buf, length, position)
     } catch (err) {
       if (errnoOf(err) === 'ESTALE') {
+        // what the namespace holds of the name is that old version too: ask again at the next open
+        if (this.byPath.get(node.path) === node) this.ctx.ns.stale(node.path)
         log.warn(`${node.path}: the version opened is no longer on the server (another client replaced or removed it); reads of this open file fail with ESTALE, open it again for the new one`)
       }
       throw err

@@ -26,6 +26,8 @@ export interface FakeStoreOptions {
   missingBucket?: boolean
   /** the server's clock in ms, for lastModified and serverDate */
   now?: () => number
+  /** false: copies ignore x-amz-copy-source-if-match, as Ceph does (GET If-Match is honoured either way) */
+  pinsCopySource?: boolean
 }
 
 export interface StoredObject {
@@ -71,6 +73,7 @@ export class FakeStore implements ObjectStore {
   onRequest?: (op: string, key: string) => void
   private readonly minPartSize: number
   private readonly missingBucket: boolean
+  private readonly pinsCopySource: boolean
   private readonly now: () => number
   private readonly objects = new Map<string, StoredObject>()
   private readonly uploads = new Uploads()
@@ -85,6 +88,7 @@ export class FakeStore implements ObjectStore {
     this.latencyMs = opts.latencyMs ?? 0
     this.onRequest = opts.onRequest
     this.missingBucket = opts.missingBucket ?? false
+    this.pinsCopySource = opts.pinsCopySource ?? true
     this.now = opts.now ?? Date.now
   }
 
@@ -124,7 +128,12 @@ export class FakeStore implements ObjectStore {
 
   /** Seeds an object directly: no request counted, no latency, no fault. Returns the quoted ETag. */
   putText (key: string, text: string, metadata: Record<string, string> = {}): string {
-    const body = Buffer.from(text, 'utf8')
+    return this.putBytes(key, Buffer.from(text, 'utf8'), metadata)
+  }
+
+  /** the same with bytes: what a second client's PutObject leaves */
+  putBytes (key: string, data: Buffer, metadata: Record<string, string> = {}): string {
+    const body = Buffer.from(data)
     const etag = `"${md5(body).toString('hex')}"`
     this.store(key, { body, etag, lastModified: new Date(this.now()), metadata: lowerKeys(metadata), contentType: DEFAULT_TYPE })
     return etag
@@ -222,7 +231,7 @@ export class FakeStore implements ObjectStore {
     await this.request('CopyObject', destKey, opts)
     checkKey(destKey, what)
     const src = this.existing(sourceKey, what)
-    pinned(src, opts?.sourceIfMatch, what)
+    if (this.pinsCopySource) pinned(src, opts?.sourceIfMatch, what)
     if (sourceKey === destKey && !opts?.metadata) {
       throw serverError('InvalidRequest', 400, what, 'copying an object onto itself needs new metadata')
     }
@@ -271,7 +280,7 @@ export class FakeStore implements ObjectStore {
     await this.request('UploadPartCopy', key, opts)
     this.uploads.find(key, uploadId, what)
     const src = this.existing(sourceKey, what)
-    pinned(src, opts?.sourceIfMatch, what)
+    if (this.pinsCopySource) pinned(src, opts?.sourceIfMatch, what)
     if (start < 0 || end <= start || end > src.body.length) {
       throw serverError('InvalidRange', 416, what, `bytes ${start}-${end - 1} of a ${src.body.length}-byte object`)
     }
