@@ -31,6 +31,8 @@ import { Uploader } from './write/uploader.js'
 interface Handle {
   node: FileNode
   flags: number
+  /** this handle's reader of the node's server version: its read-ahead follows this reader alone */
+  reader?: ObjectReader
 }
 
 /** what a file's readers ask of the block cache: one reader per object version keeps its read-ahead across calls */
@@ -126,6 +128,7 @@ export class OpenFiles {
 
   // ---- readers
 
+  /** for uploads and fetches of a node's unwritten bytes: one reader per object version */
   private makeRemote (): RemoteReader {
     const readers = new Map<string, ObjectReader>()
     return {
@@ -134,16 +137,29 @@ export class OpenFiles {
         let r = readers.get(id)
         if (!r) {
           if (readers.size > READERS_KEPT) readers.clear()
-          r = new ObjectReader(this.ctx.store, this.cache, base.key, base.version, base.size, {
-            maxWindow: this.ctx.opts.readahead,
-            // a full window is eight GETs in flight: parallel streams are what a server gives most to
-            maxRequest: Math.max(this.ctx.opts.blockSize, Math.min(8 * 1024 * 1024, this.ctx.opts.readahead / 8)),
-          }, base.etag)
-          readers.set(id, r)
+          readers.set(id, r = this.newReader(base))
         }
         return r.read(buf, length, position)
       },
     }
+  }
+
+  /** a handle's reads: its own reader, so two processes reading one file each keep their read-ahead */
+  private remoteOf (h: Handle): RemoteReader {
+    return {
+      read: (base: BaseObject, buf: Buffer, length: number, position: number) => {
+        if (!h.reader?.reads(base)) h.reader = this.newReader(base)
+        return h.reader.read(buf, length, position)
+      },
+    }
+  }
+
+  private newReader (base: BaseObject): ObjectReader {
+    return new ObjectReader(this.ctx.store, this.cache, base.key, base.version, base.size, {
+      maxWindow: this.ctx.opts.readahead,
+      // a full window is eight GETs in flight: parallel streams are what a server gives most to
+      maxRequest: Math.max(this.ctx.opts.blockSize, Math.min(8 * 1024 * 1024, this.ctx.opts.readahead / 8)),
+    }, base.etag)
   }
 
   // ---- opening
@@ -250,9 +266,10 @@ export class OpenFiles {
   // ---- reading and writing
 
   async read (fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const { node } = this.handle(fh)
+    const h = this.handle(fh)
+    const node = h.node
     try {
-      return await node.read(this.remote, buf, length, position)
+      return await node.read(this.remoteOf(h), buf, length, position)
     } catch (err) {
       if (errnoOf(err) === 'ESTALE') {
         // what the namespace holds of the name is that old version too: ask again at the next open

@@ -38,6 +38,11 @@ export class ObjectReader {
     this.id = `${version}:${key}`
   }
 
+  /** whether this reader reads that version of that object */
+  reads (base: { key: string, version: string, size: number }): boolean {
+    return this.key === base.key && this.id === `${base.version}:${base.key}` && this.size === base.size
+  }
+
   async read (buf: Buffer, length: number, position: number): Promise<number> {
     if (position >= this.size || length <= 0) return 0
     const end = Math.min(this.size, position + length)
