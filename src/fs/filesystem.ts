@@ -58,7 +58,15 @@ export class OortFs implements FileSystem {
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
     this.deletes = new DeleteBatcher(store)
-    this.meta = new MetaWriter(store, this.ns)
+    const ns = this.ns
+    this.meta = new MetaWriter(store, {
+      previous: path => ns.previous(path),
+      noted: (path, e) => ns.noted(path, e),
+      changed: (path, e) => ns.changed(path, e),
+      stale: path => ns.stale(path),
+      // the open files are made after the writer they use: asked only once a copy lands
+      recopied: (path, was, now) => this.files.recopied(path, was, now),
+    })
     this.journal = new RenameJournal(store, opts.journalBeatMs)
     this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
     this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes)

@@ -102,7 +102,7 @@ export class OpenFiles {
     const out: string[] = []
     for (const node of this.byPath.values()) {
       const { parent, name } = splitPath(node.path)
-      if (parent === dir) out.push(name)
+      if (parent === dir && !node.base) out.push(name)
     }
     return out
   }
@@ -468,7 +468,11 @@ export class OpenFiles {
     const node = this.byPath.get(path)
     if (!node) return true
     this.byPath.delete(path)
-    if (node.refs > 0) await node.materialize(this.remote, 0, node.size)
+    if (node.refs > 0) {
+      await node.materialize(this.remote, 0, node.size).catch(err => {
+        log.warn(`${path}: removed while open, and what only the server had of it could not be fetched first (${(err as Error).message}); reads of it through open handles may fail`)
+      })
+    }
     node.unlink()
     this.meta.take(path)
     const wait = (async () => {
@@ -479,6 +483,12 @@ export class OpenFiles {
     try { await wait } finally { if (this.unlinking.get(node.key) === wait) this.unlinking.delete(node.key) }
     if (node.refs === 0) await this.drop(node)
     return !!node.base
+  }
+
+  /** path's object was copied in place from version `was` (new attributes): a node reading that version pins the copy */
+  recopied (path: string, was: string | undefined, now: string): void {
+    const node = this.byPath.get(path)
+    if (node && was && sameEtag(node.base?.etag, was)) node.recopied(now)
   }
 
   /** a file renamed: its node (if any) follows, under its new key and the copy's ETag */

@@ -28,6 +28,8 @@ export interface FakeStoreOptions {
   now?: () => number
   /** false: copies ignore x-amz-copy-source-if-match, as Ceph does (GET If-Match is honoured either way) */
   pinsCopySource?: boolean
+  /** true: a copy gets an ETag of its own (AWS, for multipart sources), not its source's (Ceph) */
+  copiesNewEtag?: boolean
 }
 
 export interface StoredObject {
@@ -74,6 +76,7 @@ export class FakeStore implements ObjectStore {
   private readonly minPartSize: number
   private readonly missingBucket: boolean
   private readonly pinsCopySource: boolean
+  private readonly copiesNewEtag: boolean
   private readonly now: () => number
   private readonly objects = new Map<string, StoredObject>()
   private readonly uploads = new Uploads()
@@ -89,6 +92,7 @@ export class FakeStore implements ObjectStore {
     this.onRequest = opts.onRequest
     this.missingBucket = opts.missingBucket ?? false
     this.pinsCopySource = opts.pinsCopySource ?? true
+    this.copiesNewEtag = opts.copiesNewEtag ?? false
     this.now = opts.now ?? Date.now
   }
 
@@ -236,16 +240,17 @@ export class FakeStore implements ObjectStore {
       throw serverError('InvalidRequest', 400, what, 'copying an object onto itself needs new metadata')
     }
     const lastModified = new Date(this.now())
+    const etag = this.copiesNewEtag ? `"${md5(Buffer.concat([src.body, Buffer.from(String(lastModified.getTime() + Math.random()))])).toString('hex')}"` : src.etag
     this.store(destKey, {
       // stored bodies are never mutated, so two objects may share one
       body: src.body,
-      etag: src.etag,
+      etag,
       lastModified,
       metadata: opts?.metadata ? lowerKeys(opts.metadata) : { ...src.metadata },
       contentType: opts?.metadata ? (opts.contentType ?? DEFAULT_TYPE) : src.contentType,
     })
     // CopyObjectResult's ETag comes unquoted from Ceph
-    return { etag: unquote(src.etag), lastModified: new Date(lastModified), serverDate: this.serverDate() }
+    return { etag: unquote(etag), lastModified: new Date(lastModified), serverDate: this.serverDate() }
   }
 
   async delete (key: string, opts?: CallOptions): Promise<void> {

@@ -218,3 +218,21 @@ for (const pins of [true, false]) {
     t.same(store.uploadsInProgress(), [], 'no upload left behind')
   })
 }
+
+t.test('a reader of a file chmod-ed (or renamed) meanwhile by this mount reads on, though the copy has a new ETag', async t => {
+  const store = new FakeStore({ minPartSize: 64 * KiB, copiesNewEtag: true })
+  const { fs } = makeFs(store, { readahead: 64 * KiB })
+  await writeFile(fs, '/d/f', pattern(512 * KiB))
+  const fh = await fs.open('/d/f', O_RDONLY)
+  const buf = Buffer.alloc(64 * KiB)
+  await fs.read(fh, buf, buf.length, 0)
+  await fs.chmod('/d/f', 0o600)
+  await fs.flushAll()
+  await fs.rename('/d/f', '/d/g')
+  await fs.rename('/d', '/e')
+  for (let at = 64 * KiB; at < 512 * KiB; at += 64 * KiB) {
+    t.equal(await fs.read(fh, buf, buf.length, at), buf.length)
+    t.ok(buf.equals(pattern(512 * KiB).subarray(at, at + buf.length)), `bytes at ${at}`)
+  }
+  await fs.release(fh)
+})

@@ -297,8 +297,13 @@ export class FileNode {
   /** attributes alone were stored (an in-place copy), as they were at mark */
   metaSaved (mark: UploadMark, etag?: string): void {
     this.uploading = false
-    if (etag && this._base) this._base = { ...this._base, version: etag, etag }
+    if (etag) this.recopied(etag)
     this.savedChanges = mark.changes
+  }
+
+  /** the object was copied in place (new attributes, the same bytes): reads pin its new ETag, cached blocks still serve */
+  recopied (etag: string): void {
+    if (this._base) this._base = { ...this._base, etag }
   }
 
   uploadFailed (): void {

@@ -32,6 +32,8 @@ export interface MetaCache {
   changed(path: string, entry: Entry): void
   /** path is not what we thought: ask the server again */
   stale(path: string): void
+  /** path's object was copied in place from version `was` to `now` (an open reader of it pins the new one) */
+  recopied(path: string, was: string | undefined, now: string): void
 }
 
 export class MetaWriter {
@@ -119,6 +121,7 @@ export class MetaWriter {
       log.warn(`${path} was replaced on the server by another client while its attributes were stored: they now sit on the new content`)
     }
     const landed: Entry = { ...p.entry, etag: r.etag || was, lastModified: r.lastModified ?? r.serverDate ?? p.entry.lastModified }
+    if (r.etag) this.cache.recopied(path, was, r.etag)
     // a newer change computed from the version before this copy copies from this one
     const next = this.pending.get(path)
     if (next && next.entry.key === landed.key) next.entry = { ...next.entry, etag: landed.etag }
