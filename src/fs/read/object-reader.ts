@@ -39,8 +39,8 @@ export class ObjectReader {
   }
 
   /** whether this reader reads that version of that object */
-  reads (base: { key: string, version: string, size: number }): boolean {
-    return this.key === base.key && this.id === `${base.version}:${base.key}` && this.size === base.size
+  reads (base: { key: string, version: string, etag?: string, size: number }): boolean {
+    return this.id === `${base.version}:${base.key}` && this.size === base.size && this.etag === base.etag
   }
 
   async read (buf: Buffer, length: number, position: number): Promise<number> {
