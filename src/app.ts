@@ -1,7 +1,8 @@
 // Wires one mount together from its Config: the S3 client, the request queue
 // every request goes through, the gateway, and the filesystem core.
-import { rmdir } from 'node:fs/promises'
 import type { Config } from './config-types.js'
+import { describeLeftovers, makeStagingFolder, removeIfEmpty } from './staging-dir.js'
+import { log } from './util/log.js'
 import { createS3Client } from './s3/client.js'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
@@ -40,7 +41,14 @@ export async function buildApp (config: Config): Promise<App> {
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
   })
-  const core = new OortFs(gateway, config)
+  // no mount point (fsck): nothing is staged
+  let stagingDir = ''
+  if (config.mountpoint) {
+    const staging = await makeStagingFolder(config.stagingParent, config.mountpoint)
+    for (const line of describeLeftovers(staging, config.mountpoint)) log.warn(line)
+    stagingDir = staging.dir
+  }
+  const core = new OortFs(gateway, { ...config, stagingDir })
   const started = Date.now()
   return {
     fs: core,
@@ -69,8 +77,8 @@ export async function buildApp (config: Config): Promise<App> {
     start: progress => core.start(progress),
     close: async () => {
       await core.flushAll()
-      // everything saved: an empty default staging folder need not outlive the mount
-      if (config.stagingDirIsDefault) await rmdir(config.stagingDir).catch(() => {})
+      // everything saved: an empty staging folder need not outlive the mount
+      if (stagingDir) await removeIfEmpty(stagingDir)
     },
   }
 }

@@ -40,9 +40,8 @@ export interface Config {
   readahead: number
   partSize: number
   uploadConcurrency: number
-  stagingDir: string
-  /** the staging folder is the default one under runtimeDir(), ours to remove when empty */
-  stagingDirIsDefault: boolean
+  /** where the mounting process makes its own staging folder (staging-dir.ts) */
+  stagingParent: string
 
   opTimeoutMs: number
   logLevel: LogLevel

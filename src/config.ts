@@ -228,9 +228,20 @@ export async function ensurePrivateDir (dir: string): Promise<void> {
   }
 }
 
-/** where a mount keeps the bytes it has not uploaded yet, unless staging_dir= says otherwise */
-export function defaultStagingDir (mountpoint: string): string {
-  return join(runtimeDir(), `staging-${mountKey(mountpoint)}`)
+/**
+ * A folder the user gave for staging: made (private) if missing, else used as
+ * it is, never chmod-ed: /var/tmp stays 1777 (the folder made inside is private).
+ */
+async function checkUsableDir (dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
+    const st = await fsp.stat(dir)
+    if (!st.isDirectory()) throw new ConfigError(`staging_dir=${dir} is not a directory`)
+    await fsp.access(dir, 2 /* W_OK */)
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`cannot use staging_dir=${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
 }
 
 /** a short stable name for a mount point: keys its socket and staging folder */
@@ -277,12 +288,12 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     throw new ConfigError('allow_other needs user_allow_other in /etc/fuse.conf; ask root to add that line, or mount without allow_other')
   }
 
-  // without a mount nothing is written locally: no staging folder to make
+  // without a mount nothing is written locally; the folder itself is made by the process that serves
   const givenStaging = str(given, 'staging_dir')
-  const stagingDir = mounting ? resolve(givenStaging ?? defaultStagingDir(mountpoint)) : ''
+  const stagingParent = mounting ? resolve(givenStaging ?? runtimeDir()) : ''
   if (mounting) {
-    if (givenStaging === undefined) await ensurePrivateDir(runtimeDir())
-    await ensurePrivateDir(stagingDir)
+    if (givenStaging === undefined) await ensurePrivateDir(stagingParent)
+    else await checkUsableDir(stagingParent)
   }
   const logFile = str(given, 'log_file')
 
@@ -315,8 +326,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     readahead: num('readahead'),
     partSize: num('part_size'),
     uploadConcurrency: num('upload_concurrency'),
-    stagingDir,
-    stagingDirIsDefault: mounting && givenStaging === undefined,
+    stagingParent,
     opTimeoutMs: Math.round(num('op_timeout') * 1000),
     logLevel: input.debug ? 'debug' : v('log_level') as LogLevel,
     logFile: logFile && resolve(logFile),

@@ -12,7 +12,10 @@ import type { Namespace } from './namespace.js'
 
 /** the mount's settings the core uses, as config-types.ts defines them */
 export type CoreOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'umask' | 'attrTtlMs' | 'metaMode' |
-  'blockSize' | 'cacheSize' | 'readahead' | 'partSize' | 'uploadConcurrency' | 'stagingDir'>
+  'blockSize' | 'cacheSize' | 'readahead' | 'partSize' | 'uploadConcurrency'> & {
+  /** this process's own staging folder (staging-dir.ts) */
+  stagingDir: string
+}
 
 export interface FsContext {
   readonly store: ObjectStore

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
 import {
-  alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, stagingDirOf, tmpDir, waitFor,
+  alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, stagingDirsOf, tmpDir, waitFor,
 } from '../helpers/oortfs-cli.js'
 import { mountAt } from '../../src/fuse/mountinfo.js'
 import { socketPath } from '../../src/control/server.js'
@@ -40,7 +40,7 @@ t.test('background mount, stats, url, unmount', async t => {
 
   const r = await runCli([bucket, mnt, '-o', ep], env)
   t.same([r.code, r.stdout, r.stderr], [0, '', ''], 'exits 0 and prints nothing')
-  t.ok(existsSync(stagingDirOf(mnt)), 'the mount has its staging folder')
+  t.equal((await stagingDirsOf(mnt)).length, 1, 'the mount has its staging folder')
   t.ok(r.ms < 10_000, `ready in ${r.ms} ms`)
   const entry = mountAt(mnt)
   t.match(entry, { fstype: 'fuse.oortfs', source: bucket })
@@ -76,7 +76,7 @@ t.test('background mount, stats, url, unmount', async t => {
   t.same([u.code, u.stderr], [0, ''])
   t.notOk(isMounted(mnt), 'unmounted')
   t.ok(await waitFor(() => !alive(pid!), 5000), 'the daemon exited')
-  t.notOk(existsSync(stagingDirOf(mnt)), 'everything saved: its empty staging folder is gone with it')
+  t.same(await stagingDirsOf(mnt), [], 'everything saved: its empty staging folder is gone with it')
   t.equal(await objectText(bucket, 'hello.txt'), 'hello world', 'the file was saved')
 })
 
@@ -114,6 +114,30 @@ t.test('an external umount stops the process', async t => {
   const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 8000))])
   t.equal(code, 0, 'noticed and exited 0')
   t.equal(await objectText(bucket, 'a.txt'), 'saved before umount')
+})
+
+t.test('umount and a new mount at once (a restart): the new mount writes, the old process never takes its staging folder', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const old = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => old.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  writeFileSync(join(mnt, 'before.txt'), 'written by the first mount')
+  execFileSync('umount', [mnt])
+  // at once, as a systemd restart or a remount script does: the old process is still exiting
+  const fresh = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fresh.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted again')
+  const oldCode = await Promise.race([old.exited, new Promise(r => setTimeout(() => r('still running'), 8000))])
+  t.equal(oldCode, 0, 'the old process saved and exited 0')
+  t.equal(await objectText(bucket, 'before.txt'), 'written by the first mount')
+  // the old process is gone now; the new one writes through its own staging folder
+  const big = Buffer.alloc(3 * 2 ** 20, 7)
+  writeFileSync(join(mnt, 'after.bin'), big)
+  writeFileSync(join(mnt, 'after.txt'), 'written by the second mount')
+  t.equal(await objectText(bucket, 'after.txt'), 'written by the second mount', 'a small write is saved')
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'after.bin' }))
+  t.equal(head.ContentLength, big.length, 'a 3 MiB write is saved')
+  t.equal((await stagingDirsOf(mnt)).length, 1, 'one staging folder: the new process\'s')
 })
 
 t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_write)', async t => {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mountAt } from '../../src/fuse/mountinfo.js'
-import { defaultStagingDir } from '../../src/config.js'
+import { runtimeDir } from '../../src/config.js'
+import { stagingFoldersOf } from '../../src/staging-dir.js'
 import { socketPath } from '../../src/control/server.js'
 import type { LocalS3Info, Teardown } from './s3-server.js'
 
@@ -121,7 +122,7 @@ export function cleanupMount (t: Teardown, dir: string, pid: () => number | unde
     // a mount killed, or one that could not save, leaves its staging files: a
     // run's worth of them (GiBs) must not pile up in /tmp on a reused machine
     if (!p || !alive(p)) {
-      rmSync(stagingDirOf(dir), { recursive: true, force: true })
+      for (const f of await stagingDirsOf(dir)) rmSync(f, { recursive: true, force: true })
       rmSync(socketPath(canonicalOf(dir)), { force: true }) // a killed mount's control socket
     }
   })
@@ -131,7 +132,7 @@ function canonicalOf (dir: string): string {
   try { return realpathSync(dir) } catch { return dir }
 }
 
-/** the default staging folder of a mount point */
-export function stagingDirOf (dir: string): string {
-  return defaultStagingDir(canonicalOf(dir))
+/** the staging folders of a mount point (one per process that mounted it) in the default place */
+export async function stagingDirsOf (dir: string): Promise<string[]> {
+  return await stagingFoldersOf(runtimeDir(), canonicalOf(dir))
 }

@@ -131,7 +131,7 @@ t.test('a full config with defaults', async t => {
   t.equal(c.logLevel, 'warn')
   t.equal(c.fsname, 'my-bucket:/photos/2024', 'the target as given: what fstab\'s first field says')
   t.equal(c.foreground, false)
-  t.equal(statSync(c.stagingDir).mode & 0o777, 0o700, 'staging dir is private')
+  t.equal(c.stagingParent, join(dir, 'staging'), 'staging_dir= is where the mount makes its folder')
   t.same(c.credentials, { accessKeyId: 'AKIDENV', secretAccessKey: 'envsecret' })
   t.notMatch(c.credentialSource, /envsecret|AKIDENV/, 'the source never shows the keys')
 })
@@ -157,13 +157,26 @@ t.test('range checks', async t => {
   }
 })
 
-t.test('default staging dir is private, under the temp dir', async t => {
+t.test('default staging parent is this user\'s private folder under the temp dir', async t => {
   const { input } = setup(t)
   input.options = []
   const c = await buildConfig(input, { ...KEYS })
-  t.ok(c.stagingDir.startsWith(join(tmpdir(), `oortfs-${process.getuid!()}`)), c.stagingDir)
-  t.equal(statSync(c.stagingDir).mode & 0o777, 0o700)
-  t.teardown(() => rmSync(c.stagingDir, { recursive: true, force: true }))
+  t.equal(c.stagingParent, join(tmpdir(), `oortfs-${process.getuid!()}`))
+  t.equal(statSync(c.stagingParent).mode & 0o777, 0o700)
+})
+
+t.test('a staging_dir= the user gives is used as it is: never chmod-ed (staging_dir=/var/tmp keeps 1777)', async t => {
+  const { input, dir } = setup(t)
+  const shared = join(dir, 'shared-tmp')
+  mkdirSync(shared)
+  chmodSync(shared, 0o1777)
+  input.options = [`staging_dir=${shared}`]
+  const c = await buildConfig(input, { ...KEYS })
+  t.equal(c.stagingParent, shared)
+  t.equal(statSync(shared).mode & 0o7777, 0o1777, 'mode and sticky bit as they were')
+  writeFileSync(join(dir, 'a-file'), '')
+  input.options = [`staging_dir=${join(dir, 'a-file')}`]
+  await configError(t, buildConfig(input, { ...KEYS }), /cannot use staging_dir=.*a-file: EEXIST/, 'a file is refused')
 })
 
 t.test('mount point checks', async t => {
