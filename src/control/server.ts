@@ -104,6 +104,8 @@ export async function startControlServer (path: string, handlers: ControlHandler
     process.umask(oldUmask)
   }
   await fsp.chmod(path, 0o600)
+  // the socket file this process made: at close it removes that one, never a newer mount's at the same path
+  const own = (await fsp.stat(path)).ino
   log.debug(`control socket ${path}`)
 
   let closing: Promise<void> | undefined
@@ -111,7 +113,7 @@ export async function startControlServer (path: string, handlers: ControlHandler
     path,
     close: () => closing ??= (async () => {
       server.close()
-      await fsp.rm(path, { force: true })
+      if ((await fsp.stat(path).catch(() => undefined))?.ino === own) await fsp.rm(path, { force: true })
       // let replies in progress (an unmount's answer) go out, but not forever
       await Promise.race([Promise.allSettled([...pending]), new Promise(r => setTimeout(r, 2000).unref())])
       for (const s of sockets) s.end()

@@ -79,6 +79,10 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
   const started = Date.now()
+  // our mount, by the kernel's id: after `umount; mount` at once, the mount at
+  // mp is a new process's, which this one must neither take for its own nor unmount
+  const ours = mountAt(mp)?.mountId
+  const stillOurs = (): boolean => { const m = mountAt(mp); return !!m && (ours === undefined || m.mountId === ours) }
 
   // req/s over the last second, sampled once a second
   let lastTotal = app.queue.stats().total
@@ -113,7 +117,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
         failure = messageOf(err)
       }
       if (!quiet) failure ??= `calls still changing files after ${config.opTimeoutMs / 1000} s (op_timeout) were not waited for`
-      if (mountAt(mp)) {
+      if (stillOurs()) {
         try {
           await watched('unmounting', unmountFuse(fuse))
         } catch (err) {
@@ -138,7 +142,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
 
   // external umount (fusermount -u, umount -l): fuse-native never says so
-  const poller = setInterval(() => { if (!mountAt(mp)) void stop('unmounted from outside') }, opts.pollMs ?? 1000)
+  const poller = setInterval(() => { if (!stillOurs()) void stop('unmounted from outside') }, opts.pollMs ?? 1000)
 
   let signalled = 0
   const handlers: [NodeJS.Signals, () => void][] = (opts.signals ?? ['SIGINT', 'SIGTERM']).map(sig => [sig, () => {

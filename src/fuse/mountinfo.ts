@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs'
 import { sep } from 'node:path'
 
 export interface MountEntry {
+  /** the kernel's unique id of this mount: a new mount at the same point has another */
+  mountId: number
   /** absolute, as the kernel shows it (escapes undone) */
   mountpoint: string
   /** e.g. 'fuse.oortfs' */
@@ -26,7 +28,7 @@ export function parseMountinfo (text: string): MountEntry[] {
     const fields = line.split(' ')
     const dash = fields.indexOf('-', 6)
     if (dash < 0 || fields.length < dash + 3) continue
-    out.push({ mountpoint: unescape(fields[4]!), fstype: fields[dash + 1]!, source: unescape(fields[dash + 2]!) })
+    out.push({ mountId: Number(fields[0]), mountpoint: unescape(fields[4]!), fstype: fields[dash + 1]!, source: unescape(fields[dash + 2]!) })
   }
   return out
 }
