@@ -69,7 +69,11 @@ export class AttrIndex implements MetaSource {
   constructor (
     private readonly store: ObjectStore,
     private readonly defaults: IndexDefaults,
-    private readonly opts: { ttlMs: number, indexKey: (dir: string) => string, delayMs?: number, now?: () => number },
+    private readonly opts: {
+      ttlMs: number, indexKey: (dir: string) => string, delayMs?: number, now?: () => number,
+      /** a read-only mount reads indexes and never writes one */
+      readOnly?: boolean
+    },
   ) {}
 
   private get now (): number { return (this.opts.now ?? Date.now)() }
@@ -201,7 +205,8 @@ export class AttrIndex implements MetaSource {
 
   /** a name in dir changed (undefined: removed); keeps the index in step, if one is needed */
   changed (dir: string, name: string, e: Entry | undefined): void {
-    if (name.endsWith(INDEX_SUFFIX)) return
+    // a read-only mount writes nothing: what a HEAD taught it stays in the listing it cached
+    if (name.endsWith(INDEX_SUFFIX) || this.opts.readOnly) return
     let idx = this.dirs.get(dir)
     const rec = e ? this.recordOf(e) : undefined
     if (!idx) {

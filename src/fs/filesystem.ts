@@ -50,7 +50,7 @@ export class OortFs implements FileSystem {
       ? new HeadMetaSource(store)
       : new AttrIndex(store, {
         uid: opts.uid, gid: opts.gid, mode: kind => defaultMode(this.ctx, kind),
-      }, { ttlMs: opts.attrTtlMs, now: opts.now, indexKey: dir => this.names.indexKey(dir) }))
+      }, { ttlMs: opts.attrTtlMs, now: opts.now, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
     this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.now, meta })
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now }
     // read-ahead in flight counts against the cache's memory

@@ -194,3 +194,29 @@ t.test('a record removed while the index is read stays removed', async t => {
   await third.readdir('/d')
   t.equal((await third.getattr('/d/a')).mode, 0o100644)
 })
+
+t.test('a read-only mount sends no write of any kind: ls -l, stat, getxattr and cat where the index is stale', async t => {
+  const { fs, store } = makeFs()
+  await writeFile(fs, '/d/a', Buffer.from('a'))
+  await fs.chmod('/d/a', 0o700)
+  await fs.flushAll()
+  // another tool rewrites the file and sets its mode: the index's record no longer matches
+  await sleep(1100)
+  store.putText('d/a', 'changed', { mode: String(0o100750) })
+  store.putText('d/b', 'new', { mode: String(0o100711) })
+  const ro = new OortFs(store, { ...fs.opts, readOnly: true })
+  const sent: string[] = []
+  store.onRequest = op => sent.push(op)
+  await ro.readdir('/d')
+  t.equal((await ro.getattr('/d/a')).mode, 0o100750, 'the stale record costs a HEAD, and shows the truth')
+  t.equal((await ro.getattr('/d/b')).mode, 0o100711)
+  t.same(await ro.listxattr('/d/a'), [])
+  const fh = await ro.open('/d/a', 0)
+  const buf = Buffer.alloc(16)
+  t.equal((await ro.read(fh, buf, 16, 0)), 7)
+  await ro.release(fh)
+  await ro.flushAll()
+  await sleep(2200) // past the index's write delay
+  const writes = sent.filter(op => !['ListObjectsV2', 'HeadObject', 'GetObject'].includes(op))
+  t.same(writes, [], `only reads: ${sent.join(', ')}`)
+})
