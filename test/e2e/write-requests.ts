@@ -10,6 +10,7 @@ import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
 import { describeRequests, keysUnder, lines, mountBucket, objectBytes, q, seed, sh, sha, sha256sum, shOk } from '../helpers/mount.js'
 import { tcpProxy } from '../helpers/tcp-proxy.js'
+import { faultMount } from '../helpers/fault-mount.js'
 
 const s3 = await withS3(t)
 const client = rawClient(s3)
@@ -117,4 +118,22 @@ t.test('-o ro: every write fails with "Read-only file system"', async t => {
     t.ok(r.code !== 0 && /Read-only file system/.test(r.stderr), `${cmd.replace(m0.dir, 'MNT')}: ${r.stderr.trim() || `exit ${r.code}`}`)
   }
   t.same((await keysUnder(m0.client, m0.bucket, '')).sort(), ['dir/inner.txt', 'seed.txt'], 'the bucket is untouched')
+})
+
+t.test('-o ro sends no write request of any kind: ls -l, stat, getfattr, cat over a stale attribute index', async t => {
+  const bucket = await newBucket(s3, t, 'read-only-requests')
+  // a read-write mount leaves an index (chmod), then another tool rewrites the files behind it
+  const rw = await mountBucket(t, { s3, bucket })
+  await shOk(`mkdir ${q(join(rw.dir, 'd'))} && for i in 1 2 3; do echo $i > ${q(join(rw.dir, 'd'))}/f$i; done && chmod 700 ${q(join(rw.dir, 'd'))}/f*`)
+  await rw.unmount()
+  await sh('sleep 1.1')
+  await seed(client, bucket, [['d/f1', Buffer.from('rewritten\n')], ['d/f2', Buffer.from('rewritten\n')], ['d/new', Buffer.from('new\n')]])
+  const { m, proxy } = await faultMount(t, { s3, bucket, options: ['ro'] })
+  const d = q(join(m.dir, 'd'))
+  await shOk(`ls -l ${d} && stat ${d}/f1 ${d}/f3 ${d}/new >/dev/null && getfattr -d ${d}/f1 ${d}/f3; cat ${d}/f1 ${d}/f2 ${d}/f3 ${d}/new >/dev/null`)
+  await sh('sleep 3') // past the attribute index's write delay
+  await m.unmount()
+  const methods = proxy.stats().byMethod
+  t.comment(`requests through the proxy: ${JSON.stringify(methods)}`)
+  t.same(Object.keys(methods).filter(k => k !== 'GET' && k !== 'HEAD'), [], 'GET and HEAD only: no PUT, POST or DELETE')
 })
