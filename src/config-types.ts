@@ -42,6 +42,8 @@ export interface Config {
   uploadConcurrency: number
   /** where the mounting process makes its own staging folder (staging-dir.ts) */
   stagingParent: string
+  /** noexec, nosuid, nodev, sync... as given: handed to the kernel */
+  kernelFlags: string[]
 
   opTimeoutMs: number
   logLevel: LogLevel

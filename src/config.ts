@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import type { Config } from './config-types.js'
-import { OPTIONS, isMountOnlyOption, type OptionSpec } from './options.js'
+import { KERNEL_FLAGS, OPTIONS, isMountOnlyOption, type OptionSpec } from './options.js'
 import { resolveCredentials } from './credentials.js'
 import { mountAt } from './fuse/mountinfo.js'
 import type { LogLevel } from './util/log.js'
@@ -88,6 +88,11 @@ function coerce (spec: OptionSpec, value: string | undefined): string | number |
     case 'enum': return spec.values?.includes(value) ? value : bad(`one of ${spec.values?.join(', ')}`)
     default: return value
   }
+}
+
+/** the kernel's mount flags among the -o strings, in order (libfuse applies them, the last one winning) */
+export function kernelFlags (raw: readonly string[]): string[] {
+  return raw.flatMap(s => s.split(',')).map(s => s.trim()).filter(o => KERNEL_FLAGS.includes(o))
 }
 
 /** raw -o strings -> typed values of the options given (mount-only ones dropped) */
@@ -316,6 +321,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     umask: num('umask'),
     allowOther: Boolean(v('allow_other')),
     nonEmpty: Boolean(v('nonempty')),
+    kernelFlags: kernelFlags(input.options),
     rps: num('rps'),
     concurrency: num('concurrency'),
     retries: num('retries'),

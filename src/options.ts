@@ -44,6 +44,15 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'fsname', type: 'string', help: 'the name mount(8) and df show (default: BUCKET[:/PREFIX] as given, as fstab\'s first field)' },
 ]
 
+/**
+ * Mount flags the kernel enforces, handed to libfuse as they were given (the
+ * last of a pair wins there too): noexec refuses to run programs, nosuid and
+ * nodev drop setuid bits and devices, sync and dirsync are the kernel's.
+ * relatime, strictatime and the diratime pair libfuse 2.9 does not know:
+ * accepted, and nothing to do (oortfs never updates atime on reads).
+ */
+export const KERNEL_FLAGS = ['dev', 'nodev', 'suid', 'nosuid', 'exec', 'noexec', 'atime', 'noatime', 'sync', 'async', 'dirsync']
+
 /** options only mount(8) and systemd understand: accepted and ignored */
 export const MOUNT_ONLY_OPTIONS = [
   '_netdev', 'nofail', 'noauto', 'auto', 'user', 'users', 'nouser', 'owner', 'group', 'defaults', 'rw',

@@ -40,7 +40,7 @@ export function optionHelp (): string {
     return wrap(`  ${left(o).padEnd(w + 2)}`, `${o.help.replace(/`/g, '')}${def}`)
   })
   return ['Mount options (-o NAME[=VALUE],...; flags also as noNAME):', ...lines,
-    '', 'mount(8) options such as _netdev, nofail, noauto, user, rw are accepted and ignored.'].join('\n')
+    '', 'noexec, nosuid, nodev, noatime, sync, dirsync go to the kernel; mount(8) options such as _netdev, nofail, noauto, user, rw are accepted and ignored.'].join('\n')
 }
 
 /** `head` then `text` wrapped at 100 columns, continuation lines under the text */

@@ -15,7 +15,7 @@ type Signal = (code: number, ...rest: unknown[]) => void
 const E = Fuse as unknown as Record<string, number>
 
 /** The -o list handed to libfuse 2.9 (each was checked on a real mount). */
-export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | 'readOnly' | 'nonEmpty'>): string[] {
+export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | 'readOnly' | 'nonEmpty'> & Partial<Pick<Config, 'kernelFlags'>>): string[] {
   const o = [
     `fsname=${config.fsname}`,
     'subtype=oortfs',
@@ -29,6 +29,8 @@ export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | '
   if (config.allowOther) o.push('allow_other', 'default_permissions')
   if (config.readOnly) o.push('ro')
   if (config.nonEmpty) o.push('nonempty')
+  // noexec, nosuid, nodev, sync...: the kernel enforces them
+  o.push(...config.kernelFlags ?? [])
   return o
 }
 
@@ -63,7 +65,7 @@ export function utimeArg (low: number, high: number): number {
 export class OortFuse extends Fuse {
   private readonly optionList: string[]
 
-  constructor (config: Pick<Config, 'mountpoint' | 'fsname' | 'allowOther' | 'readOnly' | 'nonEmpty' | 'opTimeoutMs'>, ops: FuseOps) {
+  constructor (config: Pick<Config, 'mountpoint' | 'fsname' | 'allowOther' | 'readOnly' | 'nonEmpty' | 'opTimeoutMs'> & Partial<Pick<Config, 'kernelFlags'>>, ops: FuseOps) {
     // fuse-native answers ETIMEDOUT after 15 s by default: far too short for
     // calls waiting behind the rate-limited queue
     super(config.mountpoint, ops, { timeout: { default: config.opTimeoutMs, init: false } })

@@ -2,8 +2,8 @@
 // (stats, url, unmount), SIGTERM and external umount save and exit 0, big
 // writes reach the filesystem 128 KiB at a time, dead mounts can be cleared.
 import t, { type Test } from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
@@ -138,6 +138,27 @@ t.test('umount and a new mount at once (a restart): the new mount writes, the ol
   const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'after.bin' }))
   t.equal(head.ContentLength, big.length, 'a 3 MiB write is saved')
   t.equal((await stagingDirsOf(mnt)).length, 1, 'one staging folder: the new process\'s')
+})
+
+t.test('-o noexec, nosuid, nodev reach the kernel: a script on a noexec mount cannot run (EACCES)', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', `${ep},noexec,nosuid,nodev,noatime`], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  writeFileSync(join(mnt, 'run.sh'), '#!/bin/sh\necho ran\n', { mode: 0o755 })
+  const r = spawnSync(join(mnt, 'run.sh'), { encoding: 'utf8' })
+  t.equal((r.error as NodeJS.ErrnoException | undefined)?.code, 'EACCES', 'exec of a 0755 script: EACCES')
+  const opts = readFileSync('/proc/self/mounts', 'utf8').split('\n').find(l => l.split(' ')[1] === mnt)?.split(' ')[3] ?? ''
+  for (const flag of ['noexec', 'nosuid', 'nodev', 'noatime']) t.ok(opts.split(',').includes(flag), `${flag} in ${opts}`)
+})
+
+t.test('without noexec, a script on the mount runs', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', `${ep},exec`], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  writeFileSync(join(mnt, 'run.sh'), '#!/bin/sh\necho ran\n', { mode: 0o755 })
+  t.equal(spawnSync(join(mnt, 'run.sh'), { encoding: 'utf8' }).stdout, 'ran\n')
 })
 
 t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_write)', async t => {

@@ -151,6 +151,7 @@ t.test('OortFuse: options', async t => {
   const base = { fsname: 'oortfs#b', allowOther: false, readOnly: false, nonEmpty: false }
   t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache'])
   t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'allow_other', 'default_permissions', 'ro'])
+  t.same(fuseOptionList({ ...base, kernelFlags: ['noexec', 'nosuid', 'nodev'] }).slice(-3), ['noexec', 'nosuid', 'nodev'], 'mount flags reach the kernel')
   const f = new OortFuse({ ...base, mountpoint: '/tmp/x', opTimeoutMs: 300_000 }, fuseOps(new MemFs()))
   t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache')
   t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'nonempty'])

@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } fr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  ConfigError, buildConfig, closeOptions, parseOptions, parseSize, parseTarget, resolveEndpoint,
+  ConfigError, buildConfig, closeOptions, kernelFlags, parseOptions, parseSize, parseTarget, resolveEndpoint,
   type ConfigInput,
 } from '../../src/config.js'
 import { parsePasswd } from '../../src/credentials.js'
@@ -258,4 +258,12 @@ t.test('a group-readable default key file is refused too', async t => {
   writeFileSync(join(home, '.passwd-oortfs'), 'AKH:SKH\n', { mode: 0o640 })
   chmodSync(join(home, '.passwd-oortfs'), 0o640)
   await configError(t, buildConfig(input, { HOME: home }), /chmod 600/)
+})
+
+t.test('the kernel\'s mount flags are kept, in order, for libfuse; mount(8)-only ones are not', async t => {
+  t.same(kernelFlags(['_netdev,noexec,nosuid', 'relatime,nodev,exec,x-systemd.automount', 'sync,dirsync,noatime']),
+    ['noexec', 'nosuid', 'nodev', 'exec', 'sync', 'dirsync', 'noatime'])
+  const { input } = setup(t, ['noexec,nodev,_netdev'])
+  const c = await buildConfig(input, { ...KEYS })
+  t.same(c.kernelFlags, ['noexec', 'nodev'])
 })
