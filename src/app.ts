@@ -64,6 +64,11 @@ export async function buildApp (config: Config): Promise<App> {
       rpsLimit: config.rps,
       cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },
       dirtyBytes: core.dirtyBytes(),
+      // background work that failed: retried, and reported at unmount if never done
+      background: {
+        deleteFailures: core.deletes.failures, deletesNotDone: core.deletes.unsent,
+        attributeFailures: core.meta.failures, attributesNotDone: core.meta.unsent,
+      },
       openFiles: core.files.count,
     }),
     presign: async (relPath, expiresSeconds, method) => {

@@ -57,7 +57,8 @@ export class OortFs implements FileSystem {
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
-    this.deletes = new DeleteBatcher(store)
+    // a delete given up: the server still has the object, so the name must show again
+    this.deletes = new DeleteBatcher(store, { lost: key => this.ns.stale(this.names.pathOfKey(key.endsWith('/') ? key.slice(0, -1) : key)) })
     const ns = this.ns
     this.meta = new MetaWriter(store, {
       previous: path => ns.previous(path),

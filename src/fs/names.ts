@@ -47,6 +47,11 @@ export class Names {
     return dir === '/' ? this.prefix + INDEX_SUFFIX : this.keyOf(dir) + INDEX_SUFFIX
   }
 
+  /** the path of a file's key ('a/b' -> '/a/b' under the prefix) */
+  pathOfKey (key: string): string {
+    return '/' + key.slice(this.prefix.length)
+  }
+
   /** the path of a key under a directory prefix ('' if the key is the prefix itself) */
   pathOfDirPrefix (dirPrefix: string): string {
     return '/' + dirPrefix.slice(this.prefix.length).replace(/\/$/, '')

@@ -2,37 +2,75 @@
 // DeleteObjects of up to 1,000 keys costs what a single DeleteObject does.
 // An unlink is answered at once (the caches already show the name gone); its
 // key waits for company while more unlinks keep coming (a quiet moment, a
-// full batch, or at most maxWaitMs), and an rmdir, rename or unmount sends it. Anything that writes a key first takes it
-// out of the batch (or waits for the batch in flight), so a file created again
-// under a deleted name is never deleted by a late batch.
+// full batch, or at most maxWaitMs), and an rmdir, rename or unmount sends it.
+// Anything that writes a key first takes it out of the batch (or waits for the
+// batch in flight), so a file created again under a deleted name is never
+// deleted by a late batch.
+//
+// A batch that fails (after the queue's own retries) is tried again as a
+// batch, later, with a growing pause: an outage costs a request per batch and
+// pause, not one per key. Keys the server refused stay in the next batch the
+// same way. A key that still could not be deleted after `maxAttempts` is given
+// up: `lost` is told (the namespace then shows the name again, since the
+// server still has it), and every flush after says so, until unmount reports
+// it as not done.
 import type { ObjectStore } from '../../s3/store.js'
 import { Priority } from '../../s3/store.js'
+import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
 
 const BATCH = 1000
 
+export interface DeleteBatcherOptions {
+  quietMs?: number
+  maxWaitMs?: number
+  /** first pause before a failed batch goes again; doubles each time */
+  retryMs?: number
+  maxAttempts?: number
+  /** a key given up: the server still has it */
+  lost?: (key: string, why: string) => void
+}
+
 export class DeleteBatcher {
   private pending = new Set<string>()
   private readonly inflight = new Map<string, Promise<void>>()
+  /** keys that failed, with how often and why */
+  private readonly failing = new Map<string, { attempts: number, why: string }>()
+  /** keys given up, with why */
+  private readonly given = new Map<string, string>()
   private timer?: NodeJS.Timeout
+  private retryTimer?: NodeJS.Timeout
   private firstPendingAt = 0
+  /** deletes that failed, counted once per key and attempt (for stats) */
   failures = 0
+  private readonly quietMs: number
+  private readonly maxWaitMs: number
+  private readonly retryMs: number
+  private readonly maxAttempts: number
 
-  constructor (private readonly store: ObjectStore, private readonly quietMs = 200, private readonly maxWaitMs = 2000) {}
+  constructor (private readonly store: ObjectStore, private readonly opts: DeleteBatcherOptions = {}) {
+    this.quietMs = opts.quietMs ?? 200
+    this.maxWaitMs = opts.maxWaitMs ?? 2000
+    this.retryMs = opts.retryMs ?? 2000
+    this.maxAttempts = opts.maxAttempts ?? 6
+  }
 
   delete (key: string): void {
+    this.given.delete(key)
     if (this.pending.size === 0) this.firstPendingAt = Date.now()
     this.pending.add(key)
-    if (this.pending.size >= BATCH) { void this.flush(); return }
+    if (this.pending.size >= BATCH) { void this.send().catch(() => {}); return }
     // rm -r unlinks one name after another: wait until it pauses, but not for ever
     if (this.timer) clearTimeout(this.timer)
     const wait = Math.min(this.quietMs, Math.max(0, this.firstPendingAt + this.maxWaitMs - Date.now()))
-    this.timer = setTimeout(() => { void this.flush() }, wait)
+    this.timer = setTimeout(() => { void this.send().catch(() => {}) }, wait)
   }
 
   /** call before writing `key`: it must not be deleted after the write */
   async before (key: string): Promise<void> {
     this.pending.delete(key)
+    this.failing.delete(key)
+    this.given.delete(key)
     await this.inflight.get(key)
   }
 
@@ -41,39 +79,76 @@ export class DeleteBatcher {
     return this.pending.has(key) || this.inflight.has(key)
   }
 
-  /** sends everything pending and waits for every batch in flight */
+  /** keys waiting for a retry or given up (for stats) */
+  get unsent (): number {
+    return this.failing.size + this.given.size
+  }
+
+  /**
+   * Sends everything pending and waits for every batch in flight; fails with
+   * EIO naming the keys not deleted (they stay queued for the next try).
+   */
   async flush (): Promise<void> {
+    await this.send()
+    const notDone = [...this.failing, ...this.given].map(([k, w]) => `${k} (${typeof w === 'string' ? w : w.why})`)
+    if (notDone.length) {
+      throw new FsError('EIO', `${notDone.length} delete(s) did not reach the server: ${notDone.slice(0, 5).join(', ')}${notDone.length > 5 ? ', ...' : ''}`)
+    }
+  }
+
+  private async send (): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined }
+    // what waits for a retry goes along: an explicit flush (rmdir, unmount) tries it now
+    for (const k of this.failing.keys()) this.pending.add(k)
     const keys = [...this.pending]
     this.pending = new Set()
     const sends: Promise<void>[] = []
     for (let i = 0; i < keys.length; i += BATCH) {
       const batch = keys.slice(i, i + BATCH)
-      const p = this.send(batch)
+      const p = this.sendBatch(batch)
       for (const k of batch) this.inflight.set(k, p)
       sends.push(p.finally(() => { for (const k of batch) if (this.inflight.get(k) === p) this.inflight.delete(k) }))
     }
     await Promise.all([...sends, ...this.inflight.values()])
   }
 
-  private async send (keys: string[]): Promise<void> {
+  private async sendBatch (keys: string[]): Promise<void> {
     // XML cannot carry control characters: such keys go one by one
     const plain = keys.filter(k => !/[\u0000-\u001f]/.test(k))
     const odd = keys.filter(k => /[\u0000-\u001f]/.test(k))
-    const single = [...odd]
-    try {
-      if (plain.length === 1) single.push(plain[0]!)
-      else if (plain.length > 1) {
-        const r = await this.store.deleteMany(plain, { priority: Priority.Data })
-        single.push(...r.failed.map(f => f.key))
-      }
-    } catch (err) {
-      log.warn(`batch delete of ${plain.length} keys failed (${(err as Error).message}); deleting one by one`)
-      single.push(...plain)
+    const failed = new Map<string, string>()
+    const singles = plain.length === 1 ? [...odd, plain[0]!] : odd
+    await Promise.all([
+      plain.length > 1
+        ? this.store.deleteMany(plain, { priority: Priority.Data }).then(
+          r => { for (const f of r.failed) failed.set(f.key, f.code) },
+          err => { for (const k of plain) failed.set(k, (err as Error).message) })
+        : Promise.resolve(),
+      ...singles.map(k => this.store.delete(k, { priority: Priority.Data }).catch(err => { failed.set(k, (err as Error).message) })),
+    ])
+    for (const k of keys) if (!failed.has(k)) this.failing.delete(k)
+    for (const [k, why] of failed) this.failed(k, why)
+  }
+
+  private failed (key: string, why: string): void {
+    this.failures++
+    const attempts = (this.failing.get(key)?.attempts ?? 0) + 1
+    if (attempts >= this.maxAttempts) {
+      this.failing.delete(key)
+      this.given.set(key, why)
+      log.error(`could not delete ${key} after ${attempts} tries (${why}): the server still has it`)
+      this.opts.lost?.(key, why)
+      return
     }
-    await Promise.all(single.map(k => this.store.delete(k, { priority: Priority.Data }).catch(err => {
-      this.failures++
-      log.error(`could not delete ${k}: ${(err as Error).message}`)
-    })))
+    if (attempts === 1) log.warn(`could not delete ${key} (${why}); will try again`)
+    this.failing.set(key, { attempts, why })
+    if (!this.retryTimer) {
+      const pause = Math.min(60_000, this.retryMs * 2 ** (attempts - 1))
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined
+        void this.send().catch(() => {})
+      }, pause)
+      this.retryTimer.unref()
+    }
   }
 }

@@ -40,24 +40,37 @@ export class MetaWriter {
   private readonly pending = new Map<string, PendingMeta>()
   /** copies sent and not yet answered */
   private readonly sending = new Map<string, { p: PendingMeta, done: Promise<void> }>()
+  /** tries so far of a change that keeps failing */
+  private readonly attempts = new Map<string, number>()
+  /** changes given up, with why */
+  private readonly given = new Map<string, string>()
   private timer?: NodeJS.Timeout
+  /** copies that failed (for stats) */
   failures = 0
 
   constructor (
     private readonly store: ObjectStore,
     private readonly cache: MetaCache,
     private readonly delayMs = 1000,
+    private readonly maxAttempts = 6,
   ) {}
 
-  schedule (path: string, p: PendingMeta): void {
+  schedule (path: string, p: PendingMeta, delay = this.delayMs): void {
     this.pending.set(path, p)
-    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, this.delayMs)
+    this.given.delete(path)
+    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, delay)
+  }
+
+  /** changes waiting for a retry or given up (for stats) */
+  get unsent (): number {
+    return this.attempts.size + this.given.size
   }
 
   /** the pending change of path, removed: the caller's own copy will carry it */
   take (path: string): PendingMeta | undefined {
     const p = this.pending.get(path)
     this.pending.delete(path)
+    this.attempts.delete(path)
     return p
   }
 
@@ -66,7 +79,8 @@ export class MetaWriter {
    * the pending change is taken, and a copy already sent has landed.
    */
   async before (path: string): Promise<void> {
-    this.pending.delete(path)
+    this.take(path)
+    this.given.delete(path)
     await this.sending.get(path)?.done
   }
 
@@ -89,26 +103,41 @@ export class MetaWriter {
     return { ...e, meta: p.entry.meta, metaKnown: true, headers: p.headers, contentType: p.contentType }
   }
 
-  /** writes every pending change now */
+  /** writes every pending change now; fails naming what could not be stored (a retry stays queued) */
   async flush (): Promise<void> {
     const all = [...this.pending]
     this.pending.clear()
-    const failed: string[] = []
     await Promise.all(all.map(async ([path, p]) => {
-      const done = this.send(path, p).catch(err => {
+      const done = this.send(path, p).then(() => { this.attempts.delete(path) }, err => {
         if (errnoOf(err) === 'ESTALE') {
+          this.attempts.delete(path)
           log.warn(`${path} was replaced on the server by another client: its attribute change (chmod, chown, touch or xattr) was not applied`)
           this.cache.stale(path)
           return
         }
-        this.failures++
-        failed.push(path)
-        log.error(`could not store the attributes of ${path}: ${(err as Error).message}`)
+        this.failed(path, p, (err as Error).message)
       })
       this.sending.set(path, { p, done })
       try { await done } finally { if (this.sending.get(path)?.p === p) this.sending.delete(path) }
     }))
-    if (failed.length) throw new Error(`attributes of ${failed.length} file(s) not stored: ${failed.slice(0, 5).join(', ')}`)
+    const notDone = [...this.attempts.keys(), ...this.given.keys()]
+    if (notDone.length) throw new Error(`attributes of ${notDone.length} file(s) not stored: ${notDone.slice(0, 5).join(', ')}`)
+  }
+
+  private failed (path: string, p: PendingMeta, why: string): void {
+    this.failures++
+    const attempts = (this.attempts.get(path) ?? 0) + 1
+    // a newer change of the same file goes instead, with these in it
+    if (this.pending.has(path)) { this.attempts.set(path, attempts); return }
+    if (attempts >= this.maxAttempts) {
+      this.given.set(path, why)
+      log.error(`could not store the attributes of ${path} after ${attempts} tries (${why}); the server keeps the old ones`)
+      this.cache.stale(path)
+      return
+    }
+    if (attempts === 1) log.warn(`could not store the attributes of ${path} (${why}); will try again`)
+    this.schedule(path, p, Math.min(60_000, this.delayMs * 2 ** attempts))
+    this.attempts.set(path, attempts)
   }
 
   private async send (path: string, p: PendingMeta): Promise<void> {
