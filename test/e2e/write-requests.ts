@@ -137,3 +137,19 @@ t.test('-o ro sends no write request of any kind: ls -l, stat, getfattr, cat ove
   t.comment(`requests through the proxy: ${JSON.stringify(methods)}`)
   t.same(Object.keys(methods).filter(k => k !== 'GET' && k !== 'HEAD'), [], 'GET and HEAD only: no PUT, POST or DELETE')
 })
+
+t.test('rm while the server is away: the delete is kept, unmount refuses naming it, and it lands once the server is back', async t => {
+  const bucket = await newBucket(s3, t, 'delete-outage')
+  await seed(client, bucket, [['doomed.txt', Buffer.from('x\n')]])
+  const { m, proxy } = await faultMount(t, { s3, bucket, options: ['retries=2'] })
+  await shOk(`cat ${q(join(m.dir, 'doomed.txt'))} >/dev/null`)
+  proxy.set({ down: 'refuse' })
+  await shOk(`rm ${q(join(m.dir, 'doomed.txt'))}`)
+  await sh('sleep 3') // the batch goes, and fails
+  const refused = await m.unmount().then(() => '', (err: Error) => err.message)
+  t.match(refused, /not unmounted: .*delete\(s\) did not reach the server: doomed\.txt/, 'oortfs unmount refuses, naming the key')
+  t.ok((await keysUnder(client, bucket, '')).includes('doomed.txt'), 'the server still has it')
+  proxy.set({ down: false })
+  await m.unmount()
+  t.same(await keysUnder(client, bucket, ''), [], 'the server back: the delete landed before the unmount')
+})
