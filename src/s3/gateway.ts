@@ -52,7 +52,7 @@ export class S3Gateway implements ObjectStore {
   }
 
   private send<T> (type: string, what: string, opts: CallOptions | undefined, fallback: Priority, attempt: (call: Call) => Promise<T>): Promise<T> {
-    return this.queue.run(type, what, opts?.priority ?? fallback, sent => attempt({ abortSignal: opts?.signal, sent }), opts?.signal)
+    return this.queue.run(type, what, opts?.urgency ?? opts?.priority ?? fallback, sent => attempt({ abortSignal: opts?.signal, sent }), opts?.signal)
   }
 
   /** `command` marks its rate slot as it leaves: after signing (which hashes the body), next to the socket */

@@ -4,7 +4,7 @@
 import PQueue from 'p-queue'
 import { RateLimiter, realClock, type Clock, type Slot } from './rate-limiter.js'
 import { toS3Error, type S3Error } from './errors.js'
-import { Priority } from './store.js'
+import { Priority, Urgency } from './store.js'
 import { log } from '../util/log.js'
 
 export interface QueueOptions {
@@ -48,6 +48,7 @@ export class RequestQueue {
   private totals = { total: 0, retries: 0, throttled: 0, failed: 0, bytesIn: 0, bytesOut: 0 }
   /** attempts running now, for `active()`: what a slow unmount waits for */
   private readonly running = new Set<{ what: string, since: number, attempt: number }>()
+  private seq = 0
 
   constructor (opts: QueueOptions) {
     this.opts = opts
@@ -62,12 +63,17 @@ export class RequestQueue {
    * The attempt calls `sent()` as its request leaves for the server (the rate
    * limit counts from there); one that never does counts from its end.
    */
-  async run<T> (type: string, what: string, priority: Priority, attempt: (sent: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async run<T> (type: string, what: string, priority: Priority | Urgency, attempt: (sent: () => void) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const urgency = priority instanceof Urgency ? priority : undefined
     for (let n = 1; ; n++) {
       signal?.throwIfAborted()
       let slot: Slot | undefined
+      // a caller that starts waiting for it while it is queued moves it up
+      const id = `r${++this.seq}`
+      const stop = urgency?.onRaise(p => { try { this.queue.setPriority(id, p) } catch { /* running already */ } })
       try {
         return await this.queue.add(async () => {
+          stop?.()
           slot = await this.limiter.acquire()
           try {
             this.counts[type] = (this.counts[type] ?? 0) + 1
@@ -82,7 +88,7 @@ export class RequestQueue {
           } finally {
             slot.release()
           }
-        }, { priority }) as T
+        }, { priority: urgency?.priority ?? (priority as Priority), id }) as T
       } catch (err) {
         const e: S3Error = toS3Error(err, what)
         if (e.throttled) {
@@ -100,6 +106,8 @@ export class RequestQueue {
         const delay = Math.min(20_000, this.opts.backoffMs * 2 ** (n - 1))
         log.debug(`${what}: ${e.code}, retry ${n} in up to ${delay} ms`)
         await this.clock.sleep(Math.round(delay / 2 + Math.random() * delay / 2))
+      } finally {
+        stop?.()
       }
     }
   }

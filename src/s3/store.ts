@@ -13,8 +13,32 @@ export const Priority = {
 } as const
 export type Priority = (typeof Priority)[keyof typeof Priority]
 
+/**
+ * A request's priority, which may rise while it waits in the queue: work
+ * started in the background (read-ahead, early upload parts, attribute copies)
+ * is served at the priority of whoever starts waiting for it.
+ */
+export class Urgency {
+  private listeners: ((p: Priority) => void)[] = []
+  constructor (public priority: Priority) {}
+
+  /** someone waits at priority p: the request goes no later than that */
+  raise (p: Priority): void {
+    if (p <= this.priority) return
+    this.priority = p
+    for (const l of this.listeners) l(p)
+  }
+
+  onRaise (fn: (p: Priority) => void): () => void {
+    this.listeners.push(fn)
+    return () => { this.listeners = this.listeners.filter(l => l !== fn) }
+  }
+}
+
 export interface CallOptions {
   priority?: Priority
+  /** instead of priority: one that may be raised while the request waits */
+  urgency?: Urgency
   signal?: AbortSignal
 }
 

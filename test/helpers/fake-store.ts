@@ -53,6 +53,8 @@ export interface Gate {
   release(): void
   /** the request fails with err instead */
   fail(err: S3Error): void
+  /** the options the held request came with (its priority, or urgency, now) */
+  readonly options: () => CallOptions | undefined
 }
 
 interface HeldCall {
@@ -62,6 +64,9 @@ interface HeldCall {
   arrive: (key: string) => void
   open: () => void
   error?: S3Error
+  options?: CallOptions
+  /** matching requests let through before this one is held */
+  skip: number
 }
 
 const MAX_KEY_BYTES = 1024
@@ -105,20 +110,21 @@ export class FakeStore implements ObjectStore {
 
   /**
    * Holds the next request of `op` (whose key, or listing prefix, matches
-   * `key` if given) once it arrives, until the test releases it: so a test
+   * `key` if given; the first `skip` such go through) once it arrives, until the test releases it: so a test
    * can act while, say, a PUT is in flight, and each interleaving is a test.
    */
-  hold (op: string, key?: string | RegExp): Gate {
+  hold (op: string, key?: string | RegExp, skip = 0): Gate {
     let arrive!: (key: string) => void
     let open!: () => void
     const arrived = new Promise<string>(resolve => { arrive = resolve })
     const opened = new Promise<void>(resolve => { open = resolve })
-    const h: HeldCall = { op, key, opened, arrive, open }
+    const h: HeldCall = { op, key, opened, arrive, open, skip }
     this.holds.push(h)
     return {
       arrived,
       release: () => open(),
       fail: err => { h.error = err; open() },
+      options: () => h.options,
     }
   }
 
@@ -337,9 +343,10 @@ export class FakeStore implements ObjectStore {
       throw fault.err
     }
     if (this.missingBucket) throw serverError('NoSuchBucket', 404, `${op} ${key}`)
-    const held = this.holds.findIndex(h => h.op === op && (h.key === undefined || (typeof h.key === 'string' ? h.key === key : h.key.test(key))))
+    const held = this.holds.findIndex(h => h.op === op && (h.key === undefined || (typeof h.key === 'string' ? h.key === key : h.key.test(key))) && h.skip-- <= 0)
     if (held >= 0) {
       const [h] = this.holds.splice(held, 1)
+      h!.options = opts
       h!.arrive(key)
       await h!.opened
       if (h!.error) throw h!.error

@@ -6,6 +6,7 @@ import { makeFs, writeFile, readFile, pattern, errnoOf, KiB } from '../helpers/m
 import { FakeStore } from '../helpers/fake-store.js'
 import { OpenFlags } from '../../src/fs/api.js'
 import { S_IFREG } from '../../src/fs/metadata.js'
+import { Priority } from '../../src/s3/store.js'
 
 const { O_RDONLY, O_RDWR } = OpenFlags
 const modeOf = (store: FakeStore, key: string): number => Number(store.object(key)?.metadata.mode)
@@ -240,4 +241,61 @@ t.test('a reader of a file chmod-ed (or renamed) meanwhile by this mount reads o
   await fs.rename('/d', '/e')
   await readAt(3 * 1024 * KiB + 11, 'after its directory was renamed')
   await fs.release(fh)
+})
+
+t.test('close raises the parts it waits for from background to its own priority', async t => {
+  const { fs, store } = makeFs()
+  const early = store.hold('UploadPart', 'p')
+  const fh = await fs.create('/p', 0o644)
+  for (let at = 0; at < 200 * KiB; at += 16 * KiB) await fs.write(fh, pattern(16 * KiB), 16 * KiB, at)
+  await early.arrived
+  const priorityNow = (): number | undefined => early.options()?.urgency?.priority ?? early.options()?.priority
+  t.equal(priorityNow(), Priority.Background, 'a part sent while the file is written goes in the background')
+  const closing = fs.flush(fh)
+  await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(priorityNow(), Priority.Data, 'once close waits for it, at close\'s priority')
+  early.release()
+  await closing
+  await fs.release(fh)
+})
+
+t.test('a reader waiting for its own read-ahead raises it to a read\'s priority', async t => {
+  const store = new FakeStore({ minPartSize: 64 * KiB })
+  store.putBytes('s', pattern(4096 * KiB))
+  const { fs } = makeFs(store, { readahead: 1024 * KiB })
+  const fh = await fs.open('/s', O_RDONLY)
+  const buf = Buffer.alloc(64 * KiB)
+  const ahead = store.hold('GetObject', 's', 1) // the read's own block goes; the read-ahead behind it is held
+  await fs.read(fh, buf, buf.length, 0)
+  const got = await Promise.race([ahead.arrived.then(() => 'held'), new Promise(resolve => setTimeout(() => resolve('none'), 50))])
+  t.equal(got, 'held')
+  const urgency = ahead.options()?.urgency
+  t.equal(urgency?.priority, Priority.Background, 'read-ahead goes in the background')
+  const next = fs.read(fh, buf, buf.length, 64 * KiB)
+  await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(urgency?.priority, Priority.Data, 'the reader now waits for it: a read\'s priority')
+  ahead.release()
+  await next
+  await fs.release(fh)
+})
+
+t.test('attribute copies (chmod -R) go in the background, below ls; a write of the file waiting for one raises it', async t => {
+  const { fs, store } = makeFs()
+  await writeFile(fs, '/m', Buffer.from('x'))
+  const copy = store.hold('CopyObject', 'm')
+  await fs.chmod('/m', 0o600)
+  const flushing = fs.meta.flush()
+  await copy.arrived
+  const urgency = copy.options()?.urgency
+  t.equal(urgency?.priority, Priority.Background, 'below listings and reads')
+  const fh = await fs.open('/m', O_RDWR)
+  await fs.write(fh, Buffer.from('y'), 1, 0)
+  const saving = fs.flush(fh)
+  await new Promise(resolve => setTimeout(resolve, 10))
+  t.equal(urgency?.priority, Priority.Data, 'an upload of the file waits for it: raised')
+  copy.release()
+  await Promise.all([flushing, saving])
+  await fs.release(fh)
+  t.equal(store.object('m')!.metadata.mode, String(0o100600))
+  t.equal(store.object('m')!.body.toString(), 'y')
 })

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { RequestQueue } from '../../src/s3/request-queue.js'
 import { RateLimiter } from '../../src/s3/rate-limiter.js'
-import { Priority } from '../../src/s3/store.js'
+import { Priority, Urgency } from '../../src/s3/store.js'
 import type { S3Error } from '../../src/s3/errors.js'
 import { serverError } from '../helpers/fake-errors.js'
 import { FakeClock, settle } from '../helpers/fake-clock.js'
@@ -90,6 +90,29 @@ t.test('priority: metadata before data before background', async t => {
   await clock.runUntil(() => order.length === 6, 1000)
   await Promise.all([first, ...runs])
   t.same(order, ['first', 'metadata', 'metadata 2', 'data', 'background', 'background 2'])
+})
+
+t.test('priority follows the waiter: a queued background request someone waits for goes before queued data', async t => {
+  const clock = new FakeClock()
+  const q = queue(clock, { concurrency: 1, rps: 1000 })
+  const order: string[] = []
+  let open!: () => void
+  const gate = new Promise<void>(resolve => { open = resolve })
+  const first = q.run('GetObject', 'first', Priority.Data, async sent => { sent(); await gate; order.push('first') })
+  await settle()
+  const ahead = new Urgency(Priority.Background)
+  const runs = [
+    q.run('GetObject', 'a read', Priority.Data, async sent => { sent(); order.push('data') }),
+    q.run('GetObject', 'read-ahead', ahead, async sent => { sent(); order.push('read-ahead, now waited for') }),
+    q.run('GetObject', 'other read-ahead', Priority.Background, async sent => { sent(); order.push('background') }),
+    q.run('ListObjectsV2', 'ls', Priority.Metadata, async sent => { sent(); order.push('metadata') }),
+  ]
+  ahead.raise(Priority.Metadata) // the reader now waits for it
+  ahead.raise(Priority.Data) // lowering is not a thing
+  open()
+  await clock.runUntil(() => order.length === 5, 1000)
+  await Promise.all([first, ...runs])
+  t.same(order, ['first', 'metadata', 'read-ahead, now waited for', 'data', 'background'])
 })
 
 t.test('retryable errors are retried with exponential backoff and jitter', async t => {

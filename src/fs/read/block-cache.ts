@@ -9,6 +9,7 @@
 // block synchronously once they have it; a released buffer is reused only
 // after the current macrotask, so no reader that got it can still be about to.
 import { LRUCache } from 'lru-cache'
+import { Priority, type Urgency } from '../../s3/store.js'
 
 /** buffers kept for reuse beyond those in the cache */
 const SPARE_BYTES = 16 * 1024 * 1024
@@ -17,6 +18,8 @@ export class BlockCache {
   readonly blockSize: number
   private readonly blocks: LRUCache<string, Buffer>
   private readonly inflight = new Map<string, Promise<Buffer>>()
+  /** the priority of each block's fetch, raised when a reader waits for it */
+  private readonly urgencies = new Map<string, Urgency>()
   /** recycled buffers, each blockSize long and its own ArrayBuffer */
   private readonly spare: Buffer[] = []
   private readonly maxSpare: number
@@ -61,11 +64,16 @@ export class BlockCache {
     return this.blocks.has(id) || this.inflight.has(id)
   }
 
-  /** the block now, or when its fetch lands; undefined if nobody is fetching it */
+  /**
+   * The block now, or when its fetch lands; undefined if nobody is fetching it.
+   * A reader waiting for a block read ahead in the background raises its
+   * fetch to a reader's priority.
+   */
   pending (object: string, index: number): Promise<Buffer> | Buffer | undefined {
     const id = BlockCache.id(object, index)
     const b = this.blocks.get(id)
     if (b) { this.hits++; return b }
+    this.urgencies.get(id)?.raise(Priority.Data)
     return this.inflight.get(id)
   }
 
@@ -74,7 +82,7 @@ export class BlockCache {
    * fills the buffers it is given (when it asks for them) back to back and
    * resolves with the byte count (the last block may be short).
    */
-  fetch (object: string, first: number, count: number, fetch: (buffers: () => Buffer[]) => Promise<number>): void {
+  fetch (object: string, first: number, count: number, fetch: (buffers: () => Buffer[]) => Promise<number>, urgency?: Urgency): void {
     this.misses += count
     let buffers: Buffer[] = []
     const all = fetch(() => (buffers = Array.from({ length: count }, () => this.take())))
@@ -87,10 +95,11 @@ export class BlockCache {
         const block = buffers[i]?.subarray(0, length) ?? Buffer.alloc(0)
         this.blocks.set(id, block)
         return block
-      }).finally(() => this.inflight.delete(id))
+      }).finally(() => { this.inflight.delete(id); this.urgencies.delete(id) })
       // a failed read-ahead nobody waits for must not crash the process
       one.catch(() => {})
       this.inflight.set(id, one)
+      if (urgency) this.urgencies.set(id, urgency)
     }
   }
 

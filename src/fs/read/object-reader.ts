@@ -7,7 +7,7 @@
 // another client replaced the object, the read fails with ESTALE instead of
 // mixing two versions, and cached blocks are those of that version alone.
 import type { ObjectStore } from '../../s3/store.js'
-import { Priority } from '../../s3/store.js'
+import { Priority, Urgency } from '../../s3/store.js'
 import type { BlockCache } from './block-cache.js'
 
 /** how far a read may land from the stream's position and still count as sequential */
@@ -137,7 +137,8 @@ export class ObjectReader {
       while (i + count <= last && count < perRequest && !this.cache.has(this.id, i + count)) count++
       const start = i * bs
       const stop = Math.min(this.size, (i + count) * bs)
-      this.cache.fetch(this.id, i, count, buffers => this.store.getInto(this.key, start, stop, buffers, { priority, ifMatch: this.etag }))
+      const urgency = new Urgency(priority)
+      this.cache.fetch(this.id, i, count, buffers => this.store.getInto(this.key, start, stop, buffers, { urgency, ifMatch: this.etag }), urgency)
       i += count
     }
   }

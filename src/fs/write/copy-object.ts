@@ -19,8 +19,9 @@ export async function copyObject (store: ObjectStore, from: string, to: string, 
     headers = h?.metadata
     contentType = h?.contentType
   }
-  const pin = { priority, sourceIfMatch: opts.sourceIfMatch }
-  const uploadId = await store.createMultipart(to, { metadata: headers, contentType, priority })
+  const call = { priority, urgency: opts.urgency }
+  const pin = { ...call, sourceIfMatch: opts.sourceIfMatch }
+  const uploadId = await store.createMultipart(to, { metadata: headers, contentType, ...call })
   try {
     const ranges: [number, number][] = []
     for (let at = 0; at < size; at += COPY_PART) ranges.push([at, Math.min(size, at + COPY_PART)])
@@ -34,10 +35,10 @@ export async function copyObject (store: ObjectStore, from: string, to: string, 
       }
     }
     await Promise.all(Array.from({ length: PARALLEL }, worker))
-    const r = await store.completeMultipart(to, uploadId, parts, { priority })
+    const r = await store.completeMultipart(to, uploadId, parts, call)
     return { etag: r.etag || multipartEtag(parts), serverDate: r.serverDate }
   } catch (err) {
-    await store.abortMultipart(to, uploadId, { priority }).catch(() => {})
+    await store.abortMultipart(to, uploadId, call).catch(() => {})
     throw err
   }
 }

@@ -10,7 +10,7 @@
 // object meanwhile, the copy fails (ESTALE) instead of stamping our attributes
 // on their bytes, and the change is dropped with a warning.
 import type { ObjectStore } from '../../s3/store.js'
-import { Priority, sameEtag } from '../../s3/store.js'
+import { Priority, sameEtag, Urgency } from '../../s3/store.js'
 import { errnoOf } from '../../errors.js'
 import { log } from '../../util/log.js'
 import type { Entry } from '../entry.js'
@@ -39,7 +39,7 @@ export interface MetaCache {
 export class MetaWriter {
   private readonly pending = new Map<string, PendingMeta>()
   /** copies sent and not yet answered */
-  private readonly sending = new Map<string, { p: PendingMeta, done: Promise<void> }>()
+  private readonly sending = new Map<string, { p: PendingMeta, done: Promise<void>, urgency: Urgency }>()
   /** tries so far of a change that keeps failing */
   private readonly attempts = new Map<string, number>()
   /** changes given up, with why */
@@ -81,7 +81,9 @@ export class MetaWriter {
   async before (path: string): Promise<void> {
     this.take(path)
     this.given.delete(path)
-    await this.sending.get(path)?.done
+    const s = this.sending.get(path)
+    s?.urgency.raise(Priority.Data)
+    await s?.done
   }
 
   has (path: string): boolean {
@@ -108,7 +110,10 @@ export class MetaWriter {
     const all = [...this.pending]
     this.pending.clear()
     await Promise.all(all.map(async ([path, p]) => {
-      const done = this.send(path, p).then(() => { this.attempts.delete(path) }, err => {
+      // bulk work (chmod -R of thousands) must not hold up ls and stat: background,
+      // unless someone waits for this copy (an upload of the file, a rename)
+      const urgency = new Urgency(Priority.Background)
+      const done = this.send(path, p, urgency).then(() => { this.attempts.delete(path) }, err => {
         if (errnoOf(err) === 'ESTALE') {
           this.attempts.delete(path)
           log.warn(`${path} was replaced on the server by another client: its attribute change (chmod, chown, touch or xattr) was not applied`)
@@ -117,7 +122,7 @@ export class MetaWriter {
         }
         this.failed(path, p, (err as Error).message)
       })
-      this.sending.set(path, { p, done })
+      this.sending.set(path, { p, done, urgency })
       try { await done } finally { if (this.sending.get(path)?.p === p) this.sending.delete(path) }
     }))
     const notDone = [...this.attempts.keys(), ...this.given.keys()]
@@ -140,10 +145,10 @@ export class MetaWriter {
     this.attempts.set(path, attempts)
   }
 
-  private async send (path: string, p: PendingMeta): Promise<void> {
+  private async send (path: string, p: PendingMeta, urgency: Urgency): Promise<void> {
     const was = p.entry.etag
     const r = await copyObject(this.store, p.entry.key, p.entry.key, p.entry.size, {
-      metadata: p.headers, contentType: p.contentType, priority: Priority.Metadata, sourceIfMatch: was,
+      metadata: p.headers, contentType: p.contentType, urgency, sourceIfMatch: was,
     })
     // a server that ignores the pin (Ceph) still tells: a copy keeps the source's ETag
     if (was && r.etag && !/-\d+"?$/.test(was) && !sameEtag(r.etag, was)) {

@@ -11,7 +11,7 @@
 // client put there meanwhile.
 import { createHash } from 'node:crypto'
 import type { ObjectStore, PartRef } from '../../s3/store.js'
-import { Priority, sameEtag, unquote } from '../../s3/store.js'
+import { Priority, sameEtag, unquote, Urgency } from '../../s3/store.js'
 import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
 import type { FileNode, RemoteReader } from './file-node.js'
@@ -30,6 +30,8 @@ interface Session {
   uploadId: Promise<string>
   sent: Map<number, { etag: string, gen: number }>
   inflight: Map<number, Promise<void>>
+  /** the priority of each part on its way: a close waiting for early parts raises them */
+  urgency: Map<number, Urgency>
   /** parts were copied from this version of the old object */
   copiedFrom?: { key: string, etag?: string }
 }
@@ -75,7 +77,11 @@ export class Uploader {
   async flush (node: FileNode, headers: Record<string, string>, contentType?: string): Promise<UploadResult> {
     if (this.unaborted.length) await this.retryAborts()
     const session = this.sessions.get(node)
-    if (session) await Promise.allSettled([...session.inflight.values()])
+    if (session) {
+      // close() now waits for the parts sent early in the background: they go at its priority
+      for (const u of session.urgency.values()) u.raise(Priority.Data)
+      await Promise.allSettled([...session.inflight.values()])
+    }
     try {
       if (node.size <= this.opts.partSize) {
         if (session) await this.abort(node)
@@ -139,6 +145,7 @@ export class Uploader {
       uploadId: this.store.createMultipart(node.key, { metadata: headers, contentType: node.contentType, priority: Priority.Data }),
       sent: new Map(),
       inflight: new Map(),
+      urgency: new Map(),
     }
     session.uploadId.catch(() => {})
     this.sessions.set(node, session)
@@ -147,22 +154,27 @@ export class Uploader {
 
   private sendPart (node: FileNode, session: Session, i: number, start: number, end: number, priority: Priority, mustSucceed = false): Promise<void> {
     const gen = node.gen(i)
+    const urgency = new Urgency(priority)
     const run = (async () => {
       const uploadId = await session.uploadId
       let etag: string
       if (node.isRemote(start, end) && node.base) {
         const from = node.base
         session.copiedFrom = { key: from.key, etag: from.etag }
-        etag = await this.store.uploadPartCopy(node.key, uploadId, i + 1, from.key, start, end, { priority, sourceIfMatch: from.etag })
+        etag = await this.store.uploadPartCopy(node.key, uploadId, i + 1, from.key, start, end, { urgency, sourceIfMatch: from.etag })
       } else {
         await node.materialize(this.remote, start, end)
         const body = await node.readRange(start, end)
-        etag = await this.store.uploadPart(node.key, uploadId, i + 1, body, { priority })
+        etag = await this.store.uploadPart(node.key, uploadId, i + 1, body, { urgency })
       }
       session.sent.set(i, { etag, gen })
     })()
     session.inflight.set(i, run)
-    run.finally(() => { if (session.inflight.get(i) === run) session.inflight.delete(i) }).catch(() => {})
+    session.urgency.set(i, urgency)
+    run.finally(() => {
+      if (session.inflight.get(i) === run) session.inflight.delete(i)
+      if (session.urgency.get(i) === urgency) session.urgency.delete(i)
+    }).catch(() => {})
     if (!mustSucceed) {
       run.catch(err => log.debug(`early upload of part ${i + 1} of ${node.path} failed, will retry at flush: ${(err as Error).message}`))
     }
