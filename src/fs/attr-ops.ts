@@ -117,6 +117,8 @@ export class AttrOps {
       this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
       return
     }
+    // an upload of the file may have begun while we looked: then it, or one after it, carries the change
+    if (this.files.changeMeta(path, change)) return
     const entry: Entry = { ...stored.entry, meta, metaKnown: true, headers, contentType: stored.contentType }
     // the attribute index learns of it when the copy lands, with the object's new date
     this.ctx.ns.noted(path, entry)

@@ -21,7 +21,7 @@ import { encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
 import { checkNewName, splitPath } from './names.js'
 import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
-import { storedMeta } from './stored-meta.js'
+import { storedMeta, type StoredMeta } from './stored-meta.js'
 import { copyObject } from './write/copy-object.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
 import { FileNode, type BaseObject, type RemoteReader } from './write/file-node.js'
@@ -46,6 +46,8 @@ export class OpenFiles {
   private readonly live = new Set<FileNode>()
   private readonly handles = new HandleTable<Handle>()
   private readonly uploads = new Map<FileNode, Promise<void>>()
+  /** nodes being renamed: their uploads wait until the name has moved */
+  private readonly moving = new Map<FileNode, Promise<void>>()
   /** unlinks waiting for an upload of the same key to land before they delete it */
   private readonly unlinking = new Map<string, Promise<void>>()
   /** nodes whose stored attributes are known (not guessed from a listing) */
@@ -172,18 +174,19 @@ export class OpenFiles {
       // nothing of ours in it: if another client replaced the object, a new
       // open sees the new version (the handles already open keep theirs)
       const e = await this.ctx.ns.lookup(path)
-      if (!e || e.kind !== 'file' || !sameEtag(e.etag, node.base?.etag)) this.byPath.delete(path)
+      const replaced = !e || e.kind !== 'file' || !sameEtag(e.etag, node.base?.etag)
+      // a node someone writes through, or that changed meanwhile, stays the file's
+      if (replaced && node.state === 'clean' && !this.hasWriter(node) && this.byPath.get(path) === node) this.byPath.delete(path)
       if (this.byPath.get(path) !== node) node = undefined
     }
     if (!node) {
       const e = await this.entry(path)
       if (!e) throw new FsError('ENOENT', undefined, path)
       if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-      node = await this.nodeFor(path, e, wantsWrite)
-    } else if (wantsWrite) {
-      await this.learnStored(node)
+      node = await this.acquire(path, e, wantsWrite)
+    } else {
+      await this.hold(node, wantsWrite)
     }
-    node.refs++
     const fh = this.handles.add({ node, flags })
     if (flags & OpenFlags.O_TRUNC && node.size > 0) {
       await node.truncate(0)
@@ -192,30 +195,53 @@ export class OpenFiles {
     return fh
   }
 
+  /** a handle's hold on a node already there, taken before any await so it cannot be let go meanwhile */
+  private async hold (node: FileNode, stored: boolean): Promise<void> {
+    node.refs++
+    if (!stored) return
+    try {
+      await this.learnStored(node)
+    } catch (err) {
+      await this.unref(node)
+      throw err
+    }
+  }
+
+  /** whether a handle open for writing holds node */
+  private hasWriter (node: FileNode): boolean {
+    for (const h of this.handles.values()) if (h.node === node && (h.flags & OpenFlags.O_ACCMODE) !== OpenFlags.O_RDONLY) return true
+    return false
+  }
+
   /**
-   * A node for an existing file. One opened for writing starts from its
-   * stored attributes (a HEAD if the listing only guessed them), so a rewrite
-   * keeps them; a reader needs none.
+   * The node of an existing file, held (refs counted) for the caller. One
+   * opened for writing starts from its stored attributes (a HEAD if the
+   * listing only guessed them), so a rewrite keeps them; a reader needs none.
    */
-  private async nodeFor (path: string, e: Entry, stored: boolean): Promise<FileNode> {
-    let meta = e.meta ?? {}
-    let headers = e.headers ?? {}
-    let contentType = e.contentType
+  private async acquire (path: string, e: Entry, stored: boolean): Promise<FileNode> {
+    let s: StoredMeta | undefined
     if (stored) {
-      const s = await storedMeta(this.ctx, path, e)
-      ;({ meta, headers, contentType } = s)
+      s = await storedMeta(this.ctx, path, e)
       e = s.entry
     }
-    const node = new FileNode({
-      path, key: e.key, meta: { ...meta }, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize,
-      base: { key: e.key, version: e.etag || `unknown-${e.lastModified?.getTime() ?? 0}`, etag: e.etag || undefined, size: e.size },
-    })
-    node.extraMeta = foreignHeaders(headers)
-    node.contentType = contentType
-    if (stored || (e.metaKnown && e.headers)) this.storedKnown.add(node)
     // another open may have made one meanwhile: one node per file
     const other = this.byPath.get(path)
-    if (other) return other
+    if (other) {
+      if (s && !this.storedKnown.has(other) && !other.dirty) {
+        other.learnMeta({ ...s.meta }, foreignHeaders(s.headers), s.contentType)
+        this.storedKnown.add(other)
+      }
+      await this.hold(other, stored)
+      return other
+    }
+    const node = new FileNode({
+      path, key: e.key, meta: { ...(s?.meta ?? e.meta ?? {}) }, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize,
+      base: { key: e.key, version: e.etag || `unknown-${e.lastModified?.getTime() ?? 0}`, etag: e.etag || undefined, size: e.size },
+    })
+    node.extraMeta = foreignHeaders(s?.headers ?? e.headers ?? {})
+    node.contentType = s ? s.contentType : e.contentType
+    if (s || (e.metaKnown && e.headers)) this.storedKnown.add(node)
+    node.refs++
     this.byPath.set(path, node)
     this.live.add(node)
     return node
@@ -225,6 +251,7 @@ export class OpenFiles {
   private async learnStored (node: FileNode): Promise<void> {
     if (this.storedKnown.has(node) || node.dirty) return
     const s = await storedMeta(this.ctx, node.path, { kind: 'file', key: node.key, size: node.size, etag: node.base?.etag })
+    if (this.storedKnown.has(node) || node.dirty) return
     node.learnMeta({ ...s.meta }, foreignHeaders(s.headers), s.contentType)
     this.storedKnown.add(node)
   }
@@ -236,24 +263,27 @@ export class OpenFiles {
     if (!node) {
       const e = await this.entry(path)
       if (e?.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-      if (e) {
-        node = await this.nodeFor(path, e, true)
+      node = this.byPath.get(path)
+      if (node) {
+        await this.hold(node, true)
+      } else if (e) {
+        node = await this.acquire(path, e, true)
       } else {
         // no mtime: until utimens sets one, a file's mtime is its LastModified
         const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
         node = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize })
+        node.refs++
         this.storedKnown.add(node)
         this.byPath.set(path, node)
         this.live.add(node)
       }
     } else {
-      await this.learnStored(node)
+      await this.hold(node, true)
     }
     if (node.size > 0 || node.base) {
       await node.truncate(0)
       node.modified(this.ctx.now())
     }
-    node.refs++
     return this.handles.add({ node, flags: OpenFlags.O_RDWR })
   }
 
@@ -287,7 +317,8 @@ export class OpenFiles {
     const at = h.flags & OpenFlags.O_APPEND ? node.size : position
     const n = await node.write(buf, length, at)
     node.modified(this.ctx.now())
-    if (!node.unlinked) this.uploader.afterWrite(node, () => this.headersOf(node))
+    // early parts go out under the node's key: not while a rename moves it
+    if (!node.unlinked && !this.moving.has(node)) this.uploader.afterWrite(node, () => this.headersOf(node))
     return n
   }
 
@@ -302,16 +333,15 @@ export class OpenFiles {
   async truncate (path: string, size: number): Promise<void> {
     writable(this.ctx, path)
     let node = this.byPath.get(path)
-    if (!node) {
+    if (node) {
+      await this.hold(node, true)
+    } else {
       const e = await this.entry(path)
       if (!e) throw new FsError('ENOENT', undefined, path)
       if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
-      if (size === e.size) return
-      node = await this.nodeFor(path, e, true)
-    } else {
-      await this.learnStored(node)
+      if (size === e.size && !this.byPath.get(path)) return
+      node = await this.acquire(path, e, true)
     }
-    node.refs++
     try {
       await node.truncate(size)
       node.modified(this.ctx.now())
@@ -358,9 +388,11 @@ export class OpenFiles {
     await node.close()
   }
 
-  /** uploads a node's changes; one upload per node at a time */
-  async save (node: FileNode): Promise<void> {
+  /** uploads a node's changes; one upload per node at a time, none while it is being renamed (but the rename's own) */
+  async save (node: FileNode, renaming = false): Promise<void> {
     for (;;) {
+      const moving = renaming ? undefined : this.moving.get(node)
+      if (moving) { await moving; continue }
       const running = this.uploads.get(node)
       if (running) { await running.catch(() => {}); continue }
       if (!node.dirty || node.unlinked) return
@@ -429,11 +461,6 @@ export class OpenFiles {
     return n
   }
 
-  /** uploads the unsaved files under dir (before the directory is renamed) */
-  async saveUnder (dir: string): Promise<void> {
-    await Promise.all([...this.byPath.values()].filter(n => n.path.startsWith(dir + '/')).map(n => this.save(n)))
-  }
-
   // ---- what others tell
 
   /**
@@ -459,30 +486,74 @@ export class OpenFiles {
   }
 
   /**
-   * The name path is going away (unlink, or a rename over it). A node there
-   * that is still open first fetches what only the server has, so it stays
-   * readable to the last close; one whose upload is on its way sees it land.
-   * Resolves with whether the server has an object of ours to delete.
+   * The name path is going away: an unlink (which deletes `deleteKey`), or a
+   * rename over it (whose copy replaces the object). A node there stops being
+   * the file's: nothing of it is uploaded again, an upload already on its way
+   * lands first, and if it is still open it then fetches what only the server
+   * has of it, so it stays readable to the last close. The delete is queued
+   * before a new file at the same name may start its upload, so it never
+   * deletes that one.
    */
-  async unlinked (path: string): Promise<boolean> {
+  async unlinked (path: string, deleteKey?: string): Promise<void> {
     const node = this.byPath.get(path)
-    if (!node) return true
-    this.byPath.delete(path)
-    if (node.refs > 0) {
-      await node.materialize(this.remote, 0, node.size).catch(err => {
-        log.warn(`${path}: removed while open, and what only the server had of it could not be fetched first (${(err as Error).message}); reads of it through open handles may fail`)
-      })
+    if (!node) {
+      if (deleteKey) this.deletes.delete(deleteKey)
+      return
     }
+    this.byPath.delete(path)
     node.unlink()
     this.meta.take(path)
+    const key = node.key
     const wait = (async () => {
       await this.uploads.get(node)?.catch(() => {})
       await this.uploader.abort(node)
+      if (node.refs > 0) {
+        // from the version now on the server (our own upload may just have landed)
+        await node.materialize(this.remote, 0, node.size).catch(err => {
+          log.warn(`${path}: removed while open, and what only the server had of it could not be fetched first (${(err as Error).message}); reads of it through open handles may fail`)
+        })
+      }
+      if (deleteKey && node.base) this.deletes.delete(deleteKey)
     })()
-    this.unlinking.set(node.key, wait)
-    try { await wait } finally { if (this.unlinking.get(node.key) === wait) this.unlinking.delete(node.key) }
+    this.unlinking.set(key, wait)
+    try { await wait } finally { if (this.unlinking.get(key) === wait) this.unlinking.delete(key) }
     if (node.refs === 0) await this.drop(node)
-    return !!node.base
+  }
+
+  /**
+   * Renames path's node (if any) around `copy` (which moves the object and
+   * says its new ETag): the node's changes reach the server first, and no
+   * upload of it, nor early part, starts until its name has moved.
+   */
+  async moveFile (from: string, to: string, toKey: string, copy: () => Promise<string | undefined>): Promise<void> {
+    const node = this.byPath.get(from)
+    if (!node) { await copy(); return }
+    await this.whileMoving([node], async () => {
+      await this.save(node, true)
+      const etag = await copy()
+      this.renamed(from, to, toKey, etag)
+    })
+  }
+
+  /** a directory renamed by `move` (which says each new key's ETag): its open files' uploads wait for it, then follow */
+  async moveTree (from: string, to: string, move: () => Promise<Map<string, string>>): Promise<void> {
+    const nodes = [...this.byPath.values()].filter(n => n.path.startsWith(from + '/'))
+    await this.whileMoving(nodes, async () => {
+      await Promise.all(nodes.map(n => this.save(n, true)))
+      this.renamedTree(from, to, await move())
+    })
+  }
+
+  private async whileMoving (nodes: FileNode[], work: () => Promise<void>): Promise<void> {
+    let done!: () => void
+    const gate = new Promise<void>(resolve => { done = resolve })
+    for (const n of nodes) this.moving.set(n, gate)
+    try {
+      await work()
+    } finally {
+      for (const n of nodes) if (this.moving.get(n) === gate) this.moving.delete(n)
+      done()
+    }
   }
 
   /** path's object was copied in place from version `was` (new attributes): a node reading that version pins the copy */
@@ -492,7 +563,7 @@ export class OpenFiles {
   }
 
   /** a file renamed: its node (if any) follows, under its new key and the copy's ETag */
-  renamed (from: string, to: string, toKey: string, etag?: string): void {
+  private renamed (from: string, to: string, toKey: string, etag?: string): void {
     const node = this.byPath.get(from)
     if (!node) return
     this.byPath.delete(from)
@@ -501,7 +572,7 @@ export class OpenFiles {
   }
 
   /** a directory renamed: the nodes below it follow, under the copies' ETags (by new key) */
-  renamedTree (from: string, to: string, etags: Map<string, string>): void {
+  private renamedTree (from: string, to: string, etags: Map<string, string>): void {
     const moving = [...this.byPath.values()].filter(n => n.path.startsWith(from + '/'))
     for (const node of moving) this.byPath.delete(node.path)
     for (const node of moving) {

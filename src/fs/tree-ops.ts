@@ -49,8 +49,9 @@ export class TreeOps {
     if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
     this.meta.take(path)
     // an open file stays readable to its last close; an upload on its way lands first
-    if (await this.files.unlinked(path)) this.deletes.delete(e.key)
-    this.ns.changed(path, undefined)
+    await this.files.unlinked(path, e.key)
+    // a file created at the name meanwhile is that name's now
+    if (!this.files.node(path)) this.ns.changed(path, undefined)
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
@@ -121,30 +122,28 @@ export class TreeOps {
   }
 
   private async renameFile (from: string, to: string, src: Entry): Promise<void> {
-    const node = this.files.node(from)
-    if (node) {
-      // its bytes on the server first: the copy moves what the server has
-      await this.files.save(node)
-      src = await this.entry(from)
-    }
     const toKey = this.ctx.names.keyOf(to)
-    // the destination's own pending attributes die with it; an open one stays readable
-    this.meta.take(to)
-    await this.meta.before(to)
-    await this.files.unlinked(to)
-    await this.deletes.before(toKey)
-    // attributes set just before (rsync, editors) ride along in the same copy,
-    // pinned to the version they were computed for; one already on its way
-    // lands first, so the copy takes what it wrote
-    const pending = this.meta.take(from)
-    await this.meta.before(from)
-    const r = await copyObject(this.store, src.key, toKey, src.size,
-      pending ? { metadata: pending.headers, contentType: pending.contentType, sourceIfMatch: src.etag } : {})
-    this.deletes.delete(src.key)
-    const moved: Entry = pending ? { ...pending.entry, key: toKey } : { ...src, key: toKey }
-    this.ns.changed(to, { ...moved, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
-    this.files.renamed(from, to, toKey, r.etag || undefined)
-    this.ns.changed(from, undefined)
+    // an open file's changes reach the server first, and none of its uploads start until it has moved
+    await this.files.moveFile(from, to, toKey, async () => {
+      src = await this.entry(from)
+      // the destination's own pending attributes die with it; an open one stays readable
+      this.meta.take(to)
+      await this.meta.before(to)
+      await this.files.unlinked(to)
+      await this.deletes.before(toKey)
+      // attributes set just before (rsync, editors) ride along in the same copy,
+      // pinned to the version they were computed for; one already on its way
+      // lands first, so the copy takes what it wrote
+      const pending = this.meta.take(from)
+      await this.meta.before(from)
+      const r = await copyObject(this.store, src.key, toKey, src.size,
+        pending ? { metadata: pending.headers, contentType: pending.contentType, sourceIfMatch: src.etag } : {})
+      this.deletes.delete(src.key)
+      const moved: Entry = pending ? { ...pending.entry, key: toKey } : { ...src, key: toKey }
+      this.ns.changed(to, { ...moved, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
+      this.ns.changed(from, undefined)
+      return r.etag || undefined
+    })
   }
 
   /**
@@ -152,26 +151,28 @@ export class TreeOps {
    * cut short leaves each byte reachable under the old name or the new one.
    */
   private async renameDir (from: string, to: string, src: Entry): Promise<void> {
-    await this.files.saveUnder(from)
-    await this.flushPending()
     const fromPrefix = src.key
     const toPrefix = this.ctx.names.dirPrefix(to)
-    const journal = await this.journal.begin(fromPrefix, toPrefix)
-    let moved: Map<string, string>
-    try {
-      moved = await this.moveKeys(from, to, fromPrefix, toPrefix)
-    } catch (err) {
-      // the journal stays, no longer rewritten: this process gave up on it, a later mount finishes it
-      await journal.stop()
-      throw err
-    }
-    await this.journal.end(journal)
-    this.ns.forgetTree(from)
-    this.ns.forgetTree(to)
-    this.ns.changed(from, undefined)
-    this.ns.changed(to, { ...src, key: toPrefix })
-    this.files.renamedTree(from, to, moved)
-    log.debug(`renamed ${from} to ${to}: ${moved.size} keys`)
+    // open files below: saved first, and no upload of theirs starts until they have moved
+    await this.files.moveTree(from, to, async () => {
+      await this.flushPending()
+      const journal = await this.journal.begin(fromPrefix, toPrefix)
+      let moved: Map<string, string>
+      try {
+        moved = await this.moveKeys(from, to, fromPrefix, toPrefix)
+      } catch (err) {
+        // the journal stays, no longer rewritten: this process gave up on it, a later mount finishes it
+        await journal.stop()
+        throw err
+      }
+      await this.journal.end(journal)
+      this.ns.forgetTree(from)
+      this.ns.forgetTree(to)
+      this.ns.changed(from, undefined)
+      this.ns.changed(to, { ...src, key: toPrefix })
+      log.debug(`renamed ${from} to ${to}: ${moved.size} keys`)
+      return moved
+    })
   }
 
   /** copies every key under the old prefix (and the directory's index), then deletes the originals; returns each new key's ETag */

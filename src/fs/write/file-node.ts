@@ -13,7 +13,7 @@
 //   unlinked  -> its name is gone; it lives on for the handles still open
 // Only OpenFiles (open-files.ts) changes a node: it alone moves it (rename),
 // unlinks it, and starts and ends its uploads.
-import { open, type FileHandle } from 'node:fs/promises'
+import { open, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FsError } from '../../errors.js'
 import { encodeMeta, type Meta } from '../metadata.js'
@@ -73,10 +73,12 @@ export class FileNode {
   refs = 0
   /** bumped by each change to a part; an upload records the generation it sent */
   private readonly gens = new Map<number, number>()
-  private staging?: FileHandle
+  /** the staging file, opening or open: one per node, however many writes race to make it */
+  private staging?: Promise<FileHandle>
   private stagingPath?: string
   private readonly stagingDir: string
   private readonly partSize: number
+  private chain: Promise<void> = Promise.resolve()
 
   constructor (opts: { path: string, key: string, base?: BaseObject, meta: Meta, stagingDir: string, partSize: number }) {
     this._path = opts.path
@@ -164,34 +166,44 @@ export class FileNode {
     for (let i = first; i <= last; i++) this.gens.set(i, this.gen(i) + 1)
   }
 
-  private async file (): Promise<FileHandle> {
+  private file (): Promise<FileHandle> {
     if (!this.staging) {
-      this.stagingPath = join(this.stagingDir, `${process.pid}-${++stagingCounter}`)
-      try {
-        this.staging = await open(this.stagingPath, 'w+', 0o600)
-      } catch (err) {
+      const path = this.stagingPath = join(this.stagingDir, `${process.pid}-${++stagingCounter}`)
+      this.staging = open(path, 'w+', 0o600).catch(err => {
+        this.staging = undefined
         throw new FsError('EIO', `cannot create staging file in ${this.stagingDir}: ${(err as Error).message}`, this.path, { cause: err })
-      }
+      })
     }
     return this.staging
   }
 
-  async write (buf: Buffer, length: number, position: number): Promise<number> {
-    const f = await this.file()
-    let done = 0
-    while (done < length) {
-      const { bytesWritten } = await f.write(buf, done, length - done, position + done)
-      if (bytesWritten <= 0) throw new FsError('ENOSPC', 'staging file write failed', this.path)
-      done += bytesWritten
-    }
-    this.local.add(position, position + length)
-    if (position + length > this.size) this.size = position + length
-    this.touchParts(position, position + length)
-    this.changed()
-    return length
+  /**
+   * Changes of the staging file and of what it covers run one at a time: a
+   * fetch of the server's bytes (materialize) must never fill a range a write
+   * has just put there, nor two writes interleave with a truncate.
+   */
+  private locked<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn)
+    this.chain = run.then(() => {}, () => {})
+    return run
   }
 
-  async truncate (size: number): Promise<void> {
+  write (buf: Buffer, length: number, position: number): Promise<number> {
+    return this.locked(async () => {
+      await writeAll(await this.file(), buf.subarray(0, length), position)
+      this.local.add(position, position + length)
+      if (position + length > this.size) this.size = position + length
+      this.touchParts(position, position + length)
+      this.changed()
+      return length
+    })
+  }
+
+  truncate (size: number): Promise<void> {
+    return this.locked(() => this.truncateNow(size))
+  }
+
+  private async truncateNow (size: number): Promise<void> {
     if (size === this.size && this.dirty) return
     const f = await this.file()
     await f.truncate(size)
@@ -251,13 +263,23 @@ export class FileNode {
 
   /** makes [start, end) local, fetching what only the server has */
   async materialize (remote: RemoteReader, start: number, end: number): Promise<void> {
-    for (const [s, e] of this.local.gaps(start, Math.min(end, this.size))) {
-      const buf = Buffer.alloc(e - s)
-      const remoteEnd = this._base ? Math.min(e, this.baseLimit, this._base.size) : s
-      if (remoteEnd > s && this._base) await remote.read(this._base, buf, remoteEnd - s, s)
-      const f = await this.file()
-      await f.write(buf, 0, buf.length, s)
-      this.local.add(s, e)
+    // a part at a time: memory stays bounded whatever the file's size
+    for (let from = start; from < Math.min(end, this.size); from += this.partSize) {
+      const to = Math.min(from + this.partSize, end, this.size)
+      for (const [s, e] of this.local.gaps(from, to)) {
+        const buf = Buffer.alloc(e - s)
+        const base = this._base
+        const remoteEnd = base ? Math.min(e, this.baseLimit, base.size) : s
+        if (remoteEnd > s && base) await remote.read(base, buf, remoteEnd - s, s)
+        // what was written here meanwhile is newer than the server's bytes: only gaps still open are filled
+        await this.locked(async () => {
+          const f = await this.file()
+          for (const [a, b] of this.local.gaps(s, Math.min(e, this.size))) {
+            await writeAll(f, buf.subarray(a - s, b - s), a)
+            this.local.add(a, b)
+          }
+        })
+      }
     }
   }
 
@@ -315,7 +337,16 @@ export class FileNode {
     const p = this.stagingPath
     this.staging = undefined
     this.stagingPath = undefined
-    if (f) await f.close().catch(() => {})
-    if (p) await import('node:fs/promises').then(fs => fs.unlink(p)).catch(() => {})
+    if (f) await f.then(h => h.close()).catch(() => {})
+    if (p) await unlink(p).catch(() => {})
+  }
+}
+
+async function writeAll (f: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0
+  while (done < buf.length) {
+    const { bytesWritten } = await f.write(buf, done, buf.length - done, position + done)
+    if (bytesWritten <= 0) throw new FsError('ENOSPC', 'staging file write failed')
+    done += bytesWritten
   }
 }

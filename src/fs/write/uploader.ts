@@ -76,7 +76,12 @@ export class Uploader {
 
   async flush (node: FileNode, headers: Record<string, string>, contentType?: string): Promise<UploadResult> {
     if (this.unaborted.length) await this.retryAborts()
-    const session = this.sessions.get(node)
+    let session = this.sessions.get(node)
+    if (session && session.key !== node.key) {
+      // begun under the name the file had before a rename: its parts are of no use now
+      await this.abort(node)
+      session = undefined
+    }
     if (session) {
       // close() now waits for the parts sent early in the background: they go at its priority
       for (const u of session.urgency.values()) u.raise(Priority.Data)
@@ -124,7 +129,7 @@ export class Uploader {
     const parts: PartRef[] = layout.map((_, i) => ({ partNumber: i + 1, etag: session.sent.get(i)!.etag }))
     const uploadId = await session.uploadId
     if (session.copiedFrom) await this.checkSource(node, session.copiedFrom)
-    const r = await this.store.completeMultipart(node.key, uploadId, parts, { priority: Priority.Data })
+    const r = await this.store.completeMultipart(session.key, uploadId, parts, { priority: Priority.Data })
     this.sessions.delete(node)
     return { etag: r.etag || multipartEtag(parts), serverEtag: !!r.etag, size: node.size, serverDate: r.serverDate, startedWith: session.headers }
   }
@@ -161,11 +166,11 @@ export class Uploader {
       if (node.isRemote(start, end) && node.base) {
         const from = node.base
         session.copiedFrom = { key: from.key, etag: from.etag }
-        etag = await this.store.uploadPartCopy(node.key, uploadId, i + 1, from.key, start, end, { urgency, sourceIfMatch: from.etag })
+        etag = await this.store.uploadPartCopy(session.key, uploadId, i + 1, from.key, start, end, { urgency, sourceIfMatch: from.etag })
       } else {
         await node.materialize(this.remote, start, end)
         const body = await node.readRange(start, end)
-        etag = await this.store.uploadPart(node.key, uploadId, i + 1, body, { urgency })
+        etag = await this.store.uploadPart(session.key, uploadId, i + 1, body, { urgency })
       }
       session.sent.set(i, { etag, gen })
     })()
