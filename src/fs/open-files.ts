@@ -318,7 +318,11 @@ export class OpenFiles {
     const n = await node.write(buf, length, at)
     node.modified(this.ctx.now())
     // early parts go out under the node's key: not while a rename moves it
-    if (!node.unlinked && !this.moving.has(node)) this.uploader.afterWrite(node, () => this.headersOf(node))
+    if (!node.unlinked && !this.moving.has(node)) {
+      const headers = (): Record<string, string> => this.headersOf(node)
+      this.uploader.afterWrite(node, headers)
+      await this.uploader.drain(node, headers)
+    }
     return n
   }
 

@@ -8,6 +8,7 @@ import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
 import { fuseOps } from './adapter.js'
 import { mountAt } from './mountinfo.js'
+import { patient } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
 import type { RecoveryReport } from '../fs/rename-journal.js'
@@ -71,7 +72,9 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const mp = config.mountpoint
   // closed first thing at shutdown: nothing is acknowledged after the final save
   const gate = writeGate(app.fs)
-  const fuse = new OortFuse(config, fuseOps(gate.fs, { debug: log.enabled('debug') }))
+  // long calls wait while the mount's requests make progress
+  const moved = (): number => { const q = app.queue.stats(); return q.answered + q.bytesIn + q.bytesOut }
+  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug') }))
   try {
     await mountFuse(fuse)
   } catch (err) {

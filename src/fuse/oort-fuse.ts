@@ -10,6 +10,7 @@
 import Fuse from 'fuse-native'
 import type { Config } from '../config-types.js'
 import type { FuseOps, FuseStat } from './adapter.js'
+import { PATIENT_CALLS } from './patience.js'
 
 type Signal = (code: number, ...rest: unknown[]) => void
 const E = Fuse as unknown as Record<string, number>
@@ -67,8 +68,11 @@ export class OortFuse extends Fuse {
 
   constructor (config: Pick<Config, 'mountpoint' | 'fsname' | 'allowOther' | 'readOnly' | 'nonEmpty' | 'opTimeoutMs'> & Partial<Pick<Config, 'kernelFlags'>>, ops: FuseOps) {
     // fuse-native answers ETIMEDOUT after 15 s by default: far too short for
-    // calls waiting behind the rate-limited queue
-    super(config.mountpoint, ops, { timeout: { default: config.opTimeoutMs, init: false } })
+    // calls waiting behind the rate-limited queue. Long calls get none at all:
+    // they time out when their work stops moving (patience.ts)
+    const timeout: Record<string, number | false> = { default: config.opTimeoutMs, init: false }
+    for (const call of PATIENT_CALLS) timeout[call] = false
+    super(config.mountpoint, ops, { timeout })
     this.optionList = fuseOptionList(config)
     if (this._fuseOptions().length > 1023) throw new Error('mount options longer than the 1023 bytes fuse-native accepts; shorten fsname=')
   }

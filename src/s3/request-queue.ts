@@ -21,6 +21,8 @@ export interface RequestStats {
   /** requests sent (retries included), by S3 operation */
   byType: Record<string, number>
   total: number
+  /** requests the server answered (successes and its errors; not network failures): progress */
+  answered: number
   retries: number
   throttled: number
   failed: number
@@ -45,7 +47,7 @@ export class RequestQueue {
   private readonly opts: QueueOptions
   private readonly clock: Clock
   private readonly counts: Record<string, number> = {}
-  private totals = { total: 0, retries: 0, throttled: 0, failed: 0, bytesIn: 0, bytesOut: 0 }
+  private totals = { total: 0, answered: 0, retries: 0, throttled: 0, failed: 0, bytesIn: 0, bytesOut: 0 }
   /** attempts running now, for `active()`: what a slow unmount waits for */
   private readonly running = new Set<{ what: string, since: number, attempt: number }>()
   private seq = 0
@@ -81,7 +83,12 @@ export class RequestQueue {
             const me = { what, since: this.clock.now(), attempt: n }
             this.running.add(me)
             try {
-              return await attempt(slot.sent)
+              const r = await attempt(slot.sent)
+              this.totals.answered++
+              return r
+            } catch (err) {
+              if (toS3Error(err, what).status > 0) this.totals.answered++
+              throw err
             } finally {
               this.running.delete(me)
             }

@@ -155,7 +155,11 @@ t.test('OortFuse: options', async t => {
   const f = new OortFuse({ ...base, mountpoint: '/tmp/x', opTimeoutMs: 300_000 }, fuseOps(new MemFs()))
   t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache')
   t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'nonempty'])
-  t.same(f.opts.timeout, { default: 300_000, init: false })
+  t.same(f.opts.timeout, {
+    default: 300_000, init: false,
+    // long calls: no fixed limit, they fail when their work stalls (patience.ts)
+    write: false, flush: false, fsync: false, release: false, rename: false, unlink: false, rmdir: false, truncate: false, ftruncate: false,
+  })
   t.throws(() => new OortFuse({ ...base, fsname: 'x'.repeat(1100), mountpoint: '/tmp/x', opTimeoutMs: 1 }, {}), /1023 bytes/)
 })
 

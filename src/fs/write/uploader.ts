@@ -67,6 +67,23 @@ export class Uploader {
     }
   }
 
+  /**
+   * Backpressure: once more than twice `concurrency` finished parts of a file
+   * wait to go out, a write waits for one of those on their way. So what is
+   * written but unsent stays bounded, and close() does not pay for all of it.
+   */
+  async drain (node: FileNode, headers: () => Record<string, string>): Promise<void> {
+    for (;;) {
+      const session = this.sessions.get(node)
+      if (!session || session.inflight.size === 0 || node.unlinked) return
+      const unsent = partIndexOf(node.size, this.opts.partSize) - session.sent.size
+      if (unsent <= 2 * this.opts.concurrency) return
+      for (const u of session.urgency.values()) u.raise(Priority.Data) // a writer waits on them now
+      await Promise.race(session.inflight.values()).catch(() => {})
+      this.afterWrite(node, headers)
+    }
+  }
+
   /** bytes waiting to go out (for stats) */
   pendingParts (): number {
     let n = 0
