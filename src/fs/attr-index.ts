@@ -10,7 +10,14 @@
 //     the index knew it, and it needed none);
 //   - no record, object newer than the index: a HEAD (another tool made it).
 // The listing shows whether the index exists, so it costs at most one GET per
-// directory listed. Writes are debounced and rewrite the whole (small) object.
+// directory listed. Writes are debounced and rewrite the whole (small) object,
+// merged with what the server holds just before (another mount's records
+// survive; only the names changed here are ours to set).
+//
+// It is a cache, never the only copy: an index that cannot be read (a 503
+// burst) or parsed is not an empty one. Its directory's files are then HEADed,
+// each one's own metadata being the truth, so nothing shows the mount's
+// defaults for want of a record, and an index written after is whole again.
 import type { ObjectStore } from '../s3/store.js'
 import { Priority } from '../s3/store.js'
 import { log } from '../util/log.js'
@@ -50,6 +57,12 @@ interface DirIndex {
   dirty: boolean
   /** records removed here and not yet written (a load must not bring them back) */
   removed?: Set<string>
+  /** names whose records were set here and not yet written: a write takes these over the server's */
+  set?: Set<string>
+  /** the index could not be parsed: no record in it can be trusted, nor the absence of one */
+  untrusted?: boolean
+  /** a full listing HEADed every file of a damaged index's directory: the records set here are whole */
+  rebuilt?: boolean
 }
 
 export interface IndexDefaults {
@@ -80,7 +93,7 @@ export class AttrIndex implements MetaSource {
 
   /** attributes for every entry of a fresh listing */
   async enrich (dir: string, _dirPrefix: string, listing: ParsedPage): Promise<void> {
-    const idx = await this.indexFor(dir)
+    const idx = await this.indexOrHeads(dir)
     const heads: Promise<void>[] = []
     for (const [name, e] of listing.entries) {
       if (e.metaKnown) continue
@@ -89,6 +102,8 @@ export class AttrIndex implements MetaSource {
       else if (verdict) listing.entries.set(name, { ...e, meta: verdict.meta, target: verdict.target })
     }
     await Promise.all(heads)
+    // every file of the directory was asked: the records now set make a whole index
+    if (idx.untrusted && this.dirs.get(dir) === idx) idx.rebuilt = true
   }
 
   /** what the parents' listings showed of each directory's index */
@@ -114,14 +129,29 @@ export class AttrIndex implements MetaSource {
   async enrichOne (dir: string, _dirPrefix: string, name: string, e: Entry): Promise<Entry> {
     // a path walk looks up every directory on the way: their modes wait for a listing
     if (e.metaKnown || e.meta || e.kind === 'dir') return e
-    const idx = await this.indexFor(dir)
+    const idx = await this.indexOrHeads(dir)
     const verdict = this.judge(idx, name, e)
     if (verdict === 'head') return (await this.headInto(dir, name, e)) ?? e
     return verdict ? { ...e, meta: verdict.meta, target: verdict.target } : e
   }
 
+  /**
+   * The directory's index, or, when it cannot be read, one that trusts
+   * nothing: every file is then HEADed (the objects' own metadata is the
+   * truth; if the server is away those fail too, and so does the listing).
+   */
+  private async indexOrHeads (dir: string): Promise<DirIndex> {
+    try {
+      return await this.indexFor(dir)
+    } catch (err) {
+      log.warn(`attribute index of ${dir} could not be read (${(err as Error).message}): reading each file's own metadata instead`)
+      return { records: new Map(), exists: true, loadedAt: this.now, dirty: false, untrusted: true }
+    }
+  }
+
   private judge (idx: DirIndex, name: string, e: Entry): { meta: Meta, target?: string } | 'head' | undefined {
     const rec = idx.records.get(name)
+    if (idx.untrusted && !idx.set?.has(name)) return 'head'
     if (e.kind === 'dir') return rec ? { meta: metaOf(rec) } : undefined
     if (rec) {
       const described: Entry = { kind: 'file', key: e.key, size: rec.s ?? -1, etag: rec.e, lastModified: rec.t !== undefined ? new Date(rec.t) : undefined }
@@ -177,29 +207,39 @@ export class AttrIndex implements MetaSource {
     return p
   }
 
+  /** reads the index from the server; a failed read throws (it is not an empty index) */
   private async load (dir: string, key: string): Promise<DirIndex> {
-    const idx: DirIndex = { records: new Map(), exists: false, loadedAt: this.now, dirty: false }
-    try {
-      const got = await this.store.read(key, { priority: Priority.Metadata })
-      if (got) {
-        const file = JSON.parse(got.body.toString('utf8')) as IndexFile
-        if (file.v === 1 && file.r) for (const [n, r] of Object.entries(file.r)) idx.records.set(n, r)
-        idx.exists = true
-        idx.etag = got.etag
-        idx.lastModified = got.lastModified.getTime()
-      }
-    } catch (err) {
-      log.warn(`attribute index of ${dir} unreadable, using object metadata: ${(err as Error).message}`)
-    }
+    const idx = await this.read(dir, key)
     const pending = this.dirs.get(dir)
     if (pending?.dirty) {
       // changes made while it loaded win
-      for (const [n, r] of pending.records) idx.records.set(n, r)
+      for (const n of pending.set ?? []) { const r = pending.records.get(n); if (r) idx.records.set(n, r) }
       for (const n of pending.removed ?? []) idx.records.delete(n)
       idx.removed = pending.removed
+      idx.set = pending.set
+      idx.rebuilt = pending.rebuilt
       idx.dirty = true
     }
     this.dirs.set(dir, idx)
+    return idx
+  }
+
+  private async read (dir: string, key: string): Promise<DirIndex> {
+    const idx: DirIndex = { records: new Map(), exists: false, loadedAt: this.now, dirty: false }
+    const got = await this.store.read(key, { priority: Priority.Metadata })
+    if (!got) return idx
+    idx.exists = true
+    idx.etag = got.etag
+    idx.lastModified = got.lastModified.getTime()
+    try {
+      const file = JSON.parse(got.body.toString('utf8')) as IndexFile
+      if (file.v !== 1 || typeof file.r !== 'object' || !file.r) throw new Error(`unknown format ${JSON.stringify(file.v)}`)
+      for (const [n, r] of Object.entries(file.r)) idx.records.set(n, r)
+    } catch (err) {
+      log.warn(`attribute index of ${dir} is damaged (${(err as Error).message}): reading each file's own metadata instead, and writing it anew`)
+      idx.records.clear()
+      idx.untrusted = true
+    }
     return idx
   }
 
@@ -217,7 +257,9 @@ export class AttrIndex implements MetaSource {
     if (rec) {
       idx.records.set(name, rec)
       idx.removed?.delete(name)
+      ;(idx.set ??= new Set()).add(name)
     } else {
+      idx.set?.delete(name)
       // nothing to remove from an index we hold whole; one not read yet (or
       // being read) may hold a record, which the merge must drop
       if (!idx.records.delete(name) && idx.loadedAt !== 0 && !this.loading.has(dir)) return
@@ -272,9 +314,24 @@ export class AttrIndex implements MetaSource {
     let idx = this.dirs.get(dir)
     if (!idx?.dirty) return
     const key = this.opts.indexKey(dir)
-    if (idx.loadedAt === 0) idx = await this.load(dir, key) // merge with what is on the server
+    try {
+      // merged with what the server holds now: another mount's records survive
+      // (a failed read fails the write: never a blind overwrite)
+      idx = await this.load(dir, key)
+    } catch (err) {
+      log.warn(`could not read the attribute index of ${dir} before writing it: ${(err as Error).message}`)
+      this.retryLater(dir)
+      throw err
+    }
+    // a damaged index is replaced only once a listing has HEADed every file
+    // of the directory (else records it lost would read as "the defaults")
+    if (idx.untrusted && !idx.rebuilt) return
+    const { set, removed } = idx
     idx.dirty = false
     idx.removed = undefined
+    idx.set = undefined
+    idx.untrusted = undefined
+    idx.rebuilt = undefined
     try {
       if (idx.records.size === 0) {
         if (idx.exists) await this.store.delete(key, { priority: Priority.Background })
@@ -289,10 +346,20 @@ export class AttrIndex implements MetaSource {
       idx.lastModified = (r.serverDate ?? new Date(this.now)).getTime() + 999
       idx.loadedAt = this.now
     } catch (err) {
+      // what was ours to write stays ours for the next try
       idx.dirty = true
+      idx.set = set
+      idx.removed = removed
       log.warn(`could not write the attribute index of ${dir}: ${(err as Error).message}`)
+      this.retryLater(dir)
       throw err
     }
+  }
+
+  /** a write that failed goes again later (the server away): its changes stay dirty meanwhile */
+  private retryLater (dir: string): void {
+    if (this.timers.has(dir)) return
+    this.timers.set(dir, setTimeout(() => { void this.write(dir).catch(() => {}) }, 5 * (this.opts.delayMs ?? 2000)).unref())
   }
 
   /** writes every pending index now (before unmount) */

@@ -6,6 +6,7 @@ import { OortFs } from '../../src/fs/filesystem.js'
 import { AttrIndex } from '../../src/fs/attr-index.js'
 import type { Entry } from '../../src/fs/entry.js'
 import { INDEX_SUFFIX } from '../../src/fs/names.js'
+import { serverError } from '../helpers/fake-errors.js'
 
 /** a new mount of the same bucket: nothing cached */
 function remount (fs: OortFs, store: FakeStore): OortFs {
@@ -219,4 +220,64 @@ t.test('a read-only mount sends no write of any kind: ls -l, stat, getxattr and 
   await sleep(2200) // past the index's write delay
   const writes = sent.filter(op => !['ListObjectsV2', 'HeadObject', 'GetObject'].includes(op))
   t.same(writes, [], `only reads: ${sent.join(', ')}`)
+})
+
+/** a directory of three files whose modes differ from the defaults, and its index written */
+async function dirWithModes (): Promise<{ fs: OortFs, store: FakeStore }> {
+  const { fs, store } = makeFs()
+  for (const [n, mode] of [['a', 0o755], ['b', 0o700], ['c', 0o750]] as const) {
+    await writeFile(fs, `/d/${n}`, Buffer.from(n))
+    await fs.chmod(`/d/${n}`, mode)
+  }
+  await fs.flushAll()
+  t.ok(store.object('d.oortfs-attrs'))
+  return { fs, store }
+}
+
+t.test('an index read that fails (a 503 burst) is not an empty index: ls -l shows the stored modes, and a change keeps every record', async t => {
+  const { fs, store } = await dirWithModes()
+  const again = remount(fs, store)
+  store.failNext('GetObject', serverError('SlowDown', 503, 'get d.oortfs-attrs'))
+  await again.readdir('/d')
+  t.same(await Promise.all(['a', 'b', 'c'].map(async n => (await again.getattr(`/d/${n}`)).mode & 0o777)), [0o755, 0o700, 0o750], 'each file\'s own metadata, by HEAD')
+  await again.chmod('/d/a', 0o711)
+  await again.flushAll()
+  const third = remount(fs, store)
+  store.resetCounts()
+  await third.readdir('/d')
+  t.same(await Promise.all(['a', 'b', 'c'].map(async n => (await third.getattr(`/d/${n}`)).mode & 0o777)), [0o711, 0o700, 0o750], 'the index still has every record')
+  t.equal(store.requests.HeadObject ?? 0, 0, 'and is trusted again: no HEAD')
+})
+
+t.test('a damaged index is not an empty one: the objects\' modes show, and a listing rebuilds it whole', async t => {
+  const { fs, store } = await dirWithModes()
+  store.putText('d.oortfs-attrs', '{"v":1,"r":{"a":{"m":33')
+  const again = remount(fs, store)
+  await again.readdir('/d')
+  t.same(await Promise.all(['a', 'b', 'c'].map(async n => (await again.getattr(`/d/${n}`)).mode & 0o777)), [0o755, 0o700, 0o750])
+  await again.flushAll()
+  const third = remount(fs, store)
+  store.resetCounts()
+  await third.readdir('/d')
+  t.same(await Promise.all(['a', 'b', 'c'].map(async n => (await third.getattr(`/d/${n}`)).mode & 0o777)), [0o755, 0o700, 0o750], 'rebuilt from the HEADs')
+  t.equal(store.requests.HeadObject ?? 0, 0, 'whole: no HEAD')
+})
+
+t.test('two mounts changing modes in one directory: both records survive', async t => {
+  const { fs, store } = makeFs()
+  for (const n of ['a', 'b']) await writeFile(fs, `/d/${n}`, Buffer.from(n))
+  const one = remount(fs, store)
+  const two = remount(fs, store)
+  await one.readdir('/d')
+  await two.readdir('/d')
+  await one.chmod('/d/a', 0o700)
+  await two.chmod('/d/b', 0o750)
+  await one.flushAll()
+  await two.flushAll()
+  const third = remount(fs, store)
+  store.resetCounts()
+  await third.readdir('/d')
+  t.equal((await third.getattr('/d/a')).mode & 0o777, 0o700, 'the first mount\'s record')
+  t.equal((await third.getattr('/d/b')).mode & 0o777, 0o750, 'the second mount\'s record')
+  t.equal(store.requests.HeadObject ?? 0, 0, 'from the index alone')
 })
