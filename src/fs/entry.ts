@@ -37,10 +37,10 @@ export interface ParsedPage {
  * Names of one delimiter listing page of `dirPrefix`. A prefix `a/` and a key
  * `a` both present: the directory keeps `a`, the file becomes `a.oortfs-file`.
  */
-export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage = { entries: new Map() }): ParsedPage {
+export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage = { entries: new Map() }, atRoot = dirPrefix === ''): ParsedPage {
   for (const p of page.prefixes) {
     const name = usableName(p.slice(dirPrefix.length, -1))
-    if (name === undefined || (dirPrefix === '' && name === JOURNAL_DIR)) continue
+    if (name === undefined || (atRoot && name === JOURNAL_DIR)) continue
     const existing = into.entries.get(name)
     if (existing?.kind === 'file') into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
     into.entries.set(name, { kind: 'dir', key: p, size: 0 })

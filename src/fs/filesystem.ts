@@ -68,7 +68,7 @@ export class OortFs implements FileSystem {
       // the open files are made after the writer they use: asked only once a copy lands
       recopied: (path, was, now) => this.files.recopied(path, was, now),
     })
-    this.journal = new RenameJournal(store, opts.journalBeatMs)
+    this.journal = new RenameJournal(store, opts.journalBeatMs, this.names.prefix)
     this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
     this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes)
     this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal)

@@ -15,7 +15,7 @@ export const KEY_MAX = 1024
  */
 export const INDEX_SUFFIX = '.oortfs-attrs'
 
-/** where directory renames are journaled (rename-journal.ts): at the bucket root, hidden there */
+/** where directory renames are journaled (rename-journal.ts): at the mount's root (bucket or prefix), hidden there */
 export const JOURNAL_DIR = '.oortfs-journal'
 
 /**
@@ -80,7 +80,7 @@ export function checkNewName (names: Names, path: string): void {
   const { name } = splitPath(path)
   if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'name longer than 255 bytes', path)
   if (name.endsWith(INDEX_SUFFIX)) throw new FsError('EPERM', `names ending in ${INDEX_SUFFIX} are reserved for oortfs's attribute index`, path)
-  if (names.keyOf(path) === JOURNAL_DIR) throw new FsError('EPERM', `${JOURNAL_DIR} at the bucket root is reserved for oortfs's rename journal`, path)
+  if (path === '/' + JOURNAL_DIR) throw new FsError('EPERM', `${JOURNAL_DIR} at the mount's root is reserved for oortfs's rename journal`, path)
   if (Buffer.byteLength(names.keyOf(path)) + 1 > KEY_MAX) throw new FsError('ENAMETOOLONG', 'key longer than 1,024 bytes', path)
 }
 

@@ -2,7 +2,7 @@
 // answers with none; an unlisted name costs one ListObjectsV2 that starts just
 // before it (and so also answers for its neighbours); a directory read is one
 // delimiter listing per 1,000 names. Metadata is added by a MetaSource.
-import type { ObjectStore } from '../s3/store.js'
+import type { ListPage, ObjectStore } from '../s3/store.js'
 import { Priority } from '../s3/store.js'
 import { DirCache } from './dir-cache.js'
 import { TreeWalk } from './tree-walk.js'
@@ -129,7 +129,7 @@ export class Namespace {
     for (const c of completed) {
       const path = this.names.pathOfDirPrefix(c.dirPrefix)
       if (this.cache.listing(path)) continue // listed meanwhile, and at least as fresh
-      await this.stored(path, c.dirPrefix, parsePage(c.dirPrefix, c.page), at)
+      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page), at)
     }
     return this.cache.listing(dir)
   }
@@ -148,7 +148,7 @@ export class Namespace {
     let token: string | undefined
     do {
       const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', continuationToken: token }, { priority: Priority.Metadata })
-      parsePage(dirPrefix, page, parsed)
+      this.parse(dirPrefix, page, parsed)
       token = page.truncated ? page.nextToken : undefined
     } while (token)
     await this.stored(dir, dirPrefix, parsed, at)
@@ -163,7 +163,7 @@ export class Namespace {
     if (compareKeys(after, dirPrefix) < 0) after = dirPrefix
     // starting at the directory's beginning lists its marker too (StartAfter the prefix would skip it)
     const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', startAfter: after === dirPrefix ? undefined : after || undefined }, { priority: Priority.Metadata })
-    const parsed = parsePage(dirPrefix, page)
+    const parsed = this.parse(dirPrefix, page)
     if (!page.truncated && after === dirPrefix) {
       // it started at the directory's beginning and reached its end: a full listing
       await this.stored(dir, dirPrefix, parsed, at)
@@ -209,6 +209,11 @@ export class Namespace {
     else entry = isDir ? { kind: 'dir', key: key + '/', size: 0 } : file
     this.cache.set(dir, name, entry)
     return entry
+  }
+
+  /** a listing page's names; the rename journal is hidden at the mount's root (bucket or prefix) */
+  private parse (dirPrefix: string, page: ListPage, into?: ParsedPage): ParsedPage {
+    return parsePage(dirPrefix, page, into, dirPrefix === this.names.prefix)
   }
 
   /** records a change we made: a new or changed entry, or undefined for a removal */

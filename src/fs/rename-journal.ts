@@ -3,8 +3,14 @@
 // object records the rename; the next mount (its first request lists the
 // journal, which doubles as the bucket check) finishes any rename it finds:
 // copies what is still only under the old prefix, deletes the old keys that
-// are safely at the new place, then the journal. Keys sit at the bucket root
-// under .oortfs-journal/, a name a bucket-root mount hides and refuses.
+// are safely at the new place, then the journal. Keys sit at the mount's root
+// (the bucket's, or the prefix's) under .oortfs-journal/, a name the mount
+// hides and refuses there; a prefix mount so writes nothing outside its prefix.
+//
+// Finishing keeps every version it is not sure of: an old key is deleted only
+// where the new one has the same ETag. One rename that cannot be finished (a
+// key the server refuses) is reported and left for later; the others, and the
+// mount, go on.
 //
 // A rename may be running, not dead: another machine's mount in the middle of
 // a large one. Its writer rewrites the journal every BEAT_MS while it works, so
@@ -19,7 +25,6 @@ import { copyObject } from './write/copy-object.js'
 
 import { JOURNAL_DIR } from './names.js'
 
-const PREFIX = JOURNAL_DIR + '/'
 
 interface JournalRecord {
   v: 1
@@ -64,20 +69,36 @@ export interface FinishedRename {
   alreadyThere: number
   /** old keys left in place because the new place holds something else */
   kept: string[]
+  /** old keys left in place because the server refused to copy them, with why */
+  refused: { key: string, why: string }[]
+}
+
+/** an interrupted rename that could not be finished now: its journal stays for the next try */
+export interface FailedRename {
+  from: string
+  to: string
+  started: string
+  why: string
 }
 
 export interface RecoveryReport {
   renames: FinishedRename[]
   running: RunningRename[]
+  failed: FailedRename[]
   /** abandoned renames a read-only mount must not finish */
   pending: { from: string, to: string, started: string }[]
 }
 
 export class RenameJournal {
-  constructor (private readonly store: ObjectStore, private readonly beatMs = BEAT_MS) {}
+  private readonly dir: string
+
+  /** `root`: the mount's prefix ('' or ending in '/'), under which the journal lives */
+  constructor (private readonly store: ObjectStore, private readonly beatMs = BEAT_MS, root = '') {
+    this.dir = root + JOURNAL_DIR + '/'
+  }
 
   async begin (from: string, to: string): Promise<JournalEntry> {
-    const key = `${PREFIX}${Date.now()}-${randomUUID()}.json`
+    const key = `${this.dir}${Date.now()}-${randomUUID()}.json`
     const rec: JournalRecord = { v: 1, op: 'rename-dir', from, to, started: new Date().toISOString(), host: hostname(), pid: process.pid }
     const body = Buffer.from(JSON.stringify(rec))
     const write = (): Promise<unknown> => this.store.put(key, body, { contentType: 'application/json', priority: Priority.Metadata })
@@ -106,8 +127,8 @@ export class RenameJournal {
    */
   async recover (opts: { progress?: () => void, readOnly?: boolean } = {}): Promise<RecoveryReport> {
     const progress = opts.progress ?? (() => {})
-    const report: RecoveryReport = { renames: [], running: [], pending: [] }
-    const page = await this.store.list({ prefix: PREFIX, maxKeys: 1000 }, { priority: Priority.Metadata })
+    const report: RecoveryReport = { renames: [], running: [], pending: [], failed: [] }
+    const page = await this.store.list({ prefix: this.dir, maxKeys: 1000 }, { priority: Priority.Metadata })
     progress()
     const now = (page.serverDate ?? new Date()).getTime()
     for (const o of page.objects) {
@@ -126,9 +147,14 @@ export class RenameJournal {
         continue
       }
       log.debug(`finishing an interrupted rename of ${rec.from} to ${rec.to} (begun ${rec.started})`)
-      const done = await this.finish(rec.from, rec.to, progress)
-      await this.store.delete(o.key, { priority: Priority.Data })
-      report.renames.push({ from: rec.from, to: rec.to, started: rec.started, ...done })
+      try {
+        const done = await this.finish(rec.from, rec.to, progress)
+        await this.store.delete(o.key, { priority: Priority.Data })
+        report.renames.push({ from: rec.from, to: rec.to, started: rec.started, ...done })
+      } catch (err) {
+        // the server away, or refusing the listing: this rename waits for the next mount; the others go on
+        report.failed.push({ from: rec.from, to: rec.to, started: rec.started, why: (err as Error).message })
+      }
     }
     return report
   }
@@ -139,7 +165,10 @@ export class RenameJournal {
       ...report.renames.flatMap(r => [
         `finished the interrupted rename of ${r.from} to ${r.to} (begun ${r.started}): ${r.copied} key(s) copied now, ${r.alreadyThere} already there`,
         ...r.kept.map(k => `  kept under the old name, the new one holds other data: ${k}`),
+        ...r.refused.map(k => `  kept under the old name, the server refused to copy it (${k.why}): ${k.key}`),
       ]),
+      ...report.failed.map(r => `could not finish the interrupted rename of ${r.from} to ${r.to} (begun ${r.started}): ${r.why}; ` +
+        'its journal stays, and the next mount or oortfs fsck tries again'),
       ...report.running.map(r => `left alone: the rename of ${r.from} to ${r.to} is running ` +
         `(${r.pid !== undefined ? `process ${r.pid} on ${r.host}, ` : ''}journal rewritten ${r.beatAgo} s ago); ` +
         `if that process is gone, the next mount or oortfs fsck after ${Math.round(STALE_MS / 1000)} s finishes it`),
@@ -148,24 +177,33 @@ export class RenameJournal {
     ]
   }
 
-  private async finish (from: string, to: string, progress: () => void): Promise<Pick<FinishedRename, 'copied' | 'alreadyThere' | 'kept'>> {
+  private async finish (from: string, to: string, progress: () => void): Promise<Pick<FinishedRename, 'copied' | 'alreadyThere' | 'kept' | 'refused'>> {
     const [src, dst] = await Promise.all([this.listAll(from), this.listAll(to)])
     const there = new Map(dst.map(o => [o.key.slice(to.length), o]))
-    const done = { copied: 0, alreadyThere: 0, kept: [] as string[] }
+    const done = { copied: 0, alreadyThere: 0, kept: [] as string[], refused: [] as { key: string, why: string }[] }
     const removable: string[] = []
     for (const o of src) {
       const rest = o.key.slice(from.length)
       const at = there.get(rest)
       if (!at) {
-        await copyObject(this.store, o.key, to + rest, o.size)
+        try {
+          await copyObject(this.store, o.key, to + rest, o.size)
+        } catch (err) {
+          // a refusal (a new key over 1,024 bytes, AccessDenied) will not change: keep the old key, go on
+          const status = (err as { status?: number }).status ?? 0
+          if (status < 400 || status >= 500) throw err
+          done.refused.push({ key: o.key, why: (err as Error).message })
+          continue
+        }
         removable.push(o.key)
         done.copied++
         progress()
-      } else if (sameEtag(at.etag, o.etag) || at.size === o.size) {
+      } else if (sameEtag(at.etag, o.etag)) {
         removable.push(o.key) // copied before the crash
         done.alreadyThere++
       } else {
-        done.kept.push(o.key) // something else is there now: keep both
+        // something else is there now, or a copy whose ETag differs (a size alone proves nothing): keep both
+        done.kept.push(o.key)
       }
     }
     for (let i = 0; i < removable.length; i += 1000) await this.store.deleteMany(removable.slice(i, i + 1000))

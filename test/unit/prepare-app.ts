@@ -12,9 +12,10 @@ import { captureLog } from '../helpers/log-capture.js'
 const config = { bucket: 'b', endpoint: 'http://127.0.0.1:9', logLevel: 'warn', credentialSource: 'the environment' } as unknown as Config
 
 const finishedOne: RecoveryReport = {
-  renames: [{ from: 'old/', to: 'new/', started: '2026-11-25T10:00:00.000Z', copied: 40, alreadyThere: 2, kept: ['old/clash'] }],
+  renames: [{ from: 'old/', to: 'new/', started: '2026-11-25T10:00:00.000Z', copied: 40, alreadyThere: 2, kept: ['old/clash'], refused: [] }],
   running: [{ from: 'big/', to: 'moved/', host: 'other', pid: 77, beatAgo: 12 }],
   pending: [],
+  failed: [],
 }
 
 function fakeApp (start: MountedApp['start']): MountedApp & { closed: number } {
@@ -59,6 +60,6 @@ t.test('a refused check becomes one line that says what to fix', async t => {
 
 t.test('nothing to recover: nothing logged', async t => {
   const lines = captureLog(t)
-  await prepareApp(config, async () => fakeApp(async progress => { progress?.(); return { renames: [], running: [], pending: [] } }), 1000)
+  await prepareApp(config, async () => fakeApp(async progress => { progress?.(); return { renames: [], running: [], pending: [], failed: [] } }), 1000)
   t.same(lines, [])
 })

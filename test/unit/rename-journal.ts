@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { RenameJournal, STALE_MS } from '../../src/fs/rename-journal.js'
 import { JOURNAL_DIR } from '../../src/fs/names.js'
 import { FakeStore } from '../helpers/fake-store.js'
+import { serverError } from '../helpers/fake-errors.js'
+import { makeFs } from '../helpers/make-fs.js'
 
 /** a store whose clock the test moves, holding a half-done rename of old/ to new/ by `writer` */
 function halfDone (writer: { host?: string, pid?: number }): { store: FakeStore, clock: { ms: number } } {
@@ -107,4 +109,58 @@ t.test('a read-only mount finishes nothing: it reports the rename and writes no 
   t.same(writes, [], 'not one write request')
   t.equal(journals(store).length, 1, 'the journal stays for a read-write mount')
   t.match(RenameJournal.describe(r), [/^not finished, this mount is read-only: the interrupted rename of old\/ to new\/ \(begun 2026-11-25T09:59:00Z\); until a read-write mount or oortfs fsck finishes it/])
+})
+
+t.test('finishing keeps every version it is not sure of: a same-size rewrite at the new name keeps the old one', async t => {
+  const { store } = halfDone({ host: hostname(), pid: deadPid() })
+  store.putText('new/f0', 'FILE 0') // after the crash, an application rewrote it: same length, other bytes
+  const r = await new RenameJournal(store).recover()
+  t.same(r.renames[0]?.kept, ['old/f0'], 'kept under the old name')
+  t.equal(store.object('old/f0')?.body.toString(), 'file 0', 'both versions survive')
+  t.equal(store.object('new/f0')?.body.toString(), 'FILE 0')
+  t.match(RenameJournal.describe(r).join('\n'), /kept under the old name, the new one holds other data: old\/f0/)
+})
+
+t.test('a key the server refuses to copy is kept and reported; the rename is finished for the rest', async t => {
+  const store = new FakeStore()
+  const long = 'o/' + 'x'.repeat(1020) // 1,022 bytes; under longer/ it would be 1,027: refused
+  store.putText(long, 'long')
+  store.putText('o/short', 'short')
+  store.putText(`${JOURNAL_DIR}/1-x.json`, JSON.stringify({ v: 1, op: 'rename-dir', from: 'o/', to: 'longer/', started: '2026-11-25T09:59:00Z', host: hostname(), pid: deadPid() }))
+  const r = await new RenameJournal(store).recover()
+  t.equal(r.renames.length, 1, 'finished')
+  t.same(r.renames[0]?.refused.map(k => k.key), [long])
+  t.match(RenameJournal.describe(r).join('\n'), /server refused to copy it \(.*KeyTooLong/)
+  t.equal(store.object(long)?.body.toString(), 'long', 'the refused key stays where it is')
+  t.same(store.keys().filter(k => k.startsWith('longer/')), ['longer/short'], 'the other moved')
+  t.same(journals(store), [], 'nothing left to retry: the journal goes')
+})
+
+t.test('one rename that cannot be finished now is reported and kept; the others are finished and the mount goes on', async t => {
+  const { store } = halfDone({ host: hostname(), pid: deadPid() })
+  for (let i = 0; i < 2; i++) store.putText(`a/f${i}`, `a${i}`)
+  store.putText(`${JOURNAL_DIR}/2-y.json`, JSON.stringify({ v: 1, op: 'rename-dir', from: 'a/', to: 'b/', started: '2026-11-25T09:59:30Z', host: hostname(), pid: deadPid() }))
+  store.failNext('CopyObject', serverError('InternalError', 500, 'copy'))
+  const r = await new RenameJournal(store).recover()
+  t.equal(r.failed.length, 1, 'one failed')
+  t.equal(r.renames.length, 1, 'the other finished')
+  t.match(RenameJournal.describe(r).join('\n'), /could not finish the interrupted rename of old\/ to new\/ .*InternalError.*next mount or oortfs fsck tries again/)
+  t.equal(journals(store).length, 1, 'its journal stays')
+  const again = await new RenameJournal(store).recover()
+  t.same([again.renames.length, again.failed.length], [1, 0], 'and the next mount finishes it')
+  t.same(journals(store), [])
+})
+
+t.test('a prefix mount keeps its rename journal under its prefix', async t => {
+  const store = new FakeStore()
+  store.putText('p/d/f', 'x')
+  const { fs } = makeFs(store, { prefix: 'p/' })
+  const copy = store.hold('CopyObject')
+  const renaming = fs.rename('/d', '/e')
+  await copy.arrived
+  t.same(store.keys().filter(k => k.includes(JOURNAL_DIR)).map(k => k.slice(0, 2 + JOURNAL_DIR.length + 1)), [`p/${JOURNAL_DIR}/`], 'the journal is under p/')
+  copy.release()
+  await renaming
+  t.same(store.keys(), ['p/e/f'])
+  t.notOk((await fs.readdir('/')).includes(JOURNAL_DIR), 'hidden at the mount\'s root')
 })
