@@ -109,8 +109,10 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
         // the report says it all; retry warnings would only repeat its failure
         setLogLevel(args.d ? 'debug' : 'error')
         const { fsck } = await import('../fsck.js')
-        process.stdout.write((await fsck(config)).join('\n') + '\n')
-        return 0
+        const report = await fsck(config)
+        process.stdout.write(report.lines.join('\n') + '\n')
+        // something found could not be finished: a script checking the bucket must know
+        return report.complete ? 0 : 1
       }
     })
     .command('unmount <dir>', 'save everything and unmount (falls back to fusermount -u)', y => y
