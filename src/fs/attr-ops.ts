@@ -5,7 +5,7 @@ import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
-import { encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
+import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
 import type { OpenFiles } from './open-files.js'
 import { storedMeta } from './stored-meta.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
@@ -60,9 +60,17 @@ export class AttrOps {
       mtimeMs === Infinity)
   }
 
-  async setxattr (path: string, name: string, value: Buffer, _flags: number): Promise<void> {
+  /** Linux's rules: flags XATTR_CREATE (EEXIST if there) and XATTR_REPLACE (ENODATA if not); sizes as ext4 answers them */
+  async setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> {
     if (!isStorableXattr(name)) throw new FsError('ENOTSUP', `only user.* and trusted.* extended attributes are stored`, path)
     writable(this.ctx, path)
+    if (Buffer.byteLength(name) > XATTR_NAME_MAX) throw new FsError('ERANGE', 'attribute name longer than 255 bytes', path)
+    if (value.length > XATTR_SIZE_MAX) throw new FsError('E2BIG', 'attribute value larger than 64 KiB', path)
+    if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+      const has = name in await this.xattrs(path)
+      if (flags & XATTR_CREATE && has) throw new FsError('EEXIST', `${name} exists (XATTR_CREATE)`, path)
+      if (flags & XATTR_REPLACE && !has) throw new FsError('ENODATA', `${name} does not exist (XATTR_REPLACE)`, path)
+    }
     await this.setMeta(path, m => ({ ...m, xattr: { ...m.xattr, [name]: Buffer.from(value) } }))
   }
 
@@ -108,6 +116,8 @@ export class AttrOps {
     if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = defaultMode(this.ctx, 'file')
     const meta = change(current)
     const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
+    // over S3's metadata limit every upload of the object would fail: refuse the change now
+    checkMetadataSize(headers, path)
     const unchanged = JSON.stringify(headers) === JSON.stringify({ ...foreignHeaders(stored.headers), ...encodeMeta(current) })
     // nothing to store, and no date to move (or it is already about now: touch of a file just written)
     if (unchanged && (!touch || (e.lastModified && Math.abs(this.ctx.now() - e.lastModified.getTime()) < 2000))) return
@@ -126,6 +136,12 @@ export class AttrOps {
     this.files.metaStored(path, meta)
   }
 }
+
+/** setxattr(2)'s flags, and the limits Linux puts on a name and a value */
+const XATTR_CREATE = 1
+const XATTR_REPLACE = 2
+const XATTR_NAME_MAX = 255
+const XATTR_SIZE_MAX = 65536
 
 /** the namespaces we store; system.* and security.* belong to the kernel */
 function isStorableXattr (name: string): boolean {

@@ -2,6 +2,7 @@
 // oortfs read each other's buckets: x-amz-meta-mode is the decimal st_mode with
 // the file-type bits; uid/gid decimal; mtime/ctime/atime as `seconds` or
 // `seconds.fraction`; xattr as URL-encoded JSON of base64 values.
+import { FsError } from '../errors.js'
 
 export interface Meta {
   mode?: number
@@ -87,5 +88,23 @@ function parseXattr (s: string | undefined): Record<string, Buffer> | undefined 
     return out
   } catch {
     return undefined
+  }
+}
+
+/** S3's limit on an object's user metadata: the UTF-8 bytes of every x-amz-meta- name and value */
+export const METADATA_MAX_BYTES = 2048
+
+/** the size S3 counts for a set of user metadata headers */
+export function metadataBytes (headers: Record<string, string>): number {
+  let n = 0
+  for (const [k, v] of Object.entries(headers)) n += Buffer.byteLength(k) + Buffer.byteLength(v)
+  return n
+}
+
+/** what ext4 answers when an inode has no room left for another attribute: ENOSPC, before any upload could fail */
+export function checkMetadataSize (headers: Record<string, string>, path: string): void {
+  const n = metadataBytes(headers)
+  if (n > METADATA_MAX_BYTES) {
+    throw new FsError('ENOSPC', `the attributes would take ${n} bytes of S3 metadata, over its ${METADATA_MAX_BYTES}-byte limit`, path)
   }
 }

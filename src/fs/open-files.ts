@@ -17,7 +17,7 @@ import { OpenFlags } from './api.js'
 import { type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
 import { HandleTable } from './handles.js'
-import { encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
+import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
 import { checkNewName, splitPath } from './names.js'
 import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
@@ -477,7 +477,9 @@ export class OpenFiles {
     const node = this.byPath.get(path)
     if (!node) return false
     if (node.dirty || node.isUploading) {
-      node.setMeta(change(node.meta))
+      const next = change(node.meta)
+      checkMetadataSize({ ...node.extraMeta, ...encodeMeta(next) }, path)
+      node.setMeta(next)
       return true
     }
     return false

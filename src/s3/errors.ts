@@ -37,6 +37,7 @@ const ERRNO_BY_CODE: Record<string, Errno> = {
   ExpiredToken: 'EACCES',
   PreconditionFailed: 'EEXIST',
   EntityTooLarge: 'EFBIG',
+  MetadataTooLarge: 'ENOSPC',
   KeyTooLongError: 'ENAMETOOLONG',
   InvalidObjectName: 'EINVAL',
   InvalidArgument: 'EINVAL',

@@ -70,6 +70,14 @@ interface HeldCall {
 }
 
 const MAX_KEY_BYTES = 1024
+/** AWS's limit on user metadata (Ceph does not enforce it: the fake does, so the limit is tested) */
+const MAX_METADATA_BYTES = 2048
+
+function checkMetadata (meta: Record<string, string> | undefined, what: string): void {
+  let n = 0
+  for (const [k, v] of Object.entries(meta ?? {})) n += Buffer.byteLength(k) + Buffer.byteLength(v)
+  if (n > MAX_METADATA_BYTES) throw serverError('MetadataTooLarge', 400, what, `${n} bytes of metadata`)
+}
 const DEFAULT_TYPE = 'application/octet-stream'
 
 export class FakeStore implements ObjectStore {
@@ -226,6 +234,7 @@ export class FakeStore implements ObjectStore {
   async put (key: string, body: Buffer, opts?: PutOptions): Promise<WriteResult> {
     await this.request('PutObject', key, opts)
     checkKey(key, `put ${key}`)
+    checkMetadata(opts?.metadata, `put ${key}`)
     if (opts?.ifNoneMatch && this.objects.has(key)) throw serverError('PreconditionFailed', 412, `put ${key}`)
     const copy = Buffer.from(body)
     const etag = `"${md5(copy).toString('hex')}"`
@@ -240,6 +249,7 @@ export class FakeStore implements ObjectStore {
     const what = `copy ${sourceKey} to ${destKey}`
     await this.request('CopyObject', destKey, opts)
     checkKey(destKey, what)
+    checkMetadata(opts?.metadata, what)
     const src = this.existing(sourceKey, what)
     if (this.pinsCopySource) pinned(src, opts?.sourceIfMatch, what)
     if (sourceKey === destKey && !opts?.metadata) {
@@ -277,6 +287,7 @@ export class FakeStore implements ObjectStore {
   async createMultipart (key: string, opts?: PutOptions): Promise<string> {
     await this.request('CreateMultipartUpload', key, opts)
     checkKey(key, `start upload of ${key}`)
+    checkMetadata(opts?.metadata, `start upload of ${key}`)
     return this.uploads.start(key, lowerKeys(opts?.metadata ?? {}), opts?.contentType ?? DEFAULT_TYPE)
   }
 
