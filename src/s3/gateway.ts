@@ -6,13 +6,13 @@ import {
   AbortMultipartUploadCommand, type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { createHash } from 'node:crypto'
 import { finished, type Readable } from 'node:stream'
 import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware } from '@smithy/types'
 import { RequestQueue } from './request-queue.js'
 import { S3Error, toS3Error } from './errors.js'
 import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
+import { multipartEtag } from './etag.js'
 import type { Credentials } from './client.js'
 import {
   Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type CopyResult, type DeleteManyResult, type ListPage,
@@ -297,12 +297,6 @@ export class S3Gateway implements ObjectStore {
   }
 }
 
-/** S3's ETag of a multipart object: md5 of the parts' binary md5s, then -N */
-function multipartEtag (parts: PartRef[]): string {
-  const h = createHash('md5')
-  for (const p of parts) h.update(Buffer.from(unquote(p.etag), 'hex'))
-  return `"${h.digest('hex')}-${parts.length}"`
-}
 
 /** an entity tag as HTTP wants it: CopyObject answers with it bare, listings quote it */
 function quoted (etag: string): string {

@@ -1,11 +1,13 @@
 // A server-side copy of any size: CopyObject up to 5 GiB, beyond that a
-// multipart upload of UploadPartCopy ranges (CopyObject's own limit).
+// multipart upload of UploadPartCopy ranges (CopyObject's own limit), each as
+// large as S3 allows: a 20 GiB object is 4 copies, not 40.
 import type { CopyOptions, CopyResult, ObjectStore, PartRef } from '../../s3/store.js'
 import { Priority } from '../../s3/store.js'
-import { multipartEtag } from './uploader.js'
+import { multipartEtag } from '../../s3/etag.js'
+import { S3Limits } from '../../s3/limits.js'
 
-const COPY_LIMIT = 5 * 1024 ** 3
-const COPY_PART = 512 * 1024 ** 2
+const COPY_LIMIT = S3Limits.maxSingle
+const COPY_PART = S3Limits.maxPart
 const PARALLEL = 4
 
 export async function copyObject (store: ObjectStore, from: string, to: string, size: number, opts: CopyOptions = {}): Promise<CopyResult> {

@@ -11,11 +11,14 @@
 // client put there meanwhile.
 import { createHash } from 'node:crypto'
 import type { ObjectStore, PartRef } from '../../s3/store.js'
-import { Priority, sameEtag, unquote, Urgency } from '../../s3/store.js'
+import { Priority, sameEtag, Urgency } from '../../s3/store.js'
+import { multipartEtag } from '../../s3/etag.js'
 import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
 import type { FileNode, RemoteReader } from './file-node.js'
 import { partIndexOf, partsOf, partStart } from './part-layout.js'
+import { copyObject } from './copy-object.js'
+import { S3Limits } from '../../s3/limits.js'
 
 export interface UploaderOptions {
   partSize: number
@@ -116,7 +119,8 @@ export class Uploader {
       const r = await this.complete(node, session ?? this.open(node, headers), contentType)
       if (r.startedWith !== JSON.stringify(headers)) {
         // chmod/utimens came after the upload began (cp -p, rsync): set them in place
-        const c = await this.store.copy(node.key, node.key, {
+        // (a multipart copy above 5 GiB, where one CopyObject is refused)
+        const c = await copyObject(this.store, node.key, node.key, r.size, {
           metadata: headers, contentType, priority: Priority.Data, sourceIfMatch: r.serverEtag ? r.etag : undefined,
         })
         return { etag: c.etag || r.etag, size: r.size, serverDate: c.lastModified ?? c.serverDate ?? r.serverDate }
@@ -131,9 +135,27 @@ export class Uploader {
 
   private async complete (node: FileNode, session: Session, _contentType?: string): Promise<UploadResult & { startedWith: string, serverEtag: boolean }> {
     const layout = partsOf(node.size, this.opts.partSize)
+    if (layout.length > S3Limits.maxParts) throw new FsError('EFBIG', `${node.path} needs more than ${S3Limits.maxParts} parts at part_size=${this.opts.partSize}`, node.path)
+    const current = (i: number): boolean => session.sent.get(i)?.gen === node.gen(i)
+    // unchanged runs of the old object go as one server-side copy each, as large
+    // as S3 allows (appending to a 20 GiB log is 4 copies, not 1,800): such a
+    // part keeps the number of its first index, the ones it covers are left out
+    const queue: { i: number, start: number, end: number }[] = []
+    const covered = new Set<number>()
+    for (let i = 0; i < layout.length; i++) {
+      if (current(i)) continue
+      const [start, end] = layout[i]!
+      let stop = end
+      if (node.isRemote(start, end)) {
+        for (let j = i + 1; j < layout.length && !current(j) && layout[j]![1] - start <= S3Limits.maxPart && node.isRemote(layout[j]![0], layout[j]![1]); j++) {
+          stop = layout[j]![1]
+          covered.add(j)
+        }
+      }
+      queue.push({ i, start, end: stop })
+      while (covered.has(i + 1)) i++
+    }
     const work: Promise<void>[] = []
-    const queue = layout.map((r, i) => ({ i, start: r[0], end: r[1] }))
-      .filter(p => session.sent.get(p.i)?.gen !== node.gen(p.i))
     // a few parts at a time: each holds a buffer of its size
     const runNext = async (): Promise<void> => {
       const p = queue.shift()
@@ -143,7 +165,7 @@ export class Uploader {
     }
     for (let k = 0; k < this.opts.concurrency; k++) work.push(runNext())
     await Promise.all(work)
-    const parts: PartRef[] = layout.map((_, i) => ({ partNumber: i + 1, etag: session.sent.get(i)!.etag }))
+    const parts: PartRef[] = layout.flatMap((_, i) => covered.has(i) ? [] : [{ partNumber: i + 1, etag: session.sent.get(i)!.etag }])
     const uploadId = await session.uploadId
     if (session.copiedFrom) await this.checkSource(node, session.copiedFrom)
     const r = await this.store.completeMultipart(session.key, uploadId, parts, { priority: Priority.Data })
@@ -235,9 +257,3 @@ export class Uploader {
   }
 }
 
-/** S3's ETag of a multipart object: md5 of the parts' binary md5s, then -N */
-export function multipartEtag (parts: PartRef[]): string {
-  const h = createHash('md5')
-  for (const p of parts) h.update(Buffer.from(unquote(p.etag), 'hex'))
-  return `"${h.digest('hex')}-${parts.length}"`
-}
