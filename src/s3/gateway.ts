@@ -15,7 +15,7 @@ import { presignV2 } from './presign-v2.js'
 import { multipartEtag } from './etag.js'
 import type { Credentials } from './client.js'
 import {
-  Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type CopyResult, type DeleteManyResult, type ListPage,
+  Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type PartBody, type CopyResult, type DeleteManyResult, type ListPage,
   type ListParams, type ObjectHead, type ObjectStore, type PartRef, type PresignOptions, type PutOptions,
   type WriteResult,
 } from './store.js'
@@ -222,8 +222,10 @@ export class S3Gateway implements ObjectStore {
     return out.UploadId
   }
 
-  async uploadPart (key: string, uploadId: string, partNumber: number, body: Buffer, opts?: CallOptions): Promise<string> {
+  async uploadPart (key: string, uploadId: string, partNumber: number, part: PartBody, opts?: CallOptions): Promise<string> {
     const out = await this.send('UploadPart', `upload part ${partNumber} of ${key}`, opts, Priority.Data, async call => {
+      // taken now that the request may leave: a queued part holds no buffer
+      const body = typeof part === 'function' ? await part() : part
       const r = await this.client.send(this.timed(new UploadPartCommand({
         Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length,
       }), call), { abortSignal: call.abortSignal })

@@ -110,6 +110,9 @@ export interface CopyResult extends WriteResult {
   lastModified?: Date
 }
 
+/** a part's bytes, or where to get them once the request may leave */
+export type PartBody = Buffer | (() => Promise<Buffer>)
+
 export interface PartRef {
   partNumber: number
   etag: string
@@ -147,7 +150,11 @@ export interface ObjectStore {
   /** at most 1,000 keys a call */
   deleteMany(keys: string[], opts?: CallOptions): Promise<DeleteManyResult>
   createMultipart(key: string, opts?: PutOptions): Promise<string>
-  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer, opts?: CallOptions): Promise<string>
+  /**
+   * `body` may be a function: it is called when the request's turn comes (and
+   * again for a retry), so parts queued behind others hold no memory
+   */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: PartBody, opts?: CallOptions): Promise<string>
   /** copies bytes [start, end) of sourceKey into a part */
   uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions & CopySourceOptions): Promise<string>
   completeMultipart(key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult>

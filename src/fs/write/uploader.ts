@@ -207,9 +207,11 @@ export class Uploader {
         session.copiedFrom = { key: from.key, etag: from.etag }
         etag = await this.store.uploadPartCopy(session.key, uploadId, i + 1, from.key, start, end, { urgency, sourceIfMatch: from.etag })
       } else {
+        // the server's bytes it still needs go to the staging file first (GETs
+        // must not wait inside the part's own queue slot); the part's buffer is
+        // read from there only when its request may leave
         await node.materialize(this.remote, start, end)
-        const body = await node.readRange(start, end)
-        etag = await this.store.uploadPart(session.key, uploadId, i + 1, body, { urgency })
+        etag = await this.store.uploadPart(session.key, uploadId, i + 1, () => node.readRange(start, end), { urgency })
       }
       session.sent.set(i, { etag, gen })
     })()
