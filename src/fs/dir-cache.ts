@@ -30,7 +30,17 @@ class DirState {
   full?: Listing
   windows: Window[] = []
   known = new Map<string, Known>()
+
+  /** entries held, what the cache's memory bound counts */
+  get entries (): number {
+    let n = this.known.size + (this.full?.entries.size ?? 0)
+    for (const w of this.windows) n += w.entries.size
+    return n
+  }
 }
+
+/** entries held across all directories: `find` over millions of keys keeps the most recent ones */
+export const MAX_CACHED_ENTRIES = 250_000
 
 export type Answer = { found: true, entry: Entry | undefined }
 
@@ -39,10 +49,16 @@ export class DirCache {
   private readonly ttlMs: number
   private readonly now: () => number
 
-  constructor (opts: { ttlMs: number, maxDirs?: number, now?: () => number }) {
+  constructor (opts: { ttlMs: number, maxDirs?: number, maxEntries?: number, now?: () => number }) {
     this.ttlMs = opts.ttlMs
     this.now = opts.now ?? Date.now
-    this.dirs = new LRUCache({ max: opts.maxDirs ?? 10_000 })
+    // bounded by directories and by entries: a directory's weight is what it holds
+    this.dirs = new LRUCache({ max: opts.maxDirs ?? 10_000, maxSize: opts.maxEntries ?? MAX_CACHED_ENTRIES, sizeCalculation: s => 1 + s.entries })
+  }
+
+  /** a directory's state changed size: the bound counts it anew */
+  private weigh (dir: string, s: DirState): void {
+    this.dirs.set(dir, s)
   }
 
   private fresh (at: number): boolean {
@@ -114,6 +130,7 @@ export class DirCache {
     }
     s.full = { entries: listing.entries, marker: listing.marker, at }
     s.windows = []
+    this.weigh(dir, s)
   }
 
   addWindow (dir: string, after: string, until: string | null, entries: Map<string, Entry>, at: number): void {
@@ -127,6 +144,7 @@ export class DirCache {
     }
     s.windows = s.windows.filter(w => this.fresh(w.at)).slice(-7)
     s.windows.push({ after, until, entries, at })
+    this.weigh(dir, s)
   }
 
   /** what we learned about one name (from a HEAD or our own change); undefined: it is gone */
@@ -140,6 +158,7 @@ export class DirCache {
     for (const w of s.windows) {
       if (entry) { if (w.entries.has(name)) w.entries.set(name, entry) } else w.entries.delete(name)
     }
+    this.weigh(dir, s)
   }
 
   /** a directory we just made is known to be empty */
