@@ -274,6 +274,9 @@ export class FileNode {
         // what was written here meanwhile is newer than the server's bytes: only gaps still open are filled
         await this.locked(async () => {
           const f = await this.file()
+          // a truncate meanwhile cut the server's bytes off: what it left there reads zeros
+          const limit = this._base ? Math.min(this.baseLimit, this._base.size) : 0
+          if (limit < e) buf.fill(0, Math.max(0, limit - s))
           for (const [a, b] of this.local.gaps(s, Math.min(e, this.size))) {
             await writeAll(f, buf.subarray(a - s, b - s), a)
             this.local.add(a, b)
