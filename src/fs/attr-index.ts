@@ -65,6 +65,9 @@ interface DirIndex {
   rebuilt?: boolean
 }
 
+/** directories whose index (or its absence) is kept in memory */
+const MAX_DIRS = 20_000
+
 export interface IndexDefaults {
   uid: number
   gid: number
@@ -115,7 +118,26 @@ export class AttrIndex implements MetaSource {
    * of it was on its way).
    */
   sawIndex (dir: string, index: Entry | undefined, at: number): void {
+    this.seen.delete(dir) // newest last: the sweep drops the oldest first
     this.seen.set(dir, { index, at })
+    this.sweep()
+  }
+
+  /**
+   * Memory stays bounded however many directories a walk lists: past
+   * MAX_DIRS, the oldest indexes we hold (never one with changes to write)
+   * and the oldest sightings are let go; they are read again when needed.
+   */
+  private sweep (): void {
+    if (this.seen.size > MAX_DIRS) {
+      for (const d of this.seen.keys()) { if (this.seen.size <= MAX_DIRS * 0.9) break; this.seen.delete(d) }
+    }
+    if (this.dirs.size > MAX_DIRS) {
+      for (const [d, idx] of this.dirs) {
+        if (this.dirs.size <= MAX_DIRS * 0.9) break
+        if (!idx.dirty && !this.writing.has(d) && !this.loading.has(d)) this.dirs.delete(d)
+      }
+    }
   }
 
   hasIndex (dir: string): boolean | undefined {
@@ -220,7 +242,9 @@ export class AttrIndex implements MetaSource {
       idx.rebuilt = pending.rebuilt
       idx.dirty = true
     }
+    this.dirs.delete(dir)
     this.dirs.set(dir, idx)
+    this.sweep()
     return idx
   }
 

@@ -118,7 +118,9 @@ export class OpenFiles {
   private entryOf (node: FileNode): Entry {
     return {
       kind: 'file', key: node.key, size: node.size, etag: node.base?.etag,
-      lastModified: new Date(node.modifiedAt ?? this.ctx.now()), meta: node.meta, metaKnown: true,
+      // a file open but not written keeps its date: a changing mtime would make
+      // the kernel (auto_cache) drop its cached pages at every open
+      lastModified: new Date(node.modifiedAt ?? node.baseDate ?? this.ctx.now()), meta: node.meta, metaKnown: true,
       // what the upload sends (or sent): storedMeta need not HEAD an open file
       headers: this.headersOf(node), contentType: node.contentType,
     }
@@ -240,6 +242,7 @@ export class OpenFiles {
     })
     node.extraMeta = foreignHeaders(s?.headers ?? e.headers ?? {})
     node.contentType = s ? s.contentType : e.contentType
+    node.baseDate = e.lastModified?.getTime()
     if (s || (e.metaKnown && e.headers)) this.storedKnown.add(node)
     node.refs++
     this.byPath.set(path, node)

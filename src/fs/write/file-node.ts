@@ -69,6 +69,8 @@ export class FileNode {
   contentType?: string
   /** when the content last changed here (ms), shown as mtime until the upload dates it */
   modifiedAt?: number
+  /** the base object's LastModified (ms): the date of a file open but not written */
+  baseDate?: number
   /** open handles; the node lives while > 0 or while dirty */
   refs = 0
   /** bumped by each change to a part; an upload records the generation it sent */
