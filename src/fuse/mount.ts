@@ -84,7 +84,12 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const started = Date.now()
   // our mount, by the kernel's id: after `umount; mount` at once, the mount at
   // mp is a new process's, which this one must neither take for its own nor unmount
-  const ours = mountAt(mp)?.mountId
+  let ours = mountAt(mp)?.mountId
+  // the kernel shows a new mount a moment after libfuse's callback: wait for it (briefly)
+  for (let i = 0; ours === undefined && i < 500; i++) {
+    await new Promise(resolve => setTimeout(resolve, 10))
+    ours = mountAt(mp)?.mountId
+  }
   const stillOurs = (): boolean => { const m = mountAt(mp); return !!m && (ours === undefined || m.mountId === ours) }
 
   // req/s over the last second, sampled once a second
