@@ -174,7 +174,7 @@ t.test('a server that stops answering, or stalls mid-body: the request times out
   await sleep(300)
   proxy.set({ stallMidBody: 0 })
   await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: randomBytes(body.length) }))
-  t.equal(await within(15_000, replaced), 'EIO ObjectChanged', 'a resumed GET of a replaced object fails with EIO instead of mixing two versions')
+  t.equal(await within(15_000, replaced), 'ESTALE ObjectChanged', 'a resumed GET of a replaced object fails with ESTALE instead of mixing two versions')
 
   // a server that never answers again: the caller gets EIO in bounded time, not a hang
   proxy.set({ down: 'hang' })
