@@ -129,7 +129,9 @@ export class AttrOps {
     }
     // an upload of the file may have begun while we looked: then it, or one after it, carries the change
     if (this.files.changeMeta(path, change)) return
-    const entry: Entry = { ...stored.entry, meta, metaKnown: true, headers, contentType: stored.contentType }
+    // a touch (UTIME_NOW) shows now at once; the copy, when it lands, dates it as the server does
+    const lastModified = touch ? new Date(this.ctx.now()) : stored.entry.lastModified
+    const entry: Entry = { ...stored.entry, meta, metaKnown: true, headers, contentType: stored.contentType, lastModified }
     // the attribute index learns of it when the copy lands, with the object's new date
     this.ctx.ns.noted(path, entry)
     this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
