@@ -58,6 +58,8 @@ export class DirCache {
 
   /** a directory's state changed size: the bound counts it anew */
   private weigh (dir: string, s: DirState): void {
+    // a set of the same object keeps its old size: take it out first
+    this.dirs.delete(dir)
     this.dirs.set(dir, s)
   }
 

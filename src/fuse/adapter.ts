@@ -11,7 +11,12 @@ export type FuseStat = Attr
 export interface AdapterOptions {
   /** log every call with its duration and result (-d) */
   debug?: boolean
+  /** a lookup of a PING_PREFIX name: the process asking whether the mount is still its own (answered ENOENT) */
+  onPing?: (name: string) => void
 }
+
+/** names a mount looks up in itself to learn whether the mount there is still its own */
+export const PING_PREFIX = '/.oortfs-ping-'
 
 type Cb = (code: number, ...rest: any[]) => void
 export type FuseOps = Record<string, (...args: any[]) => void>
@@ -87,8 +92,10 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
 
   return {
     init: (cb: Cb) => cb(0),
-    getattr: (path: string, cb: Cb) =>
-      run('getattr', path, cb, () => fs.getattr(path), a => [0, toFuseStat(a)]),
+    getattr: (path: string, cb: Cb) => {
+      if (opts.onPing && path.startsWith(PING_PREFIX)) { opts.onPing(path); cb(FUSE.ENOENT!); return }
+      run('getattr', path, cb, () => fs.getattr(path), a => [0, toFuseStat(a)])
+    },
     // only reached through OortFuse's _op_fgetattr: stock fuse-native calls getattr instead
     fgetattr: (path: string, fh: number, cb: Cb) =>
       run('fgetattr', `${path} fh=${fh}`, cb, () => fs.fgetattr(path, fh), a => [0, toFuseStat(a)]),

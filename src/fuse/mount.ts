@@ -2,11 +2,13 @@
 // or an external umount: save everything, unmount, close. The exit code says
 // whether everything was saved.
 import { execFile, execFileSync } from 'node:child_process'
+import { stat as fspStat } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Config } from '../config-types.js'
 import type { FileSystem } from '../fs/api.js'
 import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
-import { fuseOps } from './adapter.js'
+import { fuseOps, PING_PREFIX } from './adapter.js'
 import { mountAt } from './mountinfo.js'
 import { patient } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
@@ -74,7 +76,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const gate = writeGate(app.fs)
   // long calls wait while the mount's requests make progress
   const moved = (): number => { const q = app.queue.stats(); return q.answered + q.bytesIn + q.bytesOut }
-  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug') }))
+  let pinged: (name: string) => void = () => {}
+  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => pinged(name) }))
   try {
     await mountFuse(fuse)
   } catch (err) {
@@ -82,15 +85,20 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
   const started = Date.now()
-  // our mount, by the kernel's id: after `umount; mount` at once, the mount at
-  // mp is a new process's, which this one must neither take for its own nor unmount
-  let ours = mountAt(mp)?.mountId
-  // the kernel shows a new mount a moment after libfuse's callback: wait for it (briefly)
-  for (let i = 0; ours === undefined && i < 500; i++) {
-    await new Promise(resolve => setTimeout(resolve, 10))
-    ours = mountAt(mp)?.mountId
+  // After `umount; mount` at once the mount at mp is a new process's (the
+  // kernel even reuses the mount id): this one must neither take it for its
+  // own nor unmount it. It asks: a lookup of a name only it would answer.
+  let pingSerial = 0
+  const stillOurs = async (): Promise<boolean> => {
+    if (!mountAt(mp)) return false
+    const name = `${PING_PREFIX}${process.pid}-${++pingSerial}`
+    let answered = false
+    pinged = path => { if (path === name) answered = true }
+    // a busy or hung mount of ours answers late: that is no proof it is another's
+    const stat = fspStat(join(mp, name.slice(1))).then(() => true, () => true)
+    const settled = await Promise.race([stat, new Promise<boolean>(resolve => setTimeout(() => resolve(false), 5000).unref())])
+    return answered || !settled
   }
-  const stillOurs = (): boolean => { const m = mountAt(mp); return !!m && (ours === undefined || m.mountId === ours) }
 
   // req/s over the last second, sampled once a second
   let lastTotal = app.queue.stats().total
@@ -125,7 +133,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
         failure = messageOf(err)
       }
       if (!quiet) failure ??= `calls still changing files after ${config.opTimeoutMs / 1000} s (op_timeout) were not waited for`
-      if (stillOurs()) {
+      if (await stillOurs()) {
         try {
           await watched('unmounting', unmountFuse(fuse))
         } catch (err) {
@@ -150,7 +158,12 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
 
   // external umount (fusermount -u, umount -l): fuse-native never says so
-  const poller = setInterval(() => { if (!stillOurs()) void stop('unmounted from outside') }, opts.pollMs ?? 1000)
+  let polling = false
+  const poller = setInterval(() => {
+    if (polling) return
+    polling = true
+    void stillOurs().then(mine => { if (!mine) void stop('unmounted from outside') }).finally(() => { polling = false })
+  }, opts.pollMs ?? 1000)
 
   let signalled = 0
   const handlers: [NodeJS.Signals, () => void][] = (opts.signals ?? ['SIGINT', 'SIGTERM']).map(sig => [sig, () => {
@@ -162,8 +175,19 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }])
   for (const [sig, fn] of handlers) process.on(sig, fn)
 
+  // an old process at the same mount point may still hold the socket while it exits (a restart): wait a little for it
+  const startControl = async (handlers: Parameters<typeof startControlServer>[1]): Promise<ControlServer> => {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await startControlServer(socketPath(mp), handlers)
+      } catch (err) {
+        if (tries >= 30 || phase1 || !/in use by another oortfs process/.test(messageOf(err))) throw err
+        await new Promise(resolve => setTimeout(resolve, 500))
+      }
+    }
+  }
   try {
-    control = await startControlServer(socketPath(mp), {
+    control = await startControl({
       stats: () => ({
         mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         requests: app.queue.stats(),
