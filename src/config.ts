@@ -128,7 +128,9 @@ const RANGES: Record<string, [number, number, string?]> = {
   attr_ttl: [0, 86400 * 365], op_timeout: [1, 86400],
   uid: [0, 2 ** 32 - 2], gid: [0, 2 ** 32 - 2], umask: [0, 0o777],
   block_size: [4096, 2 ** 30, 'at least 4K'], cache_size: [0, 2 ** 50], readahead: [0, 2 ** 40],
-  part_size: [5 * 2 ** 20, 5 * 2 ** 30, 'S3 parts are 5M to 5G'],
+  // S3 takes parts up to 5G, but a part goes out from one buffer of its size (and
+  // upload_concurrency of them per file): past 1G that is memory, not speed
+  part_size: [5 * 2 ** 20, 2 ** 30, 'use 5M (S3\'s least part) to 1G (each part is held in memory while it uploads; parts grow by themselves for very large files)'],
 }
 
 function checkRanges (v: OptionValues): void {

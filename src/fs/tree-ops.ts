@@ -89,16 +89,18 @@ export class TreeOps {
     const cached = this.ns.cache.listing(path)
     if (cached && cached.size > 0) throw new FsError('ENOTEMPTY', undefined, path)
     const prefix = e.key
+    // a fresh full listing always shows the marker (every listing that makes
+    // one starts at the directory's own key, whatever its children's names)
+    let marker = !!this.ns.cache.marker(path)
     if (!cached) {
       // no fresh listing: the server decides, once the children's deletes have landed
       await this.deletes.flush()
       const page = await this.store.list({ prefix, maxKeys: 3 }, { priority: Priority.Metadata })
       if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
+      marker = page.objects.length > 0
     }
-    // the children's deletes (rm -r), the marker and the index: one batch. The
-    // marker goes whatever the cache says of it: deleting a missing key costs
-    // nothing in a batch, a marker left behind brings the directory back
-    this.deletes.delete(prefix)
+    // the children's deletes (rm -r), the marker and the index: one batch
+    if (marker) this.deletes.delete(prefix)
     if (this.ns.hasIndex(path) !== false) this.deletes.delete(this.ctx.names.indexKey(path))
     await this.deletes.flush()
     this.ns.changed(path, undefined)

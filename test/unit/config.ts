@@ -151,7 +151,7 @@ t.test('-d means debug and foreground', async t => {
 })
 
 t.test('range checks', async t => {
-  for (const [opt, re] of [['part_size=1M', /part_size.*5M to 5G/], ['rps=0', /rps=0 is out of range/], ['concurrency=0', /concurrency=0/], ['fsname=a,b', /unknown option "b"/]] as const) {
+  for (const [opt, re] of [['part_size=1M', /part_size.*5M \(S3's least part\) to 1G/], ['part_size=5G', /part_size=5368709120 is out of range: .*each part is held in memory/], ['rps=0', /rps=0 is out of range/], ['concurrency=0', /concurrency=0/], ['fsname=a,b', /unknown option "b"/]] as const) {
     const { input } = setup(t, [opt])
     await configError(t, buildConfig(input, { ...KEYS }), re, opt)
   }

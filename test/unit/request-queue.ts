@@ -71,7 +71,8 @@ t.test('real clock: rps=20 holds over 50 requests (about 2 s)', async t => {
   t.ok(Date.now() - started >= 2000, `50 requests at 20/s take two windows or more (${Date.now() - started} ms)`)
 })
 
-t.test('priority: metadata before data before background', async t => {
+/** a queue of one slot, held by a first request until open(): what is queued meanwhile shows its order */
+async function busyQueue (): Promise<{ clock: FakeClock, q: RequestQueue, order: string[], open: () => void, first: Promise<void> }> {
   const clock = new FakeClock()
   const q = queue(clock, { concurrency: 1, rps: 1000 })
   const order: string[] = []
@@ -79,6 +80,11 @@ t.test('priority: metadata before data before background', async t => {
   const gate = new Promise<void>(resolve => { open = resolve })
   const first = q.run('GetObject', 'first', Priority.Data, async sent => { sent(); await gate; order.push('first') })
   await settle()
+  return { clock, q, order, open, first }
+}
+
+t.test('priority: metadata before data before background', async t => {
+  const { clock, q, order, open, first } = await busyQueue()
   const runs = [
     q.run('GetObject', 'readahead', Priority.Background, async sent => { sent(); order.push('background') }),
     q.run('GetObject', 'read', Priority.Data, async sent => { sent(); order.push('data') }),
@@ -93,13 +99,7 @@ t.test('priority: metadata before data before background', async t => {
 })
 
 t.test('priority follows the waiter: a queued background request someone waits for goes before queued data', async t => {
-  const clock = new FakeClock()
-  const q = queue(clock, { concurrency: 1, rps: 1000 })
-  const order: string[] = []
-  let open!: () => void
-  const gate = new Promise<void>(resolve => { open = resolve })
-  const first = q.run('GetObject', 'first', Priority.Data, async sent => { sent(); await gate; order.push('first') })
-  await settle()
+  const { clock, q, order, open, first } = await busyQueue()
   const ahead = new Urgency(Priority.Background)
   const runs = [
     q.run('GetObject', 'a read', Priority.Data, async sent => { sent(); order.push('data') }),
