@@ -3,7 +3,7 @@
 // writes reach the filesystem 128 KiB at a time, dead mounts can be cleared.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
@@ -159,6 +159,22 @@ t.test('without noexec, a script on the mount runs', async t => {
   t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
   writeFileSync(join(mnt, 'run.sh'), '#!/bin/sh\necho ran\n', { mode: 0o755 })
   t.equal(spawnSync(join(mnt, 'run.sh'), { encoding: 'utf8' }).stdout, 'ran\n')
+})
+
+t.test('staging_dir= of a shared folder (1777, as /var/tmp) is never chmod-ed: the mount makes its own private folder in it', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const shared = join(tmpDir(t), 'shared-tmp')
+  mkdirSync(shared)
+  chmodSync(shared, 0o1777)
+  const fg = spawnForeground([bucket, mnt, '-o', `${ep},staging_dir=${shared}`], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  writeFileSync(join(mnt, 'f.txt'), 'staged')
+  t.equal(statSync(shared).mode & 0o7777, 0o1777, 'the folder keeps 1777, sticky bit and all')
+  const own = readdirSync(shared).filter(n => n.startsWith('staging-'))
+  t.equal(own.length, 1, 'one folder of its own inside')
+  t.equal(statSync(join(shared, own[0]!)).mode & 0o777, 0o700, 'and that one is private')
+  t.equal(await objectText(bucket, 'f.txt'), 'staged')
 })
 
 t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_write)', async t => {

@@ -150,6 +150,9 @@ t.test('rm while the server is away: the delete is kept, unmount refuses naming 
   t.match(refused, /not unmounted: .*delete\(s\) did not reach the server: doomed\.txt/, 'oortfs unmount refuses, naming the key')
   t.ok((await keysUnder(client, bucket, '')).includes('doomed.txt'), 'the server still has it')
   proxy.set({ down: false })
+  const background = (await m.stats()).app.background as { deleteFailures: number, deletesNotDone: number }
+  t.ok(background.deleteFailures > 0 && background.deletesNotDone === 1, `oortfs stats counts it: ${JSON.stringify(background)}`)
   await m.unmount()
+  t.equal(proxy.stats().byMethod.DELETE ?? 0, 0, 'tried again as a batch (DeleteObjects), never one DeleteObject per key')
   t.same(await keysUnder(client, bucket, ''), [], 'the server back: the delete landed before the unmount')
 })
