@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { ConfigError, buildConfig } from '../config.js'
 import { OPTIONS } from '../options.js'
-import { setLogLevel } from '../util/log.js'
+import { log, setLogLevel } from '../util/log.js'
 // the mount machinery (fuse-native, the AWS SDK) loads only when needed: --help stays fast
 const daemon = (): Promise<typeof import('../daemon.js')> => import('../daemon.js')
 const client = (): Promise<typeof import('../control/client.js')> => import('../control/client.js')
@@ -149,6 +149,9 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
 export async function main (argv = process.argv.slice(2)): Promise<number> {
   // the SDK's multi-line "upgrade Node" notice would break the one-line-error promise
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  // SIGUSR1 would open Node's inspector on 127.0.0.1:9229, unauthenticated, in a
+  // process holding the keys (root's fstab mount): a listener of our own keeps it shut
+  process.on('SIGUSR1', () => log.warn('SIGUSR1 ignored: oortfs does not open a debugger'))
   try {
     const action = await parse(argv)
     return action ? await action() : 0 // --help and --version end here

@@ -99,7 +99,11 @@ export class AttrIndex implements MetaSource {
     const idx = await this.indexOrHeads(dir)
     const heads: Promise<void>[] = []
     for (const [name, e] of listing.entries) {
-      if (e.metaKnown) continue
+      if (e.metaKnown) {
+        // a damaged index is rebuilt from every file's known attributes, these included
+        if (idx.untrusted && this.dirs.get(dir) === idx) this.changed(dir, name, e)
+        continue
+      }
       const verdict = this.judge(idx, name, e)
       if (verdict === 'head') heads.push(this.headInto(dir, name, e).then(f => { if (f) listing.entries.set(name, f) }))
       else if (verdict) listing.entries.set(name, { ...e, meta: verdict.meta, target: verdict.target })

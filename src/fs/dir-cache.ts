@@ -53,7 +53,9 @@ export class DirCache {
     this.ttlMs = opts.ttlMs
     this.now = opts.now ?? Date.now
     // bounded by directories and by entries: a directory's weight is what it holds
-    this.dirs = new LRUCache({ max: opts.maxDirs ?? 10_000, maxSize: opts.maxEntries ?? MAX_CACHED_ENTRIES, sizeCalculation: s => 1 + s.entries })
+    const maxSize = opts.maxEntries ?? MAX_CACHED_ENTRIES
+    // a directory larger than the whole bound is still cached (alone), never refused
+    this.dirs = new LRUCache({ max: opts.maxDirs ?? 10_000, maxSize, sizeCalculation: s => Math.min(maxSize, 1 + s.entries) })
   }
 
   /** a directory's state changed size: the bound counts it anew */

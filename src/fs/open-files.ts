@@ -324,7 +324,7 @@ export class OpenFiles {
     if (!node.unlinked && !this.moving.has(node)) {
       const headers = (): Record<string, string> => this.headersOf(node)
       this.uploader.afterWrite(node, headers)
-      await this.uploader.drain(node, headers)
+      await this.uploader.drain(node)
     }
     return n
   }

@@ -89,20 +89,23 @@ export class TreeOps {
     const cached = this.ns.cache.listing(path)
     if (cached && cached.size > 0) throw new FsError('ENOTEMPTY', undefined, path)
     const prefix = e.key
+    const indexKey = this.ctx.names.indexKey(path)
+    // what this rmdir needs gone: its children (rm -r), its marker, its index; others' failures are not its own
+    const mine = (key: string): boolean => key.startsWith(prefix) || key === indexKey
     // a fresh full listing always shows the marker (every listing that makes
     // one starts at the directory's own key, whatever its children's names)
     let marker = !!this.ns.cache.marker(path)
     if (!cached) {
       // no fresh listing: the server decides, once the children's deletes have landed
-      await this.deletes.flush()
+      await this.deletes.flush(mine)
       const page = await this.store.list({ prefix, maxKeys: 3 }, { priority: Priority.Metadata })
       if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
       marker = page.objects.length > 0
     }
     // the children's deletes (rm -r), the marker and the index: one batch
     if (marker) this.deletes.delete(prefix)
-    if (this.ns.hasIndex(path) !== false) this.deletes.delete(this.ctx.names.indexKey(path))
-    await this.deletes.flush()
+    if (this.ns.hasIndex(path) !== false) this.deletes.delete(indexKey)
+    await this.deletes.flush(mine)
     this.ns.changed(path, undefined)
     this.ns.forgetTree(path)
   }
@@ -157,7 +160,8 @@ export class TreeOps {
     const toPrefix = this.ctx.names.dirPrefix(to)
     // open files below: saved first, and no upload of theirs starts until they have moved
     await this.files.moveTree(from, to, async () => {
-      await this.flushPending()
+      // its own pending deletes and attribute changes first (others' failures are not this rename's)
+      await Promise.all([this.deletes.flush(key => key.startsWith(fromPrefix)), this.meta.flush(true)])
       const journal = await this.journal.begin(fromPrefix, toPrefix)
       let moved: Map<string, string>
       try {
@@ -205,12 +209,13 @@ export class TreeOps {
       if (copied) this.deletes.delete(fromIndex)
     }
     for (const k of keys) this.deletes.delete(k.key)
-    await this.deletes.flush()
+    await this.deletes.flush(key => key.startsWith(fromPrefix) || key === fromIndex)
     return moved
   }
 
+  /** everything pending, now (unmount): failures anywhere are reported */
   async flushPending (): Promise<void> {
-    await Promise.all([this.deletes.flush(), this.meta.flush()])
+    await Promise.all([this.deletes.flush(), this.meta.flush(true)])
   }
 }
 

@@ -10,7 +10,7 @@ import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
 import { fuseOps, PING_PREFIX } from './adapter.js'
 import { mountAt } from './mountinfo.js'
-import { patient } from './patience.js'
+import { patient, whileMoving } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
 import type { RecoveryReport } from '../fs/rename-journal.js'
@@ -126,7 +126,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       log.info(`${reason}: saving changes and unmounting ${mp}`)
       clearInterval(poller)
       let failure: string | undefined
-      const quiet = await watched('waiting for calls under way', gate.close(config.opTimeoutMs))
+      // calls under way (a long mv, a close) are waited for while they move, as they themselves wait
+      const quiet = await watched('waiting for calls under way', whileMoving(gate.close(7 * 24 * 3600 * 1000), 'calls under way', moved, config.opTimeoutMs).catch(() => false))
       try {
         await watched('saving before unmount', app.fs.flushAll())
       } catch (err) {
@@ -162,7 +163,12 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const poller = setInterval(() => {
     if (polling) return
     polling = true
-    void stillOurs().then(mine => { if (!mine) void stop('unmounted from outside') }).finally(() => { polling = false })
+    void stillOurs().then(mine => {
+      if (mine) return
+      // a new mount holds the point: its process may take the control socket at once
+      if (mountAt(mp)) void control?.close().catch(() => {})
+      void stop('unmounted from outside')
+    }).finally(() => { polling = false })
   }, opts.pollMs ?? 1000)
 
   let signalled = 0

@@ -7,6 +7,7 @@
 //   UTIME_NOW / UTIME_OMIT as 2^64-1 / 2^64-2, which differ only in the low word.
 // - _op_getxattr/_op_listxattr: stock fuse-native copies a value larger than
 //   the caller's buffer anyway and returns its full length; answer ERANGE.
+import { execFile } from 'node:child_process'
 import Fuse from 'fuse-native'
 import type { Config } from '../config-types.js'
 import type { FuseOps, FuseStat } from './adapter.js'
@@ -15,10 +16,22 @@ import { PATIENT_CALLS } from './patience.js'
 type Signal = (code: number, ...rest: unknown[]) => void
 const E = Fuse as unknown as Record<string, number>
 
+// fuse-native unmounts (at close, and before a forced mount) with exec() of
+// `fusermount -uz "PATH"`, through a shell: a mount point with $ or a backquote
+// in its name was unmounted wrong, and $(...) in it ran a command. The same
+// call, without a shell.
+;(Fuse as unknown as { unmount: (mnt: string, cb: (err: Error | null) => void) => void }).unmount =
+  (mnt, cb) => { execFile('fusermount', ['-uz', mnt], err => cb(err)) }
+
+/** a value inside libfuse's -o list: its commas and backslashes escaped, so no name can add an option */
+export function escapeOption (value: string): string {
+  return value.replace(/[\\,]/g, c => '\\' + c)
+}
+
 /** The -o list handed to libfuse 2.9 (each was checked on a real mount). */
 export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | 'readOnly' | 'nonEmpty'> & Partial<Pick<Config, 'kernelFlags'>>): string[] {
   const o = [
-    `fsname=${config.fsname}`,
+    `fsname=${escapeOption(config.fsname)}`,
     'subtype=oortfs',
     // libfuse 2.9 caps max_write at its 128 KiB channel buffer: a 1 MiB dd
     // arrives as 128 KiB writes (still 30x fewer calls than 4 KiB ones)

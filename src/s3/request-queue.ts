@@ -21,7 +21,7 @@ export interface RequestStats {
   /** requests sent (retries included), by S3 operation */
   byType: Record<string, number>
   total: number
-  /** requests the server answered (successes and its errors; not network failures): progress */
+  /** requests that succeeded: progress (an error answer, however fast, is none) */
   answered: number
   retries: number
   throttled: number
@@ -86,9 +86,6 @@ export class RequestQueue {
               const r = await attempt(slot.sent)
               this.totals.answered++
               return r
-            } catch (err) {
-              if (toS3Error(err, what).status > 0) this.totals.answered++
-              throw err
             } finally {
               this.running.delete(me)
             }

@@ -5,15 +5,14 @@
 // full batch, or at most maxWaitMs), and an rmdir, rename or unmount sends it.
 // Anything that writes a key first takes it out of the batch (or waits for the
 // batch in flight), so a file created again under a deleted name is never
-// deleted by a late batch.
+// deleted by a late batch, nor by the retry of a failed one.
 //
-// A batch that fails (after the queue's own retries) is tried again as a
-// batch, later, with a growing pause: an outage costs a request per batch and
-// pause, not one per key. Keys the server refused stay in the next batch the
-// same way. A key that still could not be deleted after `maxAttempts` is given
-// up: `lost` is told (the namespace then shows the name again, since the
-// server still has it), and every flush after says so, until unmount reports
-// it as not done.
+// A key whose delete fails (after the queue's own retries) is tried again
+// after a pause of its own that doubles each time, in a batch with the others
+// due: an outage costs a request per batch and pause, not one per key. After
+// `maxAttempts` it is given up: `lost` is told (the namespace then shows the
+// name again, since the server still has it), and unmount tries it once more
+// and reports it if it still fails.
 import type { ObjectStore } from '../../s3/store.js'
 import { Priority } from '../../s3/store.js'
 import { FsError } from '../../errors.js'
@@ -24,20 +23,28 @@ const BATCH = 1000
 export interface DeleteBatcherOptions {
   quietMs?: number
   maxWaitMs?: number
-  /** first pause before a failed batch goes again; doubles each time */
+  /** first pause before a failed key goes again; doubles each time */
   retryMs?: number
   maxAttempts?: number
   /** a key given up: the server still has it */
   lost?: (key: string, why: string) => void
 }
 
+interface Failing {
+  attempts: number
+  why: string
+  /** when it may go again (ms) */
+  nextAt: number
+}
+
 export class DeleteBatcher {
   private pending = new Set<string>()
   private readonly inflight = new Map<string, Promise<void>>()
-  /** keys that failed, with how often and why */
-  private readonly failing = new Map<string, { attempts: number, why: string }>()
+  private readonly failing = new Map<string, Failing>()
   /** keys given up, with why */
   private readonly given = new Map<string, string>()
+  /** bumped by every delete() and before() of a key: a batch's outcome counts only for the turn it was sent in */
+  private readonly turns = new Map<string, number>()
   private timer?: NodeJS.Timeout
   private retryTimer?: NodeJS.Timeout
   private firstPendingAt = 0
@@ -55,7 +62,14 @@ export class DeleteBatcher {
     this.maxAttempts = opts.maxAttempts ?? 6
   }
 
+  private turn (key: string): number {
+    const t = (this.turns.get(key) ?? 0) + 1
+    this.turns.set(key, t)
+    return t
+  }
+
   delete (key: string): void {
+    this.turn(key)
     this.given.delete(key)
     if (this.pending.size === 0) this.firstPendingAt = Date.now()
     this.pending.add(key)
@@ -68,6 +82,7 @@ export class DeleteBatcher {
 
   /** call before writing `key`: it must not be deleted after the write */
   async before (key: string): Promise<void> {
+    this.turn(key)
     this.pending.delete(key)
     this.failing.delete(key)
     this.given.delete(key)
@@ -85,12 +100,19 @@ export class DeleteBatcher {
   }
 
   /**
-   * Sends everything pending and waits for every batch in flight; fails with
-   * EIO naming the keys not deleted (they stay queued for the next try).
+   * Sends everything pending and waits for every batch in flight. Fails with
+   * EIO naming the keys in `scope` (an rmdir's children, a rename's keys; all,
+   * without one) that are not deleted; those stay queued. With no scope (the
+   * unmount), every key that failed before goes again now, given up or not.
    */
-  async flush (): Promise<void> {
+  async flush (scope?: (key: string) => boolean): Promise<void> {
+    if (!scope) {
+      for (const k of this.given.keys()) { this.failing.set(k, { attempts: this.maxAttempts - 1, why: this.given.get(k)!, nextAt: 0 }); this.given.delete(k) }
+      for (const f of this.failing.values()) f.nextAt = 0
+    }
     await this.send()
-    const notDone = [...this.failing, ...this.given].map(([k, w]) => `${k} (${typeof w === 'string' ? w : w.why})`)
+    const inScope = ([k]: [string, unknown]): boolean => !scope || scope(k)
+    const notDone = [...[...this.failing].filter(inScope).map(([k, f]) => `${k} (${f.why})`), ...[...this.given].filter(inScope).map(([k, w]) => `${k} (${w})`)]
     if (notDone.length) {
       throw new FsError('EIO', `${notDone.length} delete(s) did not reach the server: ${notDone.slice(0, 5).join(', ')}${notDone.length > 5 ? ', ...' : ''}`)
     }
@@ -98,8 +120,9 @@ export class DeleteBatcher {
 
   private async send (): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined }
-    // what waits for a retry goes along: an explicit flush (rmdir, unmount) tries it now
-    for (const k of this.failing.keys()) this.pending.add(k)
+    // keys whose pause is over go along with the new ones
+    const now = Date.now()
+    for (const [k, f] of this.failing) if (f.nextAt <= now) this.pending.add(k)
     const keys = [...this.pending]
     this.pending = new Set()
     const sends: Promise<void>[] = []
@@ -113,6 +136,7 @@ export class DeleteBatcher {
   }
 
   private async sendBatch (keys: string[]): Promise<void> {
+    const turns = new Map(keys.map(k => [k, this.turns.get(k) ?? 0]))
     // XML cannot carry control characters: such keys go one by one
     const plain = keys.filter(k => !/[\u0000-\u001f]/.test(k))
     const odd = keys.filter(k => /[\u0000-\u001f]/.test(k))
@@ -126,8 +150,13 @@ export class DeleteBatcher {
         : Promise.resolve(),
       ...singles.map(k => this.store.delete(k, { priority: Priority.Data }).catch(err => { failed.set(k, (err as Error).message) })),
     ])
-    for (const k of keys) if (!failed.has(k)) this.failing.delete(k)
-    for (const [k, why] of failed) this.failed(k, why)
+    for (const k of keys) {
+      // written again (or deleted again) since this batch left: its outcome is not this key's any more
+      if (this.turns.get(k) !== turns.get(k)) continue
+      const why = failed.get(k)
+      if (why === undefined) this.failing.delete(k)
+      else this.failed(k, why)
+    }
   }
 
   private failed (key: string, why: string): void {
@@ -141,14 +170,21 @@ export class DeleteBatcher {
       return
     }
     if (attempts === 1) log.warn(`could not delete ${key} (${why}); will try again`)
-    this.failing.set(key, { attempts, why })
-    if (!this.retryTimer) {
-      const pause = Math.min(60_000, this.retryMs * 2 ** (attempts - 1))
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined
-        void this.send().catch(() => {})
-      }, pause)
-      this.retryTimer.unref()
-    }
+    const pause = Math.min(60_000, this.retryMs * 2 ** (attempts - 1))
+    this.failing.set(key, { attempts, why, nextAt: Date.now() + pause })
+    this.armRetry(pause)
+  }
+
+  private armRetry (pause: number): void {
+    if (this.retryTimer) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      void this.send().catch(() => {}).finally(() => {
+        // keys still waiting for their pause: come back for them
+        const next = Math.min(...[...this.failing.values()].map(f => f.nextAt))
+        if (Number.isFinite(next)) this.armRetry(Math.max(10, next - Date.now()))
+      })
+    }, pause)
+    this.retryTimer.unref()
   }
 }

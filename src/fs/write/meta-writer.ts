@@ -40,11 +40,12 @@ export class MetaWriter {
   private readonly pending = new Map<string, PendingMeta>()
   /** copies sent and not yet answered */
   private readonly sending = new Map<string, { p: PendingMeta, done: Promise<void>, urgency: Urgency }>()
-  /** tries so far of a change that keeps failing */
-  private readonly attempts = new Map<string, number>()
+  /** changes that failed, waiting for their own pause to end */
+  private readonly retrying = new Map<string, { p: PendingMeta, attempts: number, nextAt: number }>()
   /** changes given up, with why */
   private readonly given = new Map<string, string>()
   private timer?: NodeJS.Timeout
+  private retryTimer?: NodeJS.Timeout
   /** copies that failed (for stats) */
   failures = 0
 
@@ -55,22 +56,23 @@ export class MetaWriter {
     private readonly maxAttempts = 6,
   ) {}
 
-  schedule (path: string, p: PendingMeta, delay = this.delayMs): void {
+  schedule (path: string, p: PendingMeta): void {
     this.pending.set(path, p)
     this.given.delete(path)
-    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, delay)
+    this.retrying.delete(path) // a newer change goes instead, with the failed one in it
+    this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, this.delayMs)
   }
 
   /** changes waiting for a retry or given up (for stats) */
   get unsent (): number {
-    return this.attempts.size + this.given.size
+    return this.retrying.size + this.given.size
   }
 
   /** the pending change of path, removed: the caller's own copy will carry it */
   take (path: string): PendingMeta | undefined {
-    const p = this.pending.get(path)
+    const p = this.pending.get(path) ?? this.retrying.get(path)?.p
     this.pending.delete(path)
-    this.attempts.delete(path)
+    this.retrying.delete(path)
     return p
   }
 
@@ -87,12 +89,12 @@ export class MetaWriter {
   }
 
   has (path: string): boolean {
-    return this.pending.has(path)
+    return this.pending.has(path) || this.retrying.has(path)
   }
 
   /** the attributes path will have once what is pending or being sent lands */
   current (path: string): PendingMeta | undefined {
-    return this.pending.get(path) ?? this.sending.get(path)?.p
+    return this.pending.get(path) ?? this.retrying.get(path)?.p ?? this.sending.get(path)?.p
   }
 
   /**
@@ -105,35 +107,52 @@ export class MetaWriter {
     return { ...e, meta: p.entry.meta, metaKnown: true, headers: p.headers, contentType: p.contentType }
   }
 
-  /** writes every pending change now; fails naming what could not be stored (a retry stays queued) */
-  async flush (): Promise<void> {
-    const all = [...this.pending]
-    this.pending.clear()
-    await Promise.all(all.map(async ([path, p]) => {
-      // bulk work (chmod -R of thousands) must not hold up ls and stat: background,
-      // unless someone waits for this copy (an upload of the file, a rename)
-      const urgency = new Urgency(Priority.Background)
-      const done = this.send(path, p, urgency).then(() => { this.attempts.delete(path) }, err => {
-        if (errnoOf(err) === 'ESTALE') {
-          this.attempts.delete(path)
-          log.warn(`${path} was replaced on the server by another client: its attribute change (chmod, chown, touch or xattr) was not applied`)
-          this.cache.stale(path)
-          return
-        }
-        this.failed(path, p, (err as Error).message)
-      })
-      this.sending.set(path, { p, done, urgency })
-      try { await done } finally { if (this.sending.get(path)?.p === p) this.sending.delete(path) }
-    }))
-    const notDone = [...this.attempts.keys(), ...this.given.keys()]
-    if (notDone.length) throw new Error(`attributes of ${notDone.length} file(s) not stored: ${notDone.slice(0, 5).join(', ')}`)
+  /**
+   * Writes the pending changes now. `urgent` (a rename, unmount): at the
+   * caller's priority, and the ones failing go again at once; then it fails
+   * naming what could not be stored (a retry stays queued).
+   */
+  async flush (urgent = false): Promise<void> {
+    if (urgent) {
+      for (const [path, r] of this.retrying) this.pending.set(path, r.p)
+      for (const s of this.sending.values()) s.urgency.raise(Priority.Data)
+    }
+    const all = [...this.pending].filter(([path]) => !this.sending.has(path))
+    for (const [path] of all) this.pending.delete(path)
+    // an urgent flush also waits for the copies others sent: it promises they all landed
+    await Promise.all([...all.map(([path, p]) => this.sendOne(path, p, urgent)), ...(urgent ? [...this.sending.values()].map(s => s.done) : [])])
+    // a change that came while its file's previous copy was on the wire goes now, after it
+    if (urgent && [...this.pending.keys()].some(path => !this.sending.has(path))) return this.flush(true)
+    const notDone = [...this.retrying.keys(), ...this.given.keys()]
+    if (urgent && notDone.length) throw new Error(`attributes of ${notDone.length} file(s) not stored: ${notDone.slice(0, 5).join(', ')}`)
   }
 
-  private failed (path: string, p: PendingMeta, why: string): void {
+  private async sendOne (path: string, p: PendingMeta, urgent: boolean): Promise<void> {
+    // bulk work (chmod -R of thousands) must not hold up ls and stat: background,
+    // unless someone waits for this copy (an upload of the file, a rename, unmount)
+    const urgency = new Urgency(urgent ? Priority.Data : Priority.Background)
+    const attempts = this.retrying.get(path)?.attempts ?? 0
+    this.retrying.delete(path)
+    const done = this.send(path, p, urgency).then(() => {}, err => {
+      if (errnoOf(err) === 'ESTALE') {
+        log.warn(`${path} was replaced on the server by another client: its attribute change (chmod, chown, touch or xattr) was not applied`)
+        this.cache.stale(path)
+        return
+      }
+      this.failed(path, p, attempts + 1, (err as Error).message)
+    })
+    this.sending.set(path, { p, done, urgency })
+    try { await done } finally {
+      if (this.sending.get(path)?.p === p) this.sending.delete(path)
+      // one copy of a file at a time: a change that came meanwhile goes after this one
+      if (this.pending.has(path)) this.timer ??= setTimeout(() => { this.timer = undefined; void this.flush().catch(() => {}) }, 0)
+    }
+  }
+
+  private failed (path: string, p: PendingMeta, attempts: number, why: string): void {
     this.failures++
-    const attempts = (this.attempts.get(path) ?? 0) + 1
     // a newer change of the same file goes instead, with these in it
-    if (this.pending.has(path)) { this.attempts.set(path, attempts); return }
+    if (this.pending.has(path)) return
     if (attempts >= this.maxAttempts) {
       this.given.set(path, why)
       log.error(`could not store the attributes of ${path} after ${attempts} tries (${why}); the server keeps the old ones`)
@@ -141,8 +160,24 @@ export class MetaWriter {
       return
     }
     if (attempts === 1) log.warn(`could not store the attributes of ${path} (${why}); will try again`)
-    this.schedule(path, p, Math.min(60_000, this.delayMs * 2 ** attempts))
-    this.attempts.set(path, attempts)
+    const pause = Math.min(60_000, this.delayMs * 2 ** attempts)
+    this.retrying.set(path, { p, attempts, nextAt: Date.now() + pause })
+    this.armRetry(pause)
+  }
+
+  /** the retries' own timer: a pause of 60 s never delays a new chmod's second */
+  private armRetry (pause: number): void {
+    if (this.retryTimer) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      const now = Date.now()
+      for (const [path, r] of this.retrying) if (r.nextAt <= now && !this.pending.has(path)) this.pending.set(path, r.p)
+      void this.flush().catch(() => {}).finally(() => {
+        const next = Math.min(...[...this.retrying.values()].map(r => r.nextAt))
+        if (Number.isFinite(next)) this.armRetry(Math.max(10, next - Date.now()))
+      })
+    }, pause)
+    this.retryTimer.unref()
   }
 
   private async send (path: string, p: PendingMeta, urgency: Urgency): Promise<void> {

@@ -16,7 +16,7 @@ import { multipartEtag } from '../../s3/etag.js'
 import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
 import type { FileNode, RemoteReader } from './file-node.js'
-import { partIndexOf, partsOf, partStart } from './part-layout.js'
+import { partIndexOf, partSizeAt, partsOf, partStart } from './part-layout.js'
 import { copyObject } from './copy-object.js'
 import { S3Limits } from '../../s3/limits.js'
 
@@ -47,6 +47,8 @@ export interface UploadResult {
 
 export class Uploader {
   private readonly sessions = new Map<FileNode, Session>()
+  /** files whose early upload was refused: their parts wait for the flush at close */
+  private readonly noEarly = new WeakSet<FileNode>()
 
   constructor (
     private readonly store: ObjectStore,
@@ -56,7 +58,7 @@ export class Uploader {
 
   /** after a write: start sending parts a sequential writer has finished */
   afterWrite (node: FileNode, headers: () => Record<string, string>): void {
-    if (node.size <= this.opts.partSize || node.unlinked) return
+    if (node.size <= this.opts.partSize || node.unlinked || this.noEarly.has(node)) return
     let session = this.sessions.get(node)
     const last = partIndexOf(node.size, this.opts.partSize) // the part still growing
     for (let i = 0; i < last; i++) {
@@ -75,16 +77,27 @@ export class Uploader {
    * wait to go out, a write waits for one of those on their way. So what is
    * written but unsent stays bounded, and close() does not pay for all of it.
    */
-  async drain (node: FileNode, headers: () => Record<string, string>): Promise<void> {
+  async drain (node: FileNode): Promise<void> {
     for (;;) {
       const session = this.sessions.get(node)
       if (!session || session.inflight.size === 0 || node.unlinked) return
-      const unsent = partIndexOf(node.size, this.opts.partSize) - session.sent.size
-      if (unsent <= 2 * this.opts.concurrency) return
+      if (this.unsentParts(node, session) <= 2 * this.opts.concurrency) return
       for (const u of session.urgency.values()) u.raise(Priority.Data) // a writer waits on them now
-      await Promise.race(session.inflight.values()).catch(() => {})
-      this.afterWrite(node, headers)
+      // one of those on their way lands; a failure ends the wait (the flush at close reports it)
+      const ok = await Promise.race([...session.inflight.values()].map(p => p.then(() => true, () => false)))
+      if (!ok) return
     }
+  }
+
+  /** finished parts written here whose current bytes are neither sent nor on their way */
+  private unsentParts (node: FileNode, session: Session): number {
+    const last = partIndexOf(node.size, this.opts.partSize)
+    let n = 0
+    for (let i = 0; i < last; i++) {
+      if (session.inflight.has(i) || session.sent.get(i)?.gen === node.gen(i)) continue
+      if (node.local.covers(partStart(i, this.opts.partSize), partStart(i + 1, this.opts.partSize))) n++
+    }
+    return n
   }
 
   /** bytes waiting to go out (for stats) */
@@ -96,6 +109,7 @@ export class Uploader {
 
   async flush (node: FileNode, headers: Record<string, string>, contentType?: string): Promise<UploadResult> {
     if (this.unaborted.length) await this.retryAborts()
+    this.noEarly.delete(node)
     let session = this.sessions.get(node)
     if (session && session.key !== node.key) {
       // begun under the name the file had before a rename: its parts are of no use now
@@ -191,7 +205,11 @@ export class Uploader {
       inflight: new Map(),
       urgency: new Map(),
     }
-    session.uploadId.catch(() => {})
+    session.uploadId.catch(() => {
+      // a refused upload: early parts stop until the next flush tries (and reports) again
+      if (this.sessions.get(node) === session) this.sessions.delete(node)
+      this.noEarly.add(node)
+    })
     this.sessions.set(node, session)
     return session
   }
@@ -199,10 +217,14 @@ export class Uploader {
   private sendPart (node: FileNode, session: Session, i: number, start: number, end: number, priority: Priority, mustSucceed = false): Promise<void> {
     const gen = node.gen(i)
     const urgency = new Urgency(priority)
+    // a run of unchanged parts planned as one copy stays one copy (never one
+    // buffer of up to 5 GiB); bytes written into it meanwhile make the node
+    // dirty again, and the next save sends them
+    const merged = end - start > partSizeAt(i, this.opts.partSize)
     const run = (async () => {
       const uploadId = await session.uploadId
       let etag: string
-      if (node.isRemote(start, end) && node.base) {
+      if ((merged || node.isRemote(start, end)) && node.base) {
         const from = node.base
         session.copiedFrom = { key: from.key, etag: from.etag }
         etag = await this.store.uploadPartCopy(session.key, uploadId, i + 1, from.key, start, end, { urgency, sourceIfMatch: from.etag })
@@ -222,7 +244,13 @@ export class Uploader {
       if (session.urgency.get(i) === urgency) session.urgency.delete(i)
     }).catch(() => {})
     if (!mustSucceed) {
-      run.catch(err => log.debug(`early upload of part ${i + 1} of ${node.path} failed, will retry at flush: ${(err as Error).message}`))
+      run.catch(err => {
+        // refused for good (4xx: the upload gone, no right to it): no more early
+        // parts of this file until the flush at close tries (and reports) again
+        const status = (err as { status?: number }).status ?? 0
+        if (status >= 400 && status < 500) this.noEarly.add(node)
+        log.debug(`early upload of part ${i + 1} of ${node.path} failed, will retry at flush: ${(err as Error).message}`)
+      })
     }
     return run
   }
