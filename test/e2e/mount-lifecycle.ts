@@ -177,6 +177,31 @@ t.test('staging_dir= of a shared folder (1777, as /var/tmp) is never chmod-ed: t
   t.equal(await objectText(bucket, 'f.txt'), 'staged')
 })
 
+t.test('odd names: a comma in the prefix adds no mount option, $(...) in the mount point runs nothing; SIGUSR1 opens no inspector', async t => {
+  const base = tmpDir(t)
+  // a name cannot hold a slash: the command would make its file in the mount process's folder (this one's)
+  const markerName = `oortfs-pwned-${process.pid}`
+  const marker = join(process.cwd(), markerName)
+  const mnt = join(base, `m$(touch ${markerName}) x,y`)
+  mkdirSync(mnt)
+  const bucket = await newBucket(s3, t, 'odd-names')
+  const fg = spawnForeground([`${bucket}:/reports,allow_other`, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find(l => l.includes('odd-names'))
+  t.ok(line && !/allow_other/.test(line.split(' - ')[1]!.split(' ').slice(2).join(' ')), `no allow_other among the mount's options: ${line}`)
+  writeFileSync(join(mnt, 'f.txt'), 'under the prefix')
+  t.equal(await objectText(bucket, 'reports,allow_other/f.txt'), 'under the prefix', 'the comma is part of the prefix')
+  process.kill(fg.child.pid!, 'SIGUSR1')
+  await new Promise(resolve => setTimeout(resolve, 500))
+  t.notMatch(spawnSync('ss', ['-ltn'], { encoding: 'utf8' }).stdout, /127\.0\.0\.1:9229\b/, 'no inspector listening')
+  t.ok(alive(fg.child.pid!), 'and the mount goes on')
+  fg.child.kill('SIGTERM')
+  t.equal(await fg.exited, 0, 'SIGTERM: saved and exited 0')
+  t.notOk(isMounted(mnt), 'unmounted')
+  t.notOk(existsSync(marker), 'the $(...) in the mount point never ran')
+})
+
 t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_write)', async t => {
   const { mnt, bucket } = await prepare(t)
   const fg = spawnForeground([bucket, mnt, '-o', ep, '-d'], env)

@@ -5,7 +5,10 @@ import Fuse from 'fuse-native'
 import type { Attr, FileSystem, StatFs } from '../../src/fs/api.js'
 import { FsError } from '../../src/errors.js'
 import { fuseOps, toFuseErrno, toFuseStat, toFuseStatfs, errnoName } from '../../src/fuse/adapter.js'
-import { OortFuse, fuseOptionList, statArray, utimeArg } from '../../src/fuse/oort-fuse.js'
+import { OortFuse, escapeOption, fuseOptionList, statArray, utimeArg } from '../../src/fuse/oort-fuse.js'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { captureLog } from '../helpers/log-capture.js'
 
 const E = Fuse as unknown as Record<string, number>
@@ -201,4 +204,17 @@ t.test('a network failure from S3 reaches FUSE as EIO, not as the socket error',
   const { S3Error } = await import('../../src/s3/errors.js')
   t.equal(toFuseErrno(new S3Error('EIO', 'ECONNRESET', 0, 'put x failed with ECONNRESET')), -5)
   t.equal(toFuseErrno(Object.assign(new Error('disk full'), { code: 'ENOSPC' })), -28, 'a staging file error keeps its name')
+})
+
+t.test('names reach libfuse escaped and no shell: a comma in the target adds no option; $(...) in a mount point runs nothing', async t => {
+  t.equal(escapeOption('b:/reports,2024'), 'b:/reports\\,2024')
+  t.equal(escapeOption('b:/x,allow_other\\'), 'b:/x\\,allow_other\\\\')
+  const o = fuseOptionList({ fsname: 'b:/x,allow_other', allowOther: false, readOnly: false, nonEmpty: false })
+  t.notOk(o.includes('allow_other'), 'no allow_other slipped in')
+  t.equal(o[0], 'fsname=b:/x\\,allow_other')
+  const marker = join(tmpdir(), `oortfs-pwned-${process.pid}`)
+  const err = await new Promise<Error | null>(resolve => (Fuse as unknown as { unmount: (m: string, cb: (e: Error | null) => void) => void })
+    .unmount(`/nonexistent-mount-$(touch ${marker})`, resolve))
+  t.ok(err, 'fusermount fails: no such mount')
+  t.notOk(existsSync(marker), 'and nothing ran')
 })
