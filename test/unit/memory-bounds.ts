@@ -33,3 +33,9 @@ t.test('the attribute index forgets the oldest directories past its bound, never
   t.equal(idx.hasIndex('/d29999'), false, 'recent ones are still known')
   await idx.flush()
 })
+
+t.test('one directory larger than the bound (a flat bucket of 300,000 keys vs 250,000): its listing is still cached', async t => {
+  const cache = new DirCache({ ttlMs: 60_000, maxEntries: 1000 })
+  cache.setListing('/flat', { entries: listing('flat', 1500) }, Date.now())
+  t.ok(cache.listing('/flat'), 'ls -l stats each name from the listing just taken (else a LIST per name)')
+})

@@ -17,6 +17,7 @@ import type { ObjectStore } from '../../s3/store.js'
 import { Priority } from '../../s3/store.js'
 import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
+import { DueTimer } from '../../util/due-timer.js'
 
 const BATCH = 1000
 
@@ -46,7 +47,8 @@ export class DeleteBatcher {
   /** bumped by every delete() and before() of a key: a batch's outcome counts only for the turn it was sent in */
   private readonly turns = new Map<string, number>()
   private timer?: NodeJS.Timeout
-  private retryTimer?: NodeJS.Timeout
+  /** sends the keys whose pause is over, then comes back for the rest */
+  private readonly retries = new DueTimer(() => this.send(), () => Math.min(...[...this.failing.values()].map(f => f.nextAt)))
   private firstPendingAt = 0
   /** deletes that failed, counted once per key and attempt (for stats) */
   failures = 0
@@ -172,19 +174,6 @@ export class DeleteBatcher {
     if (attempts === 1) log.warn(`could not delete ${key} (${why}); will try again`)
     const pause = Math.min(60_000, this.retryMs * 2 ** (attempts - 1))
     this.failing.set(key, { attempts, why, nextAt: Date.now() + pause })
-    this.armRetry(pause)
-  }
-
-  private armRetry (pause: number): void {
-    if (this.retryTimer) return
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined
-      void this.send().catch(() => {}).finally(() => {
-        // keys still waiting for their pause: come back for them
-        const next = Math.min(...[...this.failing.values()].map(f => f.nextAt))
-        if (Number.isFinite(next)) this.armRetry(Math.max(10, next - Date.now()))
-      })
-    }, pause)
-    this.retryTimer.unref()
+    this.retries.arm(pause)
   }
 }

@@ -13,6 +13,7 @@ import type { ObjectStore } from '../../s3/store.js'
 import { Priority, sameEtag, Urgency } from '../../s3/store.js'
 import { errnoOf } from '../../errors.js'
 import { log } from '../../util/log.js'
+import { DueTimer } from '../../util/due-timer.js'
 import type { Entry } from '../entry.js'
 import { copyObject } from './copy-object.js'
 
@@ -45,7 +46,12 @@ export class MetaWriter {
   /** changes given up, with why */
   private readonly given = new Map<string, string>()
   private timer?: NodeJS.Timeout
-  private retryTimer?: NodeJS.Timeout
+  /** the retries' own timer: a pause of 60 s never delays a new chmod's second */
+  private readonly retries = new DueTimer(async () => {
+    const now = Date.now()
+    for (const [path, r] of this.retrying) if (r.nextAt <= now && !this.pending.has(path)) this.pending.set(path, r.p)
+    await this.flush()
+  }, () => Math.min(...[...this.retrying.values()].map(r => r.nextAt)))
   /** copies that failed (for stats) */
   failures = 0
 
@@ -162,22 +168,7 @@ export class MetaWriter {
     if (attempts === 1) log.warn(`could not store the attributes of ${path} (${why}); will try again`)
     const pause = Math.min(60_000, this.delayMs * 2 ** attempts)
     this.retrying.set(path, { p, attempts, nextAt: Date.now() + pause })
-    this.armRetry(pause)
-  }
-
-  /** the retries' own timer: a pause of 60 s never delays a new chmod's second */
-  private armRetry (pause: number): void {
-    if (this.retryTimer) return
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined
-      const now = Date.now()
-      for (const [path, r] of this.retrying) if (r.nextAt <= now && !this.pending.has(path)) this.pending.set(path, r.p)
-      void this.flush().catch(() => {}).finally(() => {
-        const next = Math.min(...[...this.retrying.values()].map(r => r.nextAt))
-        if (Number.isFinite(next)) this.armRetry(Math.max(10, next - Date.now()))
-      })
-    }, pause)
-    this.retryTimer.unref()
+    this.retries.arm(pause)
   }
 
   private async send (path: string, p: PendingMeta, urgency: Urgency): Promise<void> {
