@@ -19,14 +19,8 @@ export class AttrOps {
     private readonly deletes: DeleteBatcher,
   ) {}
 
-  private async entry (path: string): Promise<Entry> {
-    const e = await this.files.entry(path)
-    if (!e) throw new FsError('ENOENT', undefined, path)
-    return e
-  }
-
   async readlink (path: string): Promise<string> {
-    const e = await this.entry(path)
+    const e = await this.files.existing(path)
     if (e.kind !== 'file' || ((e.meta?.mode ?? 0) & S_IFMT) !== S_IFLNK) throw new FsError('EINVAL', 'not a symbolic link', path)
     if (e.target !== undefined) return e.target
     const body = await this.ctx.store.get(e.key, 0, Math.min(e.size, 4096), { priority: Priority.Metadata, ifMatch: e.etag })
@@ -99,7 +93,7 @@ export class AttrOps {
     if (path === '/') return {}
     const known = this.files.knownMeta(path)
     if (known) return known.xattr ?? {}
-    return (await storedMeta(this.ctx, path, await this.entry(path))).meta.xattr ?? {}
+    return (await storedMeta(this.ctx, path, await this.files.existing(path))).meta.xattr ?? {}
   }
 
   /**
@@ -110,7 +104,7 @@ export class AttrOps {
     // not on the server yet, or on its way: the upload (or one after it) carries it
     if (this.files.changeMeta(path, change)) return
     if (path === '/') return // the mount root has no object to keep attributes on
-    const e = await this.entry(path)
+    const e = await this.files.existing(path)
     const stored = await storedMeta(this.ctx, path, e)
     const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, e.kind) }
     if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = defaultMode(this.ctx, 'file')

@@ -91,9 +91,8 @@ export class OortFs implements FileSystem {
   /** the entry at path, or ENOENT; files being written count */
   async entry (path: string): Promise<Entry> {
     if (path === '/') return rootEntry(this.opts.prefix)
-    const e = splitPath(path).name.endsWith(INDEX_SUFFIX) ? undefined : await this.files.entry(path)
-    if (!e) throw new FsError('ENOENT', undefined, path)
-    return e
+    if (splitPath(path).name.endsWith(INDEX_SUFFIX)) throw new FsError('ENOENT', undefined, path)
+    return await this.files.existing(path)
   }
 
   attr (entry: Entry): Attr {

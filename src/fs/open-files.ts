@@ -87,6 +87,13 @@ export class OpenFiles {
     return e && this.meta.over(path, e)
   }
 
+  /** the same, or ENOENT */
+  async existing (path: string): Promise<Entry> {
+    const e = await this.entry(path)
+    if (!e) throw new FsError('ENOENT', undefined, path)
+    return e
+  }
+
   /** the attributes of an open file through its handle (it may be unlinked or not yet uploaded) */
   attrEntry (fh: number): Entry | undefined {
     const h = this.handles.get(fh)
@@ -229,10 +236,7 @@ export class OpenFiles {
     // another open may have made one meanwhile: one node per file
     const other = this.byPath.get(path)
     if (other) {
-      if (s && !this.storedKnown.has(other) && !other.dirty) {
-        other.learnMeta({ ...s.meta }, foreignHeaders(s.headers), s.contentType)
-        this.storedKnown.add(other)
-      }
+      if (s) this.learn(other, s)
       await this.hold(other, stored)
       return other
     }
@@ -243,7 +247,12 @@ export class OpenFiles {
     node.extraMeta = foreignHeaders(s?.headers ?? e.headers ?? {})
     node.contentType = s ? s.contentType : e.contentType
     node.baseDate = e.lastModified?.getTime()
-    if (s || (e.metaKnown && e.headers)) this.storedKnown.add(node)
+    return this.register(path, node, !!s || !!(e.metaKnown && e.headers))
+  }
+
+  /** a new node at path, held once for its caller */
+  private register (path: string, node: FileNode, storedKnown: boolean): FileNode {
+    if (storedKnown) this.storedKnown.add(node)
     node.refs++
     this.byPath.set(path, node)
     this.live.add(node)
@@ -253,7 +262,11 @@ export class OpenFiles {
   /** a reader's node about to be written: its stored attributes first */
   private async learnStored (node: FileNode): Promise<void> {
     if (this.storedKnown.has(node) || node.dirty) return
-    const s = await storedMeta(this.ctx, node.path, { kind: 'file', key: node.key, size: node.size, etag: node.base?.etag })
+    this.learn(node, await storedMeta(this.ctx, node.path, { kind: 'file', key: node.key, size: node.size, etag: node.base?.etag }))
+  }
+
+  /** what the server has of a node's attributes, unless it knows them already or has changes of its own */
+  private learn (node: FileNode, s: StoredMeta): void {
     if (this.storedKnown.has(node) || node.dirty) return
     node.learnMeta({ ...s.meta }, foreignHeaders(s.headers), s.contentType)
     this.storedKnown.add(node)
@@ -274,11 +287,7 @@ export class OpenFiles {
       } else {
         // no mtime: until utimens sets one, a file's mtime is its LastModified
         const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
-        node = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize })
-        node.refs++
-        this.storedKnown.add(node)
-        this.byPath.set(path, node)
-        this.live.add(node)
+        node = this.register(path, new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize }), true)
       }
     } else {
       await this.hold(node, true)

@@ -28,12 +28,6 @@ export class TreeOps {
   private get ns () { return this.ctx.ns }
   private get store () { return this.ctx.store }
 
-  private async entry (path: string): Promise<Entry> {
-    const e = await this.files.entry(path)
-    if (!e) throw new FsError('ENOENT', undefined, path)
-    return e
-  }
-
   private async mustNotExist (path: string): Promise<void> {
     checkNewName(this.ctx.names, path)
     if (await this.files.entry(path)) throw new FsError('EEXIST', undefined, path)
@@ -45,7 +39,7 @@ export class TreeOps {
   }
 
   async unlink (path: string): Promise<void> {
-    const e = await this.entry(path)
+    const e = await this.files.existing(path)
     if (e.kind === 'dir') throw new FsError('EISDIR', undefined, path)
     this.meta.take(path)
     // an open file stays readable to its last close; an upload on its way lands first
@@ -83,7 +77,7 @@ export class TreeOps {
 
   async rmdir (path: string): Promise<void> {
     if (path === '/') throw new FsError('EBUSY', 'the mount root', path)
-    const e = await this.entry(path)
+    const e = await this.files.existing(path)
     if (e.kind !== 'dir') throw new FsError('ENOTDIR', undefined, path)
     if (this.files.hasUnder(path)) throw new FsError('ENOTEMPTY', undefined, path)
     const cached = this.ns.cache.listing(path)
@@ -114,7 +108,7 @@ export class TreeOps {
     if (from === to) return
     checkNewName(this.ctx.names, to)
     if (to.startsWith(from + '/')) throw new FsError('EINVAL', 'cannot move a directory into itself', to)
-    const src = await this.entry(from)
+    const src = await this.files.existing(from)
     const dst = await this.files.entry(to)
     if (src.kind === 'dir') {
       if (dst && dst.kind !== 'dir') throw new FsError('ENOTDIR', undefined, to)
@@ -130,9 +124,8 @@ export class TreeOps {
     const toKey = this.ctx.names.keyOf(to)
     // an open file's changes reach the server first, and none of its uploads start until it has moved
     await this.files.moveFile(from, to, toKey, async () => {
-      src = await this.entry(from)
-      // the destination's own pending attributes die with it; an open one stays readable
-      this.meta.take(to)
+      src = await this.files.existing(from)
+      // the destination's own pending attributes die with it (before() takes them); an open one stays readable
       await this.meta.before(to)
       await this.files.unlinked(to)
       await this.deletes.before(toKey)
