@@ -75,7 +75,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   // closed first thing at shutdown: nothing is acknowledged after the final save
   const gate = writeGate(app.fs)
   // long calls wait while the mount's requests make progress
-  const moved = (): number => { const q = app.queue.stats(); return q.answered + q.bytesIn + q.bytesOut }
+  const moved = (): number => { const q = app.queue.stats(); return q.succeeded + q.bytesIn + q.bytesOut }
   let pinged: (name: string) => void = () => {}
   const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => pinged(name) }))
   try {

@@ -3,7 +3,7 @@
 // link: a fixed timeout would fail them with ETIMEDOUT while the work goes on
 // and later succeeds. These calls get no fixed timeout from fuse-native;
 // instead each fails with ETIMEDOUT only once the mount's transfers have made
-// no progress (no request answered, no byte moved) for `stallMs`. Every other
+// no progress (no request succeeded, no byte moved) for `stallMs`. Every other
 // call keeps op_timeout as its plain limit.
 import type { FileSystem } from '../fs/api.js'
 import { FsError } from '../errors.js'

@@ -22,7 +22,7 @@ export interface RequestStats {
   byType: Record<string, number>
   total: number
   /** requests that succeeded: progress (an error answer, however fast, is none) */
-  answered: number
+  succeeded: number
   retries: number
   throttled: number
   failed: number
@@ -47,7 +47,7 @@ export class RequestQueue {
   private readonly opts: QueueOptions
   private readonly clock: Clock
   private readonly counts: Record<string, number> = {}
-  private totals = { total: 0, answered: 0, retries: 0, throttled: 0, failed: 0, bytesIn: 0, bytesOut: 0 }
+  private totals = { total: 0, succeeded: 0, retries: 0, throttled: 0, failed: 0, bytesIn: 0, bytesOut: 0 }
   /** attempts running now, for `active()`: what a slow unmount waits for */
   private readonly running = new Set<{ what: string, since: number, attempt: number }>()
   private seq = 0
@@ -84,7 +84,7 @@ export class RequestQueue {
             this.running.add(me)
             try {
               const r = await attempt(slot.sent)
-              this.totals.answered++
+              this.totals.succeeded++
               return r
             } finally {
               this.running.delete(me)
