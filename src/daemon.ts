@@ -9,6 +9,7 @@ import { ConfigError, runtimeDir } from './config.js'
 import { MountError, runMount, type MountedApp } from './fuse/mount.js'
 import { RenameJournal, type RecoveryReport } from './fs/rename-journal.js'
 import { log, logTo, logToFile, setLogLevel } from './util/log.js'
+import { tlsReason } from './s3/errors.js'
 
 export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
 export type AppFactory = (config: Config) => Promise<MountedApp>
@@ -23,6 +24,10 @@ export function explainCheckFailure (err: unknown, config: Config): string {
   const msg = e?.message ?? String(err)
   if (code === 'NoSuchBucket' || (e?.status === 404 && code !== 'NotFound')) return `bucket ${config.bucket} does not exist at ${config.endpoint}; check the bucket name and endpoint=`
   if (code === 'NotFound' || e?.status === 404) return `bucket ${config.bucket} was not found at ${config.endpoint}; check the bucket name and endpoint=`
+  // before the 403s: a skewed clock answers 403, but the keys are fine
+  if (code === 'RequestTimeTooSkewed') return `the server refuses requests signed with this machine's clock: it differs from the server's by too much (RequestTimeTooSkewed, clock skew); set the clock (timedatectl set-ntp true, or ntpdate)`
+  const tls = tlsReason(code)
+  if (tls) return `${config.endpoint}: ${tls} (${code}); fix the server's certificate, or trust its CA here (NODE_EXTRA_CA_CERTS=/path/ca.pem), or check endpoint=`
   if (code === 'InvalidAccessKeyId') return `the server does not know the access key; ${keys}`
   if (code === 'SignatureDoesNotMatch') return `the secret key does not match the access key; ${keys}`
   if (code === 'AccessDenied' || code === 'Forbidden' || e?.status === 403) return `access to bucket ${config.bucket} denied; ${keys} and the bucket's permissions`

@@ -3,7 +3,9 @@
 // may take as long as it takes, and the mount's log says what it finished.
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { prepareApp } from '../../src/daemon.js'
+import { explainCheckFailure, prepareApp } from '../../src/daemon.js'
+import { toS3Error } from '../../src/s3/errors.js'
+import { serverError } from '../helpers/fake-errors.js'
 import { MountError, type MountedApp } from '../../src/fuse/mount.js'
 import type { Config } from '../../src/config-types.js'
 import type { RecoveryReport } from '../../src/fs/rename-journal.js'
@@ -62,4 +64,25 @@ t.test('nothing to recover: nothing logged', async t => {
   const lines = captureLog(t)
   await prepareApp(config, async () => fakeApp(async progress => { progress?.(); return { renames: [], running: [], pending: [], failed: [] } }), 1000)
   t.same(lines, [])
+})
+
+// what the mount says when its first request fails: the reason, named, not a guess
+t.test('a certificate failure is named, not "cannot reach ... check the network"', async t => {
+  const err = toS3Error(Object.assign(new Error('certificate has expired'), { code: 'CERT_HAS_EXPIRED' }), 'list ')
+  const line = explainCheckFailure(err, config)
+  t.match(line, /TLS certificate has expired \(CERT_HAS_EXPIRED\)/, line)
+  t.notMatch(line, /cannot reach|the network/)
+  const self = explainCheckFailure(toS3Error(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'list '), config)
+  t.match(self, /self-signed .*NODE_EXTRA_CA_CERTS/, self)
+})
+
+t.test('a skewed clock is named as clock skew, not "check the keys"', async t => {
+  const line = explainCheckFailure(serverError('RequestTimeTooSkewed', 403, 'list '), config)
+  t.match(line, /clock.*RequestTimeTooSkewed/, line)
+  t.notMatch(line, /check the keys|access .* denied/)
+})
+
+t.test('a refused connection still says to check the endpoint and the network', async t => {
+  const line = explainCheckFailure(toS3Error(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'list '), config)
+  t.equal(line, 'cannot reach http://127.0.0.1:9 (ECONNREFUSED); check endpoint= and the network')
 })

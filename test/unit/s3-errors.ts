@@ -2,7 +2,7 @@
 // seen through the fault proxy: which are retried, which say "slow down",
 // and the errno a caller sees when the retries run out.
 import t from 'tap'
-import { toS3Error } from '../../src/s3/errors.js'
+import { retryAfter, toS3Error } from '../../src/s3/errors.js'
 
 const sdk = (name: string, status: number, extra: Record<string, unknown> = {}): unknown =>
   Object.assign(new Error(extra.message as string ?? name), { name, $metadata: { httpStatusCode: status }, ...extra })
@@ -34,3 +34,50 @@ for (const [what, err, want] of cases) {
     t.match(e.message, /^E[A-Z]+: op key failed with /, 'the message names the operation')
   })
 }
+
+// errors named for what they are (issue 18): a certificate is not the network,
+// a skewed clock is not the keys, a 501 is final, a 409 or 400 of the link is not
+const tls = (code: string): unknown => net(code, 'Error', `certificate problem (${code})`)
+const named: [string, unknown, { code: string, errno: string, retryable: boolean, throttled: boolean, unavailable: boolean }, RegExp][] = [
+  ['expired certificate', tls('CERT_HAS_EXPIRED'), { code: 'CERT_HAS_EXPIRED', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /certificate has expired/],
+  ['certificate whose issuer is unknown', tls('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /issuer is unknown/],
+  ['self-signed certificate', tls('DEPTH_ZERO_SELF_SIGNED_CERT'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /self-signed/],
+  ['certificate for another host', tls('ERR_TLS_CERT_ALTNAME_INVALID'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /another host name/],
+  ['self-signed certificate in the chain', tls('SELF_SIGNED_CERT_IN_CHAIN'), { code: 'SELF_SIGNED_CERT_IN_CHAIN', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /self-signed certificate/],
+  ['501 NotImplemented', sdk('NotImplemented', 501), { code: 'NotImplemented', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /does not implement/],
+  ['501 without a body', sdk('Unknown', 501), { code: 'NotImplemented', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /does not implement/],
+  ['409 OperationAborted', sdk('OperationAborted', 409), { code: 'OperationAborted', errno: 'EIO', retryable: true, throttled: false, unavailable: false }, /in progress/],
+  ['400 IncompleteBody', sdk('IncompleteBody', 400), { code: 'IncompleteBody', errno: 'EIO', retryable: true, throttled: false, unavailable: false }, /IncompleteBody/],
+  // the SDK's rewrite of a CopyObject / CompleteMultipartUpload answered 200 with an <Error> body
+  ['200 with an InternalError body (the SDK makes it a 503)', sdk('InternalError', 503), { code: 'InternalError', errno: 'EIO', retryable: true, throttled: false, unavailable: true }, /InternalError/],
+  // ... and of one answered 200 with no body at all
+  ['200 with no body to a copy ("S3 aborted request")', sdk('InternalError', 503, { message: 'S3 aborted request' }), { code: 'InternalError', errno: 'EIO', retryable: true, throttled: false, unavailable: true }, /aborted/],
+  ['200 with a SlowDown body', sdk('SlowDown', 503), { code: 'SlowDown', errno: 'EIO', retryable: true, throttled: true, unavailable: false }, /SlowDown/],
+  ['403 RequestTimeTooSkewed', sdk('RequestTimeTooSkewed', 403), { code: 'RequestTimeTooSkewed', errno: 'EIO', retryable: true, throttled: false, unavailable: false }, /clock skew/],
+  ['no credentials found', Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }), { code: 'CredentialsProviderError', errno: 'EIO', retryable: false, throttled: false, unavailable: false }, /credentials/],
+]
+
+for (const [what, err, want, says] of named) {
+  t.test(what, async t => {
+    const e = toS3Error(err, 'op key')
+    t.match({ code: e.code, errno: e.errno, retryable: e.retryable, throttled: e.throttled, unavailable: e.unavailable }, want)
+    t.match(e.message, says, `the message says what it is: ${e.message}`)
+    t.notMatch(e.message, /NetworkError/, 'not a network error')
+  })
+}
+
+t.test('a clock skew is retried a few times only (the signer corrects itself after one answer)', async t => {
+  t.equal(toS3Error(sdk('RequestTimeTooSkewed', 403), 'op').attemptLimit, 3)
+  t.equal(toS3Error(sdk('InternalError', 500), 'op').attemptLimit, Infinity, 'an outage is limited by time alone')
+})
+
+t.test('Retry-After is read from the answer, in seconds or as an HTTP date', async t => {
+  const withHeader = (value: string): unknown => sdk('SlowDown', 503, { $response: { statusCode: 503, headers: { 'retry-after': value } } })
+  t.equal(toS3Error(withHeader('7'), 'op').retryAfterMs, 7000, 'seconds')
+  const inTen = new Date(Date.now() + 10_000).toUTCString()
+  const ms = toS3Error(withHeader(inTen), 'op').retryAfterMs!
+  t.ok(ms > 8000 && ms <= 10_000, `an HTTP date 10 s ahead: ${ms} ms`)
+  t.equal(toS3Error(withHeader('soon'), 'op').retryAfterMs, undefined, 'unreadable: none')
+  t.equal(toS3Error(sdk('SlowDown', 503), 'op').retryAfterMs, undefined, 'absent: none')
+  t.equal(retryAfter({ 'Retry-After': 'Wed, 21 Oct 2015 07:28:00 GMT' }, Date.parse('Wed, 21 Oct 2015 07:27:30 GMT')), 30_000, 'any case, dates exact')
+})
