@@ -25,7 +25,14 @@ export interface App {
 
 export async function buildApp (config: Config): Promise<App> {
   const queue = new RequestQueue({
-    rps: config.rps, concurrency: config.concurrency, maxAttempts: config.retries, backoffMs: 100,
+    rps: config.rps,
+    concurrency: config.concurrency,
+    // reads as long as retry_time, writes as long as the calls waiting on them
+    // (close, fsync, rename: op_timeout without progress, src/fuse/patience.ts)
+    readMs: config.retryTimeMs,
+    writeMs: config.opTimeoutMs,
+    maxAttempts: config.retries,
+    server: serverName(config.endpoint),
   })
   const client = createS3Client({
     endpoint: config.endpoint,
@@ -85,5 +92,15 @@ export async function buildApp (config: Config): Promise<App> {
       // everything saved: an empty staging folder need not outlive the mount
       if (stagingDir) await removeIfEmpty(stagingDir)
     },
+  }
+}
+
+/** the endpoint as the log names it: scheme, host and port (a URL's user part, if any, left out) */
+function serverName (endpoint: string): string {
+  try {
+    const u = new URL(endpoint)
+    return `${u.protocol}//${u.host}`
+  } catch {
+    return 'the S3 server'
   }
 }

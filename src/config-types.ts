@@ -31,7 +31,10 @@ export interface Config {
 
   rps: number
   concurrency: number
-  retries: number
+  /** most attempts per request (retries=); undefined: time alone decides */
+  retries?: number
+  /** how long a read is retried without progress (retry_time=) */
+  retryTimeMs: number
   attrTtlMs: number
   metaMode: 'list' | 'head'
 
