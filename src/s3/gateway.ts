@@ -6,10 +6,12 @@ import {
   AbortMultipartUploadCommand, type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
-import { finished, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware } from '@smithy/types'
 import { RequestQueue } from './request-queue.js'
 import { S3Error, toS3Error } from './errors.js'
+import { readAll, readInto, Segments } from './body.js'
+import { checkRange } from './range-answer.js'
 import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
 import { multipartEtag } from './etag.js'
@@ -32,11 +34,22 @@ interface WithStack {
   middlewareStack: { add (mw: DeserializeMiddleware<object, object>, opts: DeserializeHandlerOptions & AbsoluteLocation): void }
 }
 
-/** what one attempt needs: the caller's abort signal, and the rate limiter's "it leaves now" */
+/**
+ * What one attempt needs: the caller's abort signal, the rate limiter's "it
+ * leaves now", and "bytes arrived" (progress, for the retry deadline)
+ */
 interface Call {
   abortSignal?: AbortSignal
   sent: () => void
+  moved: () => void
 }
+
+/**
+ * How long the bucket check at mount rides out failures: a DNS blip or a
+ * gateway restart as the machine boots, but a wrong endpoint= must be said
+ * within the mount's 25 s check
+ */
+const CHECK_RETRY_MS = 10_000
 
 export class S3Gateway implements ObjectStore {
   readonly bucket: string
@@ -51,8 +64,9 @@ export class S3Gateway implements ObjectStore {
     this.sigv2 = opts.sigv2Credentials
   }
 
-  private send<T> (type: string, what: string, opts: CallOptions | undefined, fallback: Priority, attempt: (call: Call) => Promise<T>): Promise<T> {
-    return this.queue.run(type, what, opts?.urgency ?? opts?.priority ?? fallback, sent => attempt({ abortSignal: opts?.signal, sent }), opts?.signal)
+  private send<T> (type: string, what: string, opts: (CallOptions & { retryMs?: number }) | undefined, fallback: Priority, attempt: (call: Call) => Promise<T>): Promise<T> {
+    return this.queue.run(type, what, opts?.urgency ?? opts?.priority ?? fallback,
+      (sent, moved) => attempt({ abortSignal: opts?.signal, sent, moved }), { signal: opts?.signal, retryMs: opts?.retryMs })
   }
 
   /** `command` marks its rate slot as it leaves: after signing (which hashes the body), next to the socket */
@@ -64,7 +78,7 @@ export class S3Gateway implements ObjectStore {
     return command
   }
 
-  async list (p: ListParams, opts?: CallOptions): Promise<ListPage> {
+  async list (p: ListParams, opts?: CallOptions & { retryMs?: number }): Promise<ListPage> {
     const out: ListObjectsV2CommandOutput = await this.send('ListObjectsV2', `list ${p.prefix}`, opts, Priority.Metadata, call =>
       this.client.send(this.timed(new ListObjectsV2Command({
         Bucket: this.bucket,
@@ -134,18 +148,27 @@ export class S3Gateway implements ObjectStore {
         if (e.status === 412 && etag) throw changed(`get ${key}`, err)
         throw e
       }
-      etag ??= out.ETag
-      const total = totalFromContentRange(out.ContentRange) ?? (from + Number(out.ContentLength ?? 0))
-      const expected = Math.min(end, total) - from
-      if (!sink) {
-        const length = Math.min(want, Math.max(0, total - start))
-        sink = new Segments(buffers(length), length)
+      const body = out.Body as Readable
+      let answer
+      try {
+        answer = checkRange(out, from, end, `get ${key}`)
+      } catch (err) {
+        body?.destroy?.()
+        throw err
       }
-      const read = await readInto(out.Body as Readable, sink, got)
+      etag ??= out.ETag
+      const length = Math.min(want, Math.max(0, answer.total - start))
+      if (sink && sink.length !== length) {
+        body.destroy()
+        throw new S3Error('EIO', 'BadResponse', out.$metadata?.httpStatusCode ?? 0, `get ${key}: the object's size changed from ${start + sink.length} to ${answer.total} bytes between two answers`)
+      }
+      sink ??= new Segments(buffers(length), length)
+      const read = await readInto(body, sink, got)
       got += read
+      if (read > 0) call.moved()
       this.queue.countBytes('in', read)
-      if (read < expected) {
-        throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${read} of ${expected} bytes`)
+      if (got < length) {
+        throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${got} of ${length} bytes`)
       }
     })
     return got
@@ -155,11 +178,24 @@ export class S3Gateway implements ObjectStore {
     try {
       return await this.send('GetObject', `get ${key}`, opts, Priority.Metadata, async call => {
         const out = await this.client.send(this.timed(new GetObjectCommand({ Bucket: this.bucket, Key: key }), call), { abortSignal: call.abortSignal })
-        const size = Number(out.ContentLength ?? 0)
-        const body = Buffer.alloc(size)
-        const got = await readInto(out.Body as Readable, new Segments([body], size), 0)
-        this.queue.countBytes('in', got)
-        if (got < size) throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${got} of ${size} bytes`)
+        const stream = out.Body as Readable
+        if (out.ContentRange !== undefined) {
+          // a part of the object, when the whole was asked for
+          const whole = checkRange(out, 0, Infinity, `get ${key}`)
+          if (whole.length !== whole.total) { stream.destroy(); throw new S3Error('EIO', 'BadResponse', 206, `get ${key}: the server sent part of the object (${out.ContentRange}) when the whole was asked for`) }
+        }
+        let body: Buffer | undefined
+        if (out.ContentLength === undefined) {
+          // chunked: no length to check against, so the body must end, not break off
+          body = await readAll(stream)
+          if (!body) throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body (chunked, no Content-Length) cut short`)
+        } else {
+          const size = Number(out.ContentLength)
+          body = Buffer.alloc(size)
+          const got = await readInto(stream, new Segments([body], size), 0)
+          if (got < size) throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${got} of ${size} bytes`)
+        }
+        this.queue.countBytes('in', body.length)
         return { body, etag: out.ETag ?? '', lastModified: out.LastModified ?? new Date(0) }
       })
     } catch (err) {
@@ -282,7 +318,7 @@ export class S3Gateway implements ObjectStore {
   }
 
   async checkBucket (): Promise<void> {
-    await this.list({ prefix: '', maxKeys: 1 })
+    await this.list({ prefix: '', maxKeys: 1 }, { retryMs: CHECK_RETRY_MS })
   }
 
   async presign (key: string, opts: PresignOptions): Promise<string> {
@@ -328,57 +364,4 @@ function serverDate (out: object): Date | undefined {
 
 function copySource (bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
-}
-
-function totalFromContentRange (range: string | undefined): number | undefined {
-  const m = range && /\/(\d+)\s*$/.exec(range)
-  return m ? Number(m[1]) : undefined
-}
-
-/**
- * Buffers filled back to back as one range of `length` bytes. Every buffer
- * but the last is filled whole, so an offset finds its buffer by division.
- */
-class Segments {
-  private readonly size: number
-  constructor (private readonly parts: Buffer[], readonly length: number) {
-    this.size = parts[0]?.length ?? 0
-    const room = parts.reduce((n, b) => n + b.length, 0)
-    if (room < length || parts.some((b, i) => i < parts.length - 1 && b.length !== this.size)) {
-      throw new RangeError(`buffers for ${length} bytes: ${parts.length} of ${this.size} bytes`)
-    }
-  }
-
-  /** copies chunk to offset `at`; returns how much fitted */
-  write (chunk: Buffer, at: number): number {
-    let from = 0
-    while (from < chunk.length && at + from < this.length) {
-      const pos = at + from
-      const part = this.parts[Math.floor(pos / this.size)]!
-      const offset = pos % this.size
-      const n = Math.min(chunk.length - from, part.length - offset, this.length - pos)
-      chunk.copy(part, offset, from, from + n)
-      from += n
-    }
-    return from
-  }
-}
-
-/**
- * Reads a body into sink from offset; returns the byte count. Events rather
- * than an async iterator: a promise per 64 KiB chunk costs more than the copy.
- * A dropped connection mid-body ends it early: the caller sees a short read
- * and resumes. finished() also answers for a body that was cut (closed) before
- * we got to it, where waiting for its events would wait forever.
- */
-function readInto (body: Readable, sink: Segments, offset: number): Promise<number> {
-  return new Promise(resolve => {
-    let at = offset
-    const onData = (chunk: Buffer): void => { at += sink.write(chunk, at) }
-    body.on('data', onData)
-    finished(body, () => {
-      body.off('data', onData)
-      resolve(at - offset)
-    })
-  })
 }
