@@ -3,7 +3,8 @@
 // rate, a fraction of 500 InternalError, a fraction of connections reset in the
 // middle of the response body (or stalled there), added latency, and a server
 // that goes away (connections reset or refused, or requests never answered) and
-// comes back. Everything it did is counted.
+// comes back (at once, or after a pause of N s), or one that ignores the
+// Range header and answers with the whole object. Everything it did is counted.
 //
 // Requests go to the target exactly as they came, Host header included: the
 // client signed (SigV4) for the proxy's host:port, and radosgw checks the
@@ -12,8 +13,10 @@
 // Module:
 //   const p = await startFaultProxy({ target: s3.endpoint, rps: 50, error500: 0.05, resetMidBody: 0.02, seed: 1 })
 //   mount with endpoint=p.url ... p.stats() ... p.set({ down: 'reset' }) ... await p.close()
+//   await p.pause(10_000, 'refuse')   the server away for 10 s, then back by itself
 // CLI (node dist/scripts/fault-proxy.js --help): prints the URL, takes settings on
-// stdin (`rps=50 error500=0.05`, `down`, `refuse`, `up`, `stats`), prints stats on exit.
+// stdin (`rps=50 error500=0.05`, `down`, `refuse`, `hold`, `up`, `pause 10 refuse`, `whole`,
+// `stats`), prints stats on exit.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net, { type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
@@ -40,10 +43,21 @@ export interface FaultSettings {
   /**
    * the server is gone: 'reset' resets every open and new connection, 'refuse'
    * stops listening (ECONNREFUSED), 'hang' takes requests and never answers
-   * (they stay unanswered after it ends); false serves again on the same port
+   * (they stay unanswered after it ends), 'hold' takes requests and answers
+   * them once it ends (a balancer holding connections through a failover);
+   * false serves again on the same port
    */
-  down: false | 'reset' | 'refuse' | 'hang'
+  down: false | DownMode
+  /**
+   * GETs with a Range header are sent on without it: the server answers 200
+   * with the whole object, as one that ignores ranges does. The signature
+   * must not cover Range: SigV2 (`-o sigv2`) or anonymous requests; SigV4
+   * signs it, and the server then refuses the request (403)
+   */
+  rangeAsWhole: boolean
 }
+
+export type DownMode = 'reset' | 'refuse' | 'hang' | 'hold'
 
 /** what the task calls "faults on": 5% 500s, 2% resets mid-body, SlowDown above OORT's 100 req/s */
 export const FAULTS_ON: Partial<FaultSettings> = { error500: 0.05, resetMidBody: 0.02, rps: 100 }
@@ -74,6 +88,10 @@ export interface FaultStats {
   refused: number
   /** requests taken and never answered ('hang') */
   hung: number
+  /** requests held until the server came back ('hold') */
+  held: number
+  /** ranged GETs sent on without their Range (rangeAsWhole) */
+  rangesIgnored: number
   /** requests the server failed to answer (connection error upstream) */
   upstreamErrors: number
   /** the most requests received in any 1 s window */
@@ -105,6 +123,11 @@ export interface FaultProxy {
   settings(): FaultSettings
   /** changes settings at once; requests under way keep the fate already drawn */
   set(opts: Partial<FaultSettings>): void
+  /**
+   * the server away for `ms` (in `mode`, 'refuse' by default), then back by
+   * itself; resolves once it is back. A set({ down }) meanwhile cancels the return
+   */
+  pause(ms: number, mode?: DownMode): Promise<void>
   close(): Promise<void>
 }
 
@@ -133,7 +156,7 @@ class Window {
 
 function emptyStats (): FaultStats {
   return {
-    requests: 0, forwarded: 0, slowDown: 0, error500: 0, resets: 0, stalls: 0, refused: 0, hung: 0, upstreamErrors: 0,
+    requests: 0, forwarded: 0, slowDown: 0, error500: 0, resets: 0, stalls: 0, refused: 0, hung: 0, held: 0, rangesIgnored: 0, upstreamErrors: 0,
     maxPerSecond: 0, maxForwardedPerSecond: 0, requestsSinceFirstSlowDown: 0, byMethod: {}, bytesUp: 0, bytesDown: 0,
   }
 }
@@ -149,6 +172,7 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     stallMidBody: opts.stallMidBody ?? 0,
     latencyMs: opts.latencyMs ?? 0,
     down: opts.down ?? false,
+    rangeAsWhole: opts.rangeAsWhole ?? false,
   }
   const random = prng(opts.seed ?? 1)
   let stats = emptyStats()
@@ -157,6 +181,13 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 256 })
   const sockets = new Set<Socket>()
   let closed = false
+  /** requests held ('hold'), woken when the setting changes */
+  let holding: (() => void)[] = []
+  /** the pending end of a pause(), cancelled by a set({ down }) */
+  let pauseTimer: NodeJS.Timeout | undefined
+  let pauseEnded: (() => void) | undefined
+  /** listening again after 'refuse': what a pause's end waits for */
+  let relistening: Promise<void> = Promise.resolve()
 
   const kill = (s: Socket): void => {
     if (!s.destroyed) s.resetAndDestroy()
@@ -170,7 +201,7 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
   let port = opts.port ?? 0
   const listen = async (): Promise<void> => {
     const l = net.createServer(socket => {
-      if (settings.down && settings.down !== 'hang') { stats.refused++; kill(socket); return }
+      if (settings.down === 'reset' || settings.down === 'refuse') { stats.refused++; kill(socket); return }
       sockets.add(socket)
       socket.on('close', () => sockets.delete(socket))
       http1.emit('connection', socket)
@@ -219,6 +250,12 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1
     opts.onRequest?.(method, req.url ?? '/', now)
 
+    if (settings.down === 'hold') {
+      // the request waits, unread, until the server is back (or gone another way)
+      stats.held++
+      while (settings.down === 'hold' && !closed) await new Promise<void>(resolve => holding.push(resolve))
+      if (closed) { kill(req.socket); return }
+    }
     if (settings.down === 'hang') {
       // read it all, answer nothing
       stats.hung++
@@ -258,9 +295,12 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
   function forward (req: IncomingMessage, res: ServerResponse, cut: 'reset' | 'stall' | undefined, cutAt: number): void {
     stats.forwarded++
     const headers: string[] = []
+    const dropRange = settings.rangeAsWhole && req.method === 'GET' && req.headers.range !== undefined
+    if (dropRange) stats.rangesIgnored++
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       // we already said 100 Continue; the rest goes as it came (Host too: it is signed)
-      if (req.rawHeaders[i]!.toLowerCase() === 'expect') continue
+      const name = req.rawHeaders[i]!.toLowerCase()
+      if (name === 'expect' || (dropRange && name === 'range')) continue
       headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!)
     }
     const up = http.request({
@@ -338,26 +378,53 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     stats: () => ({ ...stats, byMethod: { ...stats.byMethod } }),
     resetStats: () => { stats = emptyStats(); received = new Window(); forwarded = new Window() },
     settings: () => ({ ...settings }),
-    set: (o: Partial<FaultSettings>) => {
-      const wasDown = settings.down
-      Object.assign(settings, Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)))
-      if (settings.down && settings.down !== 'hang' && (!wasDown || wasDown === 'hang')) {
-        for (const s of sockets) kill(s)
-        sockets.clear()
-        upstreamAgent.destroy()
-      }
-      if (settings.down === 'refuse' && listener) unlisten()
-      if (settings.down !== 'refuse' && !listener && !closed) {
-        void listen().catch(err => { process.stderr.write(`fault proxy: cannot listen on ${port} again: ${(err as Error).message}\n`) })
-      }
+    set,
+    pause: async (ms: number, mode: DownMode = 'refuse') => {
+      set({ down: mode })
+      await new Promise<void>(resolve => {
+        pauseTimer = setTimeout(() => { pauseTimer = undefined; set({ down: false }); void relistening.then(resolve) }, ms)
+        // a set({ down }) ends the pause its own way: resolve all the same
+        pauseEnded = resolve
+      })
     },
     close: async () => {
       closed = true
+      wake()
       unlisten()
       for (const s of sockets) s.destroy()
       sockets.clear()
       upstreamAgent.destroy()
     },
+  }
+
+  function wake (): void {
+    const waiting = holding
+    holding = []
+    for (const w of waiting) w()
+  }
+
+  function set (o: Partial<FaultSettings>): void {
+    if (o.down !== undefined && pauseTimer) {
+      clearTimeout(pauseTimer)
+      pauseTimer = undefined
+      const ended = pauseEnded
+      // once the settings below are in force
+      queueMicrotask(() => { void relistening.then(ended) })
+    }
+    const wasDown = settings.down
+    Object.assign(settings, Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)))
+    // going away (but not into silence or a hold): every connection is cut
+    const cuts = (d: FaultSettings['down']): boolean => d === 'reset' || d === 'refuse'
+    if (cuts(settings.down) && !cuts(wasDown)) {
+      for (const s of sockets) kill(s)
+      sockets.clear()
+      upstreamAgent.destroy()
+    }
+    if (settings.down === 'refuse' && listener) unlisten()
+    if (settings.down !== 'refuse' && !listener && !closed) {
+      relistening = listen().catch(err => { process.stderr.write(`fault proxy: cannot listen on ${port} again: ${(err as Error).message}\n`) })
+    }
+    if (settings.down !== 'hold') wake()
   }
 }
 
@@ -366,7 +433,10 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
 const USAGE = `usage: fault-proxy --target URL [--port P] [--rps N] [--error500 F] [--reset F] [--stall F] [--latency MS] [--seed S] [--report SECONDS]
 Prints the proxy's URL, then reads settings from stdin, one line at a time:
   rps=50 error500=0.05 reset=0.02 stall=0 latency=20   change settings
-  down | refuse | hang | up                      reset all connections | stop listening | never answer | serve again
+  down | refuse | hang | hold | up               reset all connections | stop listening | never answer |
+                                                 answer once up again | serve again
+  pause SECONDS [down|refuse|hang|hold]          away for SECONDS (refuse by default), then back by itself
+  whole | nowhole                                answer ranged GETs with the whole object (SigV2 only) | not
   stats                                          print the counters (JSON)
 Prints the counters on SIGINT/SIGTERM and exits.`
 
@@ -378,6 +448,9 @@ function parseSettings (words: string[]): Partial<FaultSettings> {
     if (k === 'down') out.down = 'reset'
     else if (k === 'refuse') out.down = 'refuse'
     else if (k === 'hang') out.down = 'hang'
+    else if (k === 'hold') out.down = 'hold'
+    else if (k === 'whole') out.rangeAsWhole = true
+    else if (k === 'nowhole') out.rangeAsWhole = false
     else if (k === 'up') out.down = false
     else if (v === undefined || !Number.isFinite(n) || n < 0) throw new Error(`bad setting ${w}`)
     else if (k === 'rps') out.rps = n
@@ -421,6 +494,14 @@ async function main (): Promise<void> {
     const words = line.trim().split(/\s+/).filter(Boolean)
     if (words.length === 0) return
     if (words[0] === 'stats') { print(); return }
+    if (words[0] === 'pause') {
+      const secs = Number(words[1])
+      const mode = ({ down: 'reset', refuse: 'refuse', hang: 'hang', hold: 'hold' } as const)[words[2] ?? 'refuse']
+      if (!(secs > 0) || !mode) { process.stderr.write(`bad pause: ${line} (pause SECONDS [down|refuse|hang|hold])\n`); return }
+      void proxy.pause(secs * 1000, mode).then(print)
+      print()
+      return
+    }
     try { proxy.set(parseSettings(words)); print() } catch (err) { process.stderr.write(`${(err as Error).message}\n`) }
   })
   const stop = (): void => { print(); void proxy.close().then(() => process.exit(0)) }
