@@ -36,7 +36,9 @@ async function object (m: Mount, key: string): Promise<Buffer | undefined> {
 }
 
 t.test('the server stops for 8 s during a copy: every cp completes or fails with EIO, nothing half-written', async t => {
-  const { m, proxy } = await faultMount(t, { s3, options: ['part_size=5M'] })
+  // retries=3: a mount rides out an 8 s outage by default (test/e2e/outage.ts); capped
+  // at 3 attempts some copies fail, and what a failed close leaves is what this checks
+  const { m, proxy } = await faultMount(t, { s3, options: ['part_size=5M', 'retries=3'] })
   const work = tmpDir(t)
   const src = join(work, 'src')
   mkdirSync(src)
