@@ -10,6 +10,7 @@ import { S3Gateway } from '../../src/s3/gateway.js'
 import { RequestQueue } from '../../src/s3/request-queue.js'
 import type { PartRef } from '../../src/s3/store.js'
 import { serverError } from '../helpers/fake-errors.js'
+import { cutBody } from '../helpers/cut-body.js'
 
 type Handler = (name: string, input: Record<string, unknown>) => Promise<unknown>
 
@@ -75,19 +76,6 @@ t.test('Abort whose answer was lost: NoSuchUpload on the retry means done', asyn
   await gw.abortMultipart('k', 'up1')
   t.equal(n, 2)
 })
-
-/** a body that sends `bytes` and then breaks, as a reset connection does */
-function cutBody (bytes: Buffer): Readable {
-  let sent = false
-  return new Readable({
-    read () {
-      if (sent) return
-      sent = true
-      this.push(bytes)
-      setImmediate(() => this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })))
-    },
-  })
-}
 
 t.test('a GET body cut short resumes from where it stopped, with If-Match on the first ETag', async t => {
   const data = Buffer.from('0123456789abcdefghij')

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { S3Gateway } from '../../src/s3/gateway.js'
 import { RequestQueue } from '../../src/s3/request-queue.js'
+import { cutBody } from '../helpers/cut-body.js'
 
 type Handler = (input: Record<string, unknown>, n: number) => unknown
 
@@ -86,19 +87,6 @@ t.test('a whole read answered chunked (no Content-Length) returns every byte, no
   const got = await gw.read('index')
   t.equal(got?.body.toString(), data.toString())
 })
-
-/** a body that sends `bytes` and then breaks, as a reset connection does */
-function cutBody (bytes: Buffer): Readable {
-  let sent = false
-  return new Readable({
-    read () {
-      if (sent) return
-      sent = true
-      this.push(bytes)
-      setImmediate(() => this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })))
-    },
-  })
-}
 
 t.test('a chunked whole read cut mid-way is retried, never returned short', async t => {
   const { gw, calls } = gateway((_input, n) => n === 1
