@@ -10,6 +10,7 @@ import { OortFs } from './fs/filesystem.js'
 import type { FileSystem } from './fs/api.js'
 import { FsError } from './errors.js'
 import type { RecoveryReport } from './fs/rename-journal.js'
+import { monotonic } from './util/clock.js'
 
 export interface App {
   fs: FileSystem
@@ -49,7 +50,7 @@ export async function buildApp (config: Config): Promise<App> {
     stagingDir = staging.dir
   }
   const core = new OortFs(gateway, { ...config, stagingDir })
-  const started = Date.now()
+  const started = monotonic()
   return {
     fs: core,
     core,
@@ -59,7 +60,7 @@ export async function buildApp (config: Config): Promise<App> {
       bucket: config.bucket,
       prefix: config.prefix,
       endpoint: config.endpoint,
-      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      uptimeSeconds: Math.round((monotonic() - started) / 1000),
       requests: queue.stats(),
       rpsLimit: config.rps,
       cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },

@@ -9,6 +9,7 @@ import { ConfigError, runtimeDir } from './config.js'
 import { MountError, runMount, type MountedApp } from './fuse/mount.js'
 import { RenameJournal, type RecoveryReport } from './fs/rename-journal.js'
 import { log, logTo, logToFile, setLogLevel } from './util/log.js'
+import { monotonic } from './util/clock.js'
 
 export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
 export type AppFactory = (config: Config) => Promise<MountedApp>
@@ -156,10 +157,10 @@ export async function runDaemonChild (config: Config, build: AppFactory): Promis
   process.on('SIGHUP', () => {}) // no terminal to lose; never a reason to stop
   try {
     // a long recovery of interrupted renames keeps the waiting parent waiting, not failing
-    let told = 0
+    let told = -Infinity
     const progress = (): void => {
-      if (Date.now() - told < 1000) return
-      told = Date.now()
+      if (monotonic() - told < 1000) return
+      told = monotonic()
       void send({ type: 'progress' })
     }
     const app = await prepareApp(config, build, undefined, progress)

@@ -23,13 +23,16 @@
 // rate instead of all at once, so a server that counts in shorter slices, or a
 // limit lower than ours, refuses a few requests rather than half a window's.
 
+import { monotonic } from '../util/clock.js'
+
 export interface Clock {
   now(): number
   sleep(ms: number): Promise<void>
 }
 
+/** monotonic: a wall clock stepped back would hold every slot in the window for as long */
 export const realClock: Clock = {
-  now: () => Date.now(),
+  now: monotonic,
   sleep: (ms) => new Promise(resolve => setTimeout(resolve, ms)),
 }
 
