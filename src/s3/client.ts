@@ -4,6 +4,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { sigV2Signer } from './sigv2.js'
+import { stampOnConnect } from './wire-stamp.js'
 import { log } from '../util/log.js'
 
 export interface Credentials {
@@ -44,8 +45,9 @@ export function createS3Client (opts: ClientOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
-      httpAgent: new HttpAgent(agentOpts),
-      httpsAgent: new HttpsAgent(agentOpts),
+      // a rate slot's time starts once its request has a connected socket (wire-stamp.ts)
+      httpAgent: stampOnConnect(new HttpAgent(agentOpts), false),
+      httpsAgent: stampOnConnect(new HttpsAgent(agentOpts), true),
       connectionTimeout: 10_000,
       // a socket quiet this long fails the attempt (TimeoutError), which the
       // queue retries; smithy's requestTimeout only logs a warning now

@@ -12,6 +12,7 @@ import { RequestQueue } from './request-queue.js'
 import { S3Error, toS3Error } from './errors.js'
 import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
+import { whenOnTheWire } from './wire-stamp.js'
 import { multipartEtag } from './etag.js'
 import type { Credentials } from './client.js'
 import {
@@ -55,12 +56,13 @@ export class S3Gateway implements ObjectStore {
     return this.queue.run(type, what, opts?.urgency ?? opts?.priority ?? fallback, sent => attempt({ abortSignal: opts?.signal, sent }), opts?.signal)
   }
 
-  /** `command` marks its rate slot as it leaves: after signing (which hashes the body), next to the socket */
+  /**
+   * `command` marks its rate slot as it leaves: after signing (which hashes the
+   * body), once the agent has a connected socket for it (wire-stamp.ts)
+   */
   private timed<C> (command: C, call: Call): C {
-    (command as unknown as WithStack).middlewareStack.add(next => async args => {
-      call.sent()
-      return await next(args)
-    }, { step: 'deserialize', priority: 'low', name: 'oortfsRateSlot' })
+    (command as unknown as WithStack).middlewareStack.add(next => args => whenOnTheWire(call.sent, () => next(args)),
+      { step: 'deserialize', priority: 'low', name: 'oortfsRateSlot' })
     return command
   }
 
