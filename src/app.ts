@@ -4,6 +4,7 @@ import type { Config } from './config-types.js'
 import { describeLeftovers, makeStagingFolder, removeIfEmpty } from './staging-dir.js'
 import { log } from './util/log.js'
 import { createS3Client } from './s3/client.js'
+import { ServerClock } from './s3/clock-skew.js'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
 import { OortFs } from './fs/filesystem.js'
@@ -28,6 +29,7 @@ export async function buildApp (config: Config): Promise<App> {
   const queue = new RequestQueue({
     rps: config.rps, concurrency: config.concurrency, maxAttempts: config.retries, backoffMs: 100,
   })
+  const serverClock = new ServerClock()
   const client = createS3Client({
     endpoint: config.endpoint,
     region: config.region,
@@ -37,10 +39,12 @@ export async function buildApp (config: Config): Promise<App> {
     pathStyle: config.pathStyle,
     maxSockets: config.concurrency + 8,
     requestTimeoutMs: 60_000,
+    serverClock,
   })
   const gateway = new S3Gateway({
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
+    serverClock,
   })
   // no mount point (fsck): nothing is staged
   let stagingDir = ''

@@ -25,6 +25,7 @@ export function explainCheckFailure (err: unknown, config: Config): string {
   if (code === 'NoSuchBucket' || (e?.status === 404 && code !== 'NotFound')) return `bucket ${config.bucket} does not exist at ${config.endpoint}; check the bucket name and endpoint=`
   if (code === 'NotFound' || e?.status === 404) return `bucket ${config.bucket} was not found at ${config.endpoint}; check the bucket name and endpoint=`
   if (code === 'InvalidAccessKeyId') return `the server does not know the access key; ${keys}`
+  if (code === 'RequestTimeTooSkewed') return `the server refuses this machine's clock (RequestTimeTooSkewed) and its answers gave no time to correct by; set the clock (timedatectl set-ntp true)`
   if (code === 'SignatureDoesNotMatch') return `the secret key does not match the access key; ${keys}`
   if (code === 'AccessDenied' || code === 'Forbidden' || e?.status === 403) return `access to bucket ${config.bucket} denied; ${keys} and the bucket's permissions`
   if (code === 'CredentialsProviderError' || /credential/i.test(msg) && !e?.status) {

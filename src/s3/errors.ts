@@ -15,7 +15,8 @@ export class S3Error extends FsError {
     this.code = code
     this.status = status
     this.throttled = status === 503 || code === 'SlowDown' || code === 'TooManyRequests' || status === 429
-    this.retryable = this.throttled || status >= 500 || status === 0 || code === 'RequestTimeout'
+    // RequestTimeTooSkewed: the answer's Date corrected the clock the retry is signed with (clock-skew.ts)
+    this.retryable = this.throttled || status >= 500 || status === 0 || code === 'RequestTimeout' || code === 'RequestTimeTooSkewed'
   }
 }
 
