@@ -5,6 +5,9 @@ import { describeLeftovers, makeStagingFolder, removeIfEmpty } from './staging-d
 import { log } from './util/log.js'
 import { createS3Client } from './s3/client.js'
 import { ServerClock } from './s3/clock-skew.js'
+import { budgetKey, HostBudget } from './s3/host-budget.js'
+import { ensurePrivateDir, runtimeDir } from './config.js'
+import { join } from 'node:path'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
 import { OortFs } from './fs/filesystem.js'
@@ -41,6 +44,7 @@ export async function buildApp (config: Config): Promise<App> {
     requestTimeoutMs: 60_000,
     serverClock,
   })
+  const budget = await shareBudget(config, queue)
   const gateway = new S3Gateway({
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
@@ -67,6 +71,8 @@ export async function buildApp (config: Config): Promise<App> {
       uptimeSeconds: Math.round((monotonic() - started) / 1000),
       requests: queue.stats(),
       rpsLimit: config.rps,
+      // this process's part of rps while other oortfs processes use the same account here
+      rpsShare: budget?.share ?? config.rps,
       cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },
       dirtyBytes: core.dirtyBytes(),
       // background work that failed: retried, and reported at unmount if never done
@@ -89,6 +95,29 @@ export async function buildApp (config: Config): Promise<App> {
       await core.flushAll()
       // everything saved: an empty staging folder need not outlive the mount
       if (stagingDir) await removeIfEmpty(stagingDir)
+      await budget?.close()
     },
+  }
+}
+
+/**
+ * Joins the account's budget on this machine (host-budget.ts). Without it (a
+ * runtime folder we cannot use) the process keeps its whole rps, and says so.
+ */
+async function shareBudget (config: Config, queue: RequestQueue): Promise<HostBudget | undefined> {
+  // the account: its access key, or, for keys the AWS chain finds later, the profile that names them
+  const account = config.credentials?.accessKeyId ?? `profile:${config.profile ?? ''}`
+  const dir = join(runtimeDir(), 'budget', budgetKey(config.endpoint, account))
+  try {
+    await ensurePrivateDir(dir)
+    return await HostBudget.join(dir, config.rps, (share, members) => {
+      queue.limiter.setMax(share)
+      log.info(members > 1
+        ? `${members} oortfs processes of this user use this account on this machine: this one sends up to ${share} requests/s of rps=${config.rps}`
+        : `no other oortfs process uses this account on this machine: up to ${share} requests/s`)
+    })
+  } catch (err) {
+    log.warn(`cannot share the request budget with other oortfs processes (${(err as Error).message}): this one assumes the whole rps=${config.rps}`)
+    return undefined
   }
 }

@@ -26,7 +26,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'umask', type: 'octal', default: 0o022, help: 'permission bits to clear from the default modes (files 0666, directories 0777)' },
   { name: 'nonempty', type: 'flag', default: false, help: 'mount over a directory that is not empty, hiding its files while mounted (as s3fs allows)' },
   { name: 'allow_other', type: 'flag', default: false, help: 'let other users see the mount (needs user_allow_other in /etc/fuse.conf for non-root)' },
-  { name: 'rps', type: 'number', default: 100, help: 'request rate limit, requests per second, for the whole mount' },
+  { name: 'rps', type: 'number', default: 100, help: "the account's request rate limit, requests per second: this user's oortfs processes of one account on this machine share it (see Semantics)" },
   { name: 'concurrency', type: 'int', default: 32, help: 'requests in flight at once' },
   { name: 'retries', type: 'int', default: 6, help: 'attempts per request for throttling, 5xx and network errors, before EIO' },
   { name: 'attr_ttl', type: 'number', default: 30, help: 'seconds a listing, attribute or missing name is trusted without asking the server again' },
