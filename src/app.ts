@@ -4,12 +4,17 @@ import type { Config } from './config-types.js'
 import { describeLeftovers, makeStagingFolder, removeIfEmpty } from './staging-dir.js'
 import { log } from './util/log.js'
 import { createS3Client } from './s3/client.js'
+import { ServerClock } from './s3/clock-skew.js'
+import { budgetKey, HostBudget } from './s3/host-budget.js'
+import { ensurePrivateDir, runtimeDir } from './config.js'
+import { join } from 'node:path'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
 import { OortFs } from './fs/filesystem.js'
 import type { FileSystem } from './fs/api.js'
 import { FsError } from './errors.js'
 import type { RecoveryReport } from './fs/rename-journal.js'
+import { monotonic } from './util/clock.js'
 
 export interface App {
   fs: FileSystem
@@ -34,6 +39,7 @@ export async function buildApp (config: Config): Promise<App> {
     maxAttempts: config.retries,
     server: serverName(config.endpoint),
   })
+  const serverClock = new ServerClock()
   const client = createS3Client({
     endpoint: config.endpoint,
     region: config.region,
@@ -43,10 +49,13 @@ export async function buildApp (config: Config): Promise<App> {
     pathStyle: config.pathStyle,
     maxSockets: config.concurrency + 8,
     requestTimeoutMs: 60_000,
+    serverClock,
   })
+  const budget = await shareBudget(config, queue)
   const gateway = new S3Gateway({
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
+    serverClock,
   })
   // no mount point (fsck): nothing is staged
   let stagingDir = ''
@@ -56,7 +65,7 @@ export async function buildApp (config: Config): Promise<App> {
     stagingDir = staging.dir
   }
   const core = new OortFs(gateway, { ...config, stagingDir })
-  const started = Date.now()
+  const started = monotonic()
   return {
     fs: core,
     core,
@@ -66,9 +75,11 @@ export async function buildApp (config: Config): Promise<App> {
       bucket: config.bucket,
       prefix: config.prefix,
       endpoint: config.endpoint,
-      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      uptimeSeconds: Math.round((monotonic() - started) / 1000),
       requests: queue.stats(),
       rpsLimit: config.rps,
+      // this process's part of rps while other oortfs processes use the same account here
+      rpsShare: budget?.share ?? config.rps,
       cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },
       dirtyBytes: core.dirtyBytes(),
       // background work that failed: retried, and reported at unmount if never done
@@ -91,6 +102,7 @@ export async function buildApp (config: Config): Promise<App> {
       await core.flushAll()
       // everything saved: an empty staging folder need not outlive the mount
       if (stagingDir) await removeIfEmpty(stagingDir)
+      await budget?.close()
     },
   }
 }
@@ -102,5 +114,27 @@ function serverName (endpoint: string): string {
     return `${u.protocol}//${u.host}`
   } catch {
     return 'the S3 server'
+  }
+}
+
+/**
+ * Joins the account's budget on this machine (host-budget.ts). Without it (a
+ * runtime folder we cannot use) the process keeps its whole rps, and says so.
+ */
+async function shareBudget (config: Config, queue: RequestQueue): Promise<HostBudget | undefined> {
+  // the account: its access key, or, for keys the AWS chain finds later, the profile that names them
+  const account = config.credentials?.accessKeyId ?? `profile:${config.profile ?? ''}`
+  const dir = join(runtimeDir(), 'budget', budgetKey(config.endpoint, account))
+  try {
+    await ensurePrivateDir(dir)
+    return await HostBudget.join(dir, config.rps, (share, members) => {
+      queue.limiter.setMax(share)
+      log.info(members > 1
+        ? `${members} oortfs processes of this user use this account on this machine: this one sends up to ${share} requests/s of rps=${config.rps}`
+        : `no other oortfs process uses this account on this machine: up to ${share} requests/s`)
+    })
+  } catch (err) {
+    log.warn(`cannot share the request budget with other oortfs processes (${(err as Error).message}): this one assumes the whole rps=${config.rps}`)
+    return undefined
   }
 }

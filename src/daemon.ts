@@ -10,6 +10,7 @@ import { MountError, runMount, type MountedApp } from './fuse/mount.js'
 import { RenameJournal, type RecoveryReport } from './fs/rename-journal.js'
 import { log, logTo, logToFile, setLogLevel } from './util/log.js'
 import { tlsReason } from './s3/errors.js'
+import { monotonic } from './util/clock.js'
 
 export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
 export type AppFactory = (config: Config) => Promise<MountedApp>
@@ -25,7 +26,7 @@ export function explainCheckFailure (err: unknown, config: Config): string {
   if (code === 'NoSuchBucket' || (e?.status === 404 && code !== 'NotFound')) return `bucket ${config.bucket} does not exist at ${config.endpoint}; check the bucket name and endpoint=`
   if (code === 'NotFound' || e?.status === 404) return `bucket ${config.bucket} was not found at ${config.endpoint}; check the bucket name and endpoint=`
   // before the 403s: a skewed clock answers 403, but the keys are fine
-  if (code === 'RequestTimeTooSkewed') return `the server refuses requests signed with this machine's clock: it differs from the server's by too much (RequestTimeTooSkewed, clock skew); set the clock (timedatectl set-ntp true, or ntpdate)`
+  if (code === 'RequestTimeTooSkewed') return `the server refuses this machine's clock (RequestTimeTooSkewed, clock skew) and its answers gave no time to correct by; set the clock (timedatectl set-ntp true, or ntpdate)`
   const tls = tlsReason(code)
   if (tls) return `${config.endpoint}: ${tls} (${code}); fix the server's certificate, or trust its CA here (NODE_EXTRA_CA_CERTS=/path/ca.pem), or check endpoint=`
   if (code === 'InvalidAccessKeyId') return `the server does not know the access key; ${keys}`
@@ -161,10 +162,10 @@ export async function runDaemonChild (config: Config, build: AppFactory): Promis
   process.on('SIGHUP', () => {}) // no terminal to lose; never a reason to stop
   try {
     // a long recovery of interrupted renames keeps the waiting parent waiting, not failing
-    let told = 0
+    let told = -Infinity
     const progress = (): void => {
-      if (Date.now() - told < 1000) return
-      told = Date.now()
+      if (monotonic() - told < 1000) return
+      told = monotonic()
       void send({ type: 'progress' })
     }
     const app = await prepareApp(config, build, undefined, progress)

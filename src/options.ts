@@ -26,7 +26,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'umask', type: 'octal', default: 0o022, help: 'permission bits to clear from the default modes (files 0666, directories 0777)' },
   { name: 'nonempty', type: 'flag', default: false, help: 'mount over a directory that is not empty, hiding its files while mounted (as s3fs allows)' },
   { name: 'allow_other', type: 'flag', default: false, help: 'let other users see the mount (needs user_allow_other in /etc/fuse.conf for non-root)' },
-  { name: 'rps', type: 'number', default: 100, help: 'request rate limit, requests per second, for the whole mount' },
+  { name: 'rps', type: 'number', default: 100, help: "the account's request rate limit, requests per second: this user's oortfs processes of one account on this machine share it (see Semantics)" },
   { name: 'concurrency', type: 'int', default: 32, help: 'requests in flight at once' },
   { name: 'retries', type: 'int', help: 'most attempts per request, whatever the time (default: no limit; `retry_time` and `op_timeout` decide)' },
   { name: 'retry_time', type: 'number', default: 60, help: 'seconds a read (GET, HEAD, listing) is retried through throttling, 5xx answers and network errors without progress before EIO; requests that change the server are retried for `op_timeout` (see Retries)' },

@@ -25,6 +25,7 @@ import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
 import type { MetaSource } from './namespace.js'
 import { INDEX_SUFFIX } from './names.js'
+import { monotonic } from '../util/clock.js'
 
 /** one record: the object it describes, and its attributes */
 interface IndexRecord {
@@ -92,7 +93,7 @@ export class AttrIndex implements MetaSource {
     },
   ) {}
 
-  private get now (): number { return (this.opts.now ?? Date.now)() }
+  private get now (): number { return (this.opts.now ?? monotonic)() }
 
   /** attributes for every entry of a fresh listing */
   async enrich (dir: string, _dirPrefix: string, listing: ParsedPage): Promise<void> {

@@ -5,6 +5,7 @@
 import { LRUCache } from 'lru-cache'
 import { carryMeta, type Entry } from './entry.js'
 import { compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { monotonic } from '../util/clock.js'
 
 interface Listing {
   entries: Map<string, Entry>
@@ -51,7 +52,7 @@ export class DirCache {
 
   constructor (opts: { ttlMs: number, maxDirs?: number, maxEntries?: number, now?: () => number }) {
     this.ttlMs = opts.ttlMs
-    this.now = opts.now ?? Date.now
+    this.now = opts.now ?? monotonic
     // bounded by directories and by entries: a directory's weight is what it holds
     const maxSize = opts.maxEntries ?? MAX_CACHED_ENTRIES
     // a directory larger than the whole bound is still cached (alone), never refused

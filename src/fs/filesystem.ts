@@ -20,11 +20,15 @@ import { RenameJournal, type RecoveryReport } from './rename-journal.js'
 import { TreeOps } from './tree-ops.js'
 import { DeleteBatcher } from './write/delete-batcher.js'
 import { MetaWriter } from './write/meta-writer.js'
+import { monotonic } from '../util/clock.js'
 
 export type FsOptions = CoreOptions & {
   /** a MetaSource other than the default (the attribute index plugs in here) */
   metaSource?: MetaSource
+  /** wall time, ms since the epoch: mtimes of files we write (tests fix it) */
   now?: () => number
+  /** the clock TTLs are measured on (util/clock.ts): never steps back (tests move it) */
+  monotonic?: () => number
   /** how often a running directory rename rewrites its journal (tests shorten it) */
   journalBeatMs?: number
 }
@@ -40,18 +44,20 @@ export class OortFs implements FileSystem {
   readonly attrs: AttrOps
   readonly journal: RenameJournal
   readonly now: () => number
+  readonly monotonic: () => number
   private readonly ctx: FsContext
   private readonly defaults: AttrDefaults
 
   constructor (readonly store: ObjectStore, readonly opts: FsOptions) {
     this.now = opts.now ?? Date.now
+    this.monotonic = opts.monotonic ?? monotonic
     this.names = new Names(opts.prefix)
     const meta = opts.metaSource ?? (opts.metaMode === 'head'
       ? new HeadMetaSource(store)
       : new AttrIndex(store, {
         uid: opts.uid, gid: opts.gid, mode: kind => defaultMode(this.ctx, kind),
-      }, { ttlMs: opts.attrTtlMs, now: opts.now, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
-    this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.now, meta })
+      }, { ttlMs: opts.attrTtlMs, now: this.monotonic, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
+    this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.monotonic, meta })
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)

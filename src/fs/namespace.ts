@@ -8,6 +8,7 @@ import { DirCache } from './dir-cache.js'
 import { TreeWalk } from './tree-walk.js'
 import { parsePage, type Entry, type ParsedPage } from './entry.js'
 import { keyJustBefore, joinPath, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { monotonic } from '../util/clock.js'
 
 /** fills in `meta` of listed entries (attribute index, or HEADs for meta=head) */
 export interface MetaSource {
@@ -52,7 +53,7 @@ export class Namespace {
     this.store = store
     this.names = names
     this.meta = opts.meta
-    this.now = opts.now ?? Date.now
+    this.now = opts.now ?? monotonic
     this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now })
   }
 

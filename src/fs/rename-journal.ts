@@ -98,6 +98,8 @@ export class RenameJournal {
   }
 
   async begin (from: string, to: string): Promise<JournalEntry> {
+    // wall time, on purpose: the key's time and `started` are dates for a person
+    // reading the journal (and keys sort by them), not intervals anyone measures
     const key = `${this.dir}${Date.now()}-${randomUUID()}.json`
     const rec: JournalRecord = { v: 1, op: 'rename-dir', from, to, started: new Date().toISOString(), host: hostname(), pid: process.pid }
     const body = Buffer.from(JSON.stringify(rec))
@@ -130,6 +132,10 @@ export class RenameJournal {
     const report: RecoveryReport = { renames: [], running: [], pending: [], failed: [] }
     const page = await this.store.list({ prefix: this.dir, maxKeys: 1000 }, { priority: Priority.Metadata })
     progress()
+    // a journal's age is the server's time now less the LastModified of its last
+    // beat: both from the server's clock, which every process writing journals
+    // shares, so neither this machine's clock nor another's can make a running
+    // rename look abandoned
     const now = (page.serverDate ?? new Date()).getTime()
     for (const o of page.objects) {
       const got = await this.store.read(o.key, { priority: Priority.Metadata })

@@ -16,6 +16,7 @@ import { writeGate, type WriteGate } from './write-gate.js'
 import type { RecoveryReport } from '../fs/rename-journal.js'
 import { watchStage } from './stage-watch.js'
 import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
+import { monotonic } from '../util/clock.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
@@ -84,7 +85,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     throw new MountError(`could not mount on ${mp}: ${messageOf(err)}; check that /dev/fuse exists and fusermount is installed (run with -f to see libfuse's reason)`)
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
-  const started = Date.now()
+  const started = monotonic()
   // After `umount; mount` at once the mount at mp is a new process's (the
   // kernel even reuses the mount id): this one must neither take it for its
   // own nor unmount it. It asks: a lookup of a name only it would answer.
@@ -195,7 +196,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   try {
     control = await startControl({
       stats: () => ({
-        mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
+        mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((monotonic() - started) / 1000) },
         requests: app.queue.stats(),
         /** the requests on the wire now: what a slow command waits for */
         active: app.queue.active(),

@@ -55,6 +55,7 @@ export function statArray (st?: Partial<FuseStat>): Uint32Array {
     ints[i] = n % 4294967296
     ints[i + 1] = Math.floor(n / 4294967296)
   }
+  // a date shown as a file time: wall time
   const ms = (d: Date | undefined): number => d ? d.getTime() : Date.now()
   ints[0] = st?.mode ?? 0
   ints[1] = st?.uid ?? 0

@@ -7,6 +7,7 @@
 // call keeps op_timeout as its plain limit.
 import type { FileSystem } from '../fs/api.js'
 import { FsError } from '../errors.js'
+import { monotonic } from '../util/clock.js'
 
 /** the calls whose work can be long, and so wait on progress, not on a clock */
 export const PATIENT_CALLS = ['write', 'flush', 'fsync', 'release', 'rename', 'unlink', 'rmdir', 'truncate', 'ftruncate'] as const
@@ -26,11 +27,11 @@ export function patient (inner: FileSystem, progress: () => number, stallMs: num
 export function whileMoving<T> (p: Promise<T>, what: string, progress: () => number, stallMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let last = progress()
-    let since = Date.now()
+    let since = monotonic()
     const timer = setInterval(() => {
       const now = progress()
-      if (now !== last) { last = now; since = Date.now(); return }
-      if (Date.now() - since < stallMs) return
+      if (now !== last) { last = now; since = monotonic(); return }
+      if (monotonic() - since < stallMs) return
       clearInterval(timer)
       reject(new FsError('ETIMEDOUT', `${what}: the server made no progress for ${Math.round(stallMs / 1000)} s (op_timeout)`))
     }, Math.max(10, Math.min(1000, stallMs / 4)))

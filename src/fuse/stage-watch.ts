@@ -3,12 +3,13 @@
 // says every so often what it still waits for, so a user, or a failed test's
 // log, sees why.
 import { log } from '../util/log.js'
+import { monotonic } from '../util/clock.js'
 
 /** `tell` also gets each line (an `oortfs unmount` waiting on the control socket) */
 export function watchStage<T> (stage: string, work: Promise<T>, waitingOn: () => string, tell?: (line: string) => void, everyMs = 15_000): Promise<T> {
-  const started = Date.now()
+  const started = monotonic()
   const timer = setInterval(() => {
-    const line = `${stage}: still waiting after ${Math.round((Date.now() - started) / 1000)} s: ${waitingOn()}`
+    const line = `${stage}: still waiting after ${Math.round((monotonic() - started) / 1000)} s: ${waitingOn()}`
     log.warn(line)
     tell?.(line)
   }, everyMs)

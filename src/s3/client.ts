@@ -4,6 +4,8 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3'
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { sigV2Signer } from './sigv2.js'
+import { stampOnConnect } from './wire-stamp.js'
+import { followServerClock, ServerClock } from './clock-skew.js'
 import { log } from '../util/log.js'
 
 export interface Credentials {
@@ -24,6 +26,8 @@ export interface ClientOptions {
   maxSockets: number
   /** a request whose socket is silent this long (no byte either way) fails and is retried */
   requestTimeoutMs: number
+  /** the server's time, which every signature uses (clock-skew.ts); the gateway presigns with it too */
+  serverClock?: ServerClock
 }
 
 /** the header the server dated its answer with, kept on the SDK's output */
@@ -33,6 +37,7 @@ export const SERVER_DATE = '$serverDate'
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 export function createS3Client (opts: ClientOptions): S3Client {
+  const serverClock = opts.serverClock ?? new ServerClock()
   const agentOpts = { keepAlive: true, maxSockets: opts.maxSockets, keepAliveMsecs: 10_000 }
   const config: S3ClientConfig = {
     endpoint: opts.endpoint,
@@ -44,8 +49,9 @@ export function createS3Client (opts: ClientOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {
-      httpAgent: new HttpAgent(agentOpts),
-      httpsAgent: new HttpsAgent(agentOpts),
+      // a rate slot's time starts once its request has a connected socket (wire-stamp.ts)
+      httpAgent: stampOnConnect(new HttpAgent(agentOpts), false),
+      httpsAgent: stampOnConnect(new HttpsAgent(agentOpts), true),
       connectionTimeout: 10_000,
       // a socket quiet this long fails the attempt (TimeoutError), which the
       // queue retries; smithy's requestTimeout only logs a warning now
@@ -56,9 +62,10 @@ export function createS3Client (opts: ClientOptions): S3Client {
   if (opts.profile) config.profile = opts.profile
   if (opts.signature === 'v2') {
     if (!opts.credentials) throw new Error('sigv2 needs explicit credentials (passwd_file or environment)')
-    config.signer = sigV2Signer(opts.credentials, { endpoint: opts.endpoint })
+    config.signer = sigV2Signer(opts.credentials, { endpoint: opts.endpoint, now: () => serverClock.now() })
   }
   const client = new S3Client(config)
+  followServerClock(client, serverClock)
   client.middlewareStack.add(next => async args => {
     const result = await next(args)
     const headers = (result.response as { headers?: Record<string, string> })?.headers

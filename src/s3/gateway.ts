@@ -14,6 +14,8 @@ import { readAll, readInto, Segments } from './body.js'
 import { checkRange } from './range-answer.js'
 import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
+import { whenOnTheWire } from './wire-stamp.js'
+import { duration, ServerClock } from './clock-skew.js'
 import { multipartEtag } from './etag.js'
 import type { Credentials } from './client.js'
 import {
@@ -28,6 +30,8 @@ export interface GatewayOptions {
   queue: RequestQueue
   /** V2 presigning needs the keys themselves */
   sigv2Credentials?: Credentials
+  /** the server's time, as the client follows it (clock-skew.ts): presigned URLs are dated by it */
+  serverClock?: ServerClock
 }
 
 interface WithStack {
@@ -56,25 +60,30 @@ export class S3Gateway implements ObjectStore {
   readonly queue: RequestQueue
   private readonly client: S3Client
   private readonly sigv2?: Credentials
+  private readonly serverClock: ServerClock
 
   constructor (opts: GatewayOptions) {
     this.bucket = opts.bucket
     this.client = opts.client
     this.queue = opts.queue
     this.sigv2 = opts.sigv2Credentials
+    this.serverClock = opts.serverClock ?? new ServerClock()
   }
 
   private send<T> (type: string, what: string, opts: (CallOptions & { retryMs?: number }) | undefined, fallback: Priority, attempt: (call: Call) => Promise<T>): Promise<T> {
-    return this.queue.run(type, what, opts?.urgency ?? opts?.priority ?? fallback,
-      (sent, moved) => attempt({ abortSignal: opts?.signal, sent, moved }), { signal: opts?.signal, retryMs: opts?.retryMs })
+    return this.queue.run(type, what, opts?.urgency ?? opts?.priority ?? fallback, (sent, moved) => {
+      const offset = this.serverClock.offsetMs
+      return attempt({ abortSignal: opts?.signal, sent, moved }).catch(err => { throw skewed(err, what, offset, this.serverClock.offsetMs) })
+    }, { signal: opts?.signal, retryMs: opts?.retryMs })
   }
 
-  /** `command` marks its rate slot as it leaves: after signing (which hashes the body), next to the socket */
+  /**
+   * `command` marks its rate slot as it leaves: after signing (which hashes the
+   * body), once the agent has a connected socket for it (wire-stamp.ts)
+   */
   private timed<C> (command: C, call: Call): C {
-    (command as unknown as WithStack).middlewareStack.add(next => async args => {
-      call.sent()
-      return await next(args)
-    }, { step: 'deserialize', priority: 'low', name: 'oortfsRateSlot' })
+    (command as unknown as WithStack).middlewareStack.add(next => args => whenOnTheWire(call.sent, () => next(args)),
+      { step: 'deserialize', priority: 'low', name: 'oortfsRateSlot' })
     return command
   }
 
@@ -326,15 +335,27 @@ export class S3Gateway implements ObjectStore {
       const endpoint = await this.client.config.endpoint?.()
       if (!endpoint) throw new Error('no endpoint to presign against')
       const base = `${endpoint.protocol}//${endpoint.hostname}${endpoint.port ? ':' + endpoint.port : ''}${endpoint.path}`
-      return presignV2(this.sigv2, base, this.bucket, key, opts)
+      return presignV2(this.sigv2, base, this.bucket, key, opts, this.serverClock.nowMs())
     }
     const command = opts.method === 'PUT'
       ? new PutObjectCommand({ Bucket: this.bucket, Key: key })
       : new GetObjectCommand({ Bucket: this.bucket, Key: key })
-    return getSignedUrl(this.client, command, { expiresIn: opts.expiresSeconds })
+    // the presigner ignores the client's clock offset: a URL dated by this machine's clock would be refused
+    return getSignedUrl(this.client, command, { expiresIn: opts.expiresSeconds, signingDate: this.serverClock.now() })
   }
 }
 
+
+/**
+ * A 403 whose answer moved the server clock by a minute or more was signed
+ * with a time that far off: whatever its code (gateways differ), it is a
+ * RequestTimeTooSkewed, which the retry, signed with the server's time, cures.
+ */
+function skewed (err: unknown, what: string, offsetBefore: number, offsetAfter: number): unknown {
+  const e = toS3Error(err, what)
+  if (e.status !== 403 || e.code === 'RequestTimeTooSkewed' || Math.abs(offsetAfter - offsetBefore) < 60_000) return err
+  return new S3Error('EACCES', 'RequestTimeTooSkewed', 403, `${what} failed with ${e.code} (HTTP 403), signed with a time ${duration(Math.abs(offsetAfter - offsetBefore))} off the server's`, err)
+}
 
 /** an entity tag as HTTP wants it: CopyObject answers with it bare, listings quote it */
 function quoted (etag: string): string {

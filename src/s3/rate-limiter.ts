@@ -23,13 +23,16 @@
 // rate instead of all at once, so a server that counts in shorter slices, or a
 // limit lower than ours, refuses a few requests rather than half a window's.
 
+import { monotonic } from '../util/clock.js'
+
 export interface Clock {
   now(): number
   sleep(ms: number): Promise<void>
 }
 
+/** monotonic: a wall clock stepped back would hold every slot in the window for as long */
 export const realClock: Clock = {
-  now: () => Date.now(),
+  now: monotonic,
   sleep: (ms) => new Promise(resolve => setTimeout(resolve, ms)),
 }
 
@@ -44,7 +47,8 @@ export interface Slot {
 }
 
 export class RateLimiter {
-  readonly max: number
+  /** the configured limit, or this process's share of it (host-budget.ts) */
+  private max: number
   private current: number
   private readonly windowMs: number
   /** the window we keep: windowMs plus the guard */
@@ -69,6 +73,19 @@ export class RateLimiter {
     this.spanMs = windowMs + guardMs
     this.clock = clock
     this.lastIncrease = clock.now()
+  }
+
+  /**
+   * A new ceiling (this process's share of the account's budget changed): a
+   * lower one holds at once; a higher one is taken at once unless SlowDown
+   * answers hold the rate down, which then grows back to it as usual.
+   */
+  setMax (n: number): void {
+    if (!(n >= 1)) throw new RangeError('rate limit must be at least 1 request per second')
+    const free = this.current >= this.max
+    this.max = n
+    this.current = free ? n : Math.min(this.current, n)
+    this.wake?.()
   }
 
   /** the limit in force now (lower than max after SlowDown answers) */

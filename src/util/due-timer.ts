@@ -1,7 +1,9 @@
 // One timer for work that comes due at different times (retries, each after
 // a pause of its own): it fires at the earliest due time, runs the work, and
 // arms itself again for whatever is still waiting. Unref'd: it never keeps a
-// process alive (an unmount flushes what is left).
+// process alive (an unmount flushes what is left). Due times are on the
+// monotonic clock (util/clock.ts), as `next` gives them.
+import { monotonic } from './clock.js'
 export class DueTimer {
   private timer?: NodeJS.Timeout
 
@@ -14,7 +16,7 @@ export class DueTimer {
       this.timer = undefined
       void this.run().catch(() => {}).finally(() => {
         const at = this.next()
-        if (Number.isFinite(at)) this.arm(Math.max(10, at - Date.now()))
+        if (Number.isFinite(at)) this.arm(Math.max(10, at - monotonic()))
       })
     }, inMs)
     this.timer.unref()

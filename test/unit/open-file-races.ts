@@ -64,7 +64,7 @@ t.test('a new open after another client replaced the object leaves a writer\'s n
   let clock = 1_700_000_000_000
   const store = new FakeStore({ minPartSize: 64 * KiB, now: () => clock })
   store.putText('g', 'version one')
-  const { fs } = makeFs(store, { now: () => clock })
+  const { fs } = makeFs(store, { now: () => clock, monotonic: () => clock })
   const rw = await fs.open('/g', O_RDWR) // clean node, a writer
   store.putText('g', 'other client') // a second client replaces it
   clock += 120_000 // the listing expires
@@ -83,7 +83,7 @@ t.test('a new open after another client replaced the object leaves a writer\'s n
 t.test('a chmod of an open file that starts uploading while the chmod looks it up is not lost', async t => {
   let clock = 1_700_000_000_000
   const store = new FakeStore({ minPartSize: 64 * KiB, now: () => clock })
-  const { fs } = makeFs(store, { now: () => clock })
+  const { fs } = makeFs(store, { now: () => clock, monotonic: () => clock })
   await writeFile(fs, '/h', Buffer.from('first'))
   const rw = await fs.open('/h', OpenFlags.O_RDWR)
   clock += 120_000 // the name's entry expires: chmod's lookup lists

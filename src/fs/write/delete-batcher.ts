@@ -18,6 +18,7 @@ import { Priority } from '../../s3/store.js'
 import { FsError } from '../../errors.js'
 import { log } from '../../util/log.js'
 import { DueTimer } from '../../util/due-timer.js'
+import { monotonic } from '../../util/clock.js'
 
 const BATCH = 1000
 
@@ -73,12 +74,12 @@ export class DeleteBatcher {
   delete (key: string): void {
     this.turn(key)
     this.given.delete(key)
-    if (this.pending.size === 0) this.firstPendingAt = Date.now()
+    if (this.pending.size === 0) this.firstPendingAt = monotonic()
     this.pending.add(key)
     if (this.pending.size >= BATCH) { void this.send().catch(() => {}); return }
     // rm -r unlinks one name after another: wait until it pauses, but not for ever
     if (this.timer) clearTimeout(this.timer)
-    const wait = Math.min(this.quietMs, Math.max(0, this.firstPendingAt + this.maxWaitMs - Date.now()))
+    const wait = Math.min(this.quietMs, Math.max(0, this.firstPendingAt + this.maxWaitMs - monotonic()))
     this.timer = setTimeout(() => { void this.send().catch(() => {}) }, wait)
   }
 
@@ -123,7 +124,7 @@ export class DeleteBatcher {
   private async send (): Promise<void> {
     if (this.timer) { clearTimeout(this.timer); this.timer = undefined }
     // keys whose pause is over go along with the new ones
-    const now = Date.now()
+    const now = monotonic()
     for (const [k, f] of this.failing) if (f.nextAt <= now) this.pending.add(k)
     const keys = [...this.pending]
     this.pending = new Set()
@@ -173,7 +174,7 @@ export class DeleteBatcher {
     }
     if (attempts === 1) log.warn(`could not delete ${key} (${why}); will try again`)
     const pause = Math.min(60_000, this.retryMs * 2 ** (attempts - 1))
-    this.failing.set(key, { attempts, why, nextAt: Date.now() + pause })
+    this.failing.set(key, { attempts, why, nextAt: monotonic() + pause })
     this.retries.arm(pause)
   }
 }

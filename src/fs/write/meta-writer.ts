@@ -16,6 +16,7 @@ import { log } from '../../util/log.js'
 import { DueTimer } from '../../util/due-timer.js'
 import type { Entry } from '../entry.js'
 import { copyObject } from './copy-object.js'
+import { monotonic } from '../../util/clock.js'
 
 export interface PendingMeta {
   entry: Entry
@@ -48,7 +49,7 @@ export class MetaWriter {
   private timer?: NodeJS.Timeout
   /** the retries' own timer: a pause of 60 s never delays a new chmod's second */
   private readonly retries = new DueTimer(async () => {
-    const now = Date.now()
+    const now = monotonic()
     for (const [path, r] of this.retrying) if (r.nextAt <= now && !this.pending.has(path)) this.pending.set(path, r.p)
     await this.flush()
   }, () => Math.min(...[...this.retrying.values()].map(r => r.nextAt)))
@@ -167,7 +168,7 @@ export class MetaWriter {
     }
     if (attempts === 1) log.warn(`could not store the attributes of ${path} (${why}); will try again`)
     const pause = Math.min(60_000, this.delayMs * 2 ** attempts)
-    this.retrying.set(path, { p, attempts, nextAt: Date.now() + pause })
+    this.retrying.set(path, { p, attempts, nextAt: monotonic() + pause })
     this.retries.arm(pause)
   }
 
