@@ -315,6 +315,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     credentials: creds.credentials,
     profile: creds.profile,
     credentialSource: creds.source,
+    credentialsTried: creds.tried,
     signature,
     pathStyle: Boolean(v('path_style')),
     readOnly: Boolean(v('ro')),
