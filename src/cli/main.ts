@@ -12,7 +12,7 @@ import yargs from 'yargs'
 import { ConfigError, buildConfig } from '../config.js'
 import { OPTIONS } from '../options.js'
 import { explainCredentials, logCredentials } from '../credentials.js'
-import { log, setLogLevel } from '../util/log.js'
+import { flushLog, log, setLogLevel } from '../util/log.js'
 // the mount machinery (fuse-native, the AWS SDK) loads only when needed: --help stays fast
 const daemon = (): Promise<typeof import('../daemon.js')> => import('../daemon.js')
 const client = (): Promise<typeof import('../control/client.js')> => import('../control/client.js')
@@ -107,7 +107,7 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
         const { DAEMON_ENV, daemonLogFile, mountForeground, runDaemonChild, startDaemon } = await daemon()
         const child = !!process.env[DAEMON_ENV]
         delete process.env[DAEMON_ENV]
-        if (!config.foreground && !child) return await startDaemon(argv, daemonLogFile(config))
+        if (!config.foreground && !child) return await startDaemon(argv, await daemonLogFile(config))
         const { buildApp } = await import('../app.js')
         return child ? await runDaemonChild(config, buildApp) : await mountForeground(config, buildApp)
       }
@@ -185,5 +185,8 @@ export async function main (argv = process.argv.slice(2)): Promise<number> {
     const hint = err instanceof UsageError || (err as Error)?.name === 'YError' ? '; run oortfs --help for usage' : ''
     process.stderr.write(`oortfs: ${oneLine((err as Error)?.message ?? String(err))}${hint}\n`)
     return usage ? 2 : 1
+  } finally {
+    // the last lines on their way to syslog must get there before process.exit
+    await flushLog()
   }
 }

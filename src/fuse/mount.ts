@@ -2,20 +2,20 @@
 // or an external umount: save everything, unmount, close. The exit code says
 // whether everything was saved.
 import { execFile, execFileSync } from 'node:child_process'
-import { stat as fspStat } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Config } from '../config-types.js'
 import type { FileSystem } from '../fs/api.js'
 import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
-import { fuseOps, PING_PREFIX } from './adapter.js'
+import { fuseOps } from './adapter.js'
 import { mountAt } from './mountinfo.js'
 import { patient, whileMoving } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
 import type { RecoveryReport } from '../fs/rename-journal.js'
 import { watchStage } from './stage-watch.js'
-import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
+import { ownSocketPath, startControlServer, type ControlServer } from '../control/server.js'
+import { selfPing } from './self-ping.js'
+import { crashed, setFinalSave } from '../crash-guard.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
@@ -76,8 +76,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const gate = writeGate(app.fs)
   // long calls wait while the mount's requests make progress
   const moved = (): number => { const q = app.queue.stats(); return q.succeeded + q.bytesIn + q.bytesOut }
-  let pinged: (name: string) => void = () => {}
-  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => pinged(name) }))
+  const ping = selfPing(mp)
+  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => ping.heard(name) }))
   try {
     await mountFuse(fuse)
   } catch (err) {
@@ -85,20 +85,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
   const started = Date.now()
-  // After `umount; mount` at once the mount at mp is a new process's (the
-  // kernel even reuses the mount id): this one must neither take it for its
-  // own nor unmount it. It asks: a lookup of a name only it would answer.
-  let pingSerial = 0
-  const stillOurs = async (): Promise<boolean> => {
-    if (!mountAt(mp)) return false
-    const name = `${PING_PREFIX}${process.pid}-${++pingSerial}`
-    let answered = false
-    pinged = path => { if (path === name) answered = true }
-    // a busy or hung mount of ours answers late: that is no proof it is another's
-    const stat = fspStat(join(mp, name.slice(1))).then(() => true, () => true)
-    const settled = await Promise.race([stat, new Promise<boolean>(resolve => setTimeout(() => resolve(false), 5000).unref())])
-    return answered || !settled
-  }
+  const stillOurs = (): Promise<boolean> => ping.stillOurs()
 
   // req/s over the last second, sampled once a second
   let lastTotal = app.queue.stats().total
@@ -148,11 +135,13 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       // after a failed save, closing would only try (and wait) once more
       if (!failure) await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
       clearInterval(sampler)
+      unguard()
       for (const [sig, fn] of handlers) process.off(sig, fn)
       // the errno prefixes of nested errors (EIO: ... EIO: ...) say nothing here
       if (failure) log.error(`some changes could not be saved: ${failure.replace(/\bEIO: /g, '')}`)
       else log.info(`unmounted ${mp}`)
-      return failure ? 1 : 0
+      // after an uncaught error the save may have worked, yet the process failed
+      return failure || crashed() ? 1 : 0
     })
     void finished.then(resolveDone)
     return phase1
@@ -180,12 +169,23 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     resolveDone(1)
   }])
   for (const [sig, fn] of handlers) process.on(sig, fn)
+  // an uncaught error (crash-guard.ts): the same save as a signal's, then a lazy
+  // detach if the mount is still ours, so no dead ENOTCONN mount stays behind
+  const unguard = setFinalSave({
+    save: () => stop('uncaught error'),
+    detach: async () => {
+      if (!await stillOurs()) return
+      try { execFileSync('fusermount', ['-uz', mp], { stdio: 'ignore' }) } catch { /* already gone */ }
+    },
+  })
 
   // an old process at the same mount point may still hold the socket while it exits (a restart): wait a little for it
-  const startControl = async (handlers: Parameters<typeof startControlServer>[1]): Promise<ControlServer> => {
+  const identity = { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, pid: process.pid }
+  const startControl = async (handlers: Parameters<typeof startControlServer>[2]): Promise<ControlServer> => {
+    const path = await ownSocketPath(mp)
     for (let tries = 1; ; tries++) {
       try {
-        return await startControlServer(socketPath(mp), handlers)
+        return await startControlServer(path, identity, handlers)
       } catch (err) {
         if (tries >= 30 || phase1 || !/in use by another oortfs process/.test(messageOf(err))) throw err
         await new Promise(resolve => setTimeout(resolve, 500))
@@ -194,6 +194,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   try {
     control = await startControl({
+      serving: stillOurs,
       stats: () => ({
         mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((Date.now() - started) / 1000) },
         requests: app.queue.stats(),
