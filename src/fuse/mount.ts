@@ -86,6 +86,11 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
   const started = Date.now()
   const stillOurs = (): Promise<boolean> => ping.stillOurs()
+  /** lazy unmount, if the mount there is still ours: open files then fail, but nothing hangs on a dead mount */
+  const detachIfOurs = async (): Promise<void> => {
+    if (!await stillOurs()) return
+    try { execFileSync('fusermount', ['-uz', mp], { stdio: 'ignore' }) } catch { /* already gone */ }
+  }
 
   // req/s over the last second, sampled once a second
   let lastTotal = app.queue.stats().total
@@ -131,6 +136,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       return failure
     })()
     finished ??= phase1.then(async failure => {
+      // after a crash the unmount above may have been refused (a file open): never leave a dead mount
+      if (crashed()) await detachIfOurs()
       await control?.close().catch(() => {})
       // after a failed save, closing would only try (and wait) once more
       if (!failure) await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
@@ -140,8 +147,9 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       // the errno prefixes of nested errors (EIO: ... EIO: ...) say nothing here
       if (failure) log.error(`some changes could not be saved: ${failure.replace(/\bEIO: /g, '')}`)
       else log.info(`unmounted ${mp}`)
-      // after an uncaught error the save may have worked, yet the process failed
-      return failure || crashed() ? 1 : 0
+      // after an uncaught error the crash guard says how it went and exits (1), once the mount is detached
+      if (crashed()) await new Promise(() => {})
+      return failure ? 1 : 0
     })
     void finished.then(resolveDone)
     return phase1
@@ -171,13 +179,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   for (const [sig, fn] of handlers) process.on(sig, fn)
   // an uncaught error (crash-guard.ts): the same save as a signal's, then a lazy
   // detach if the mount is still ours, so no dead ENOTCONN mount stays behind
-  const unguard = setFinalSave({
-    save: () => stop('uncaught error'),
-    detach: async () => {
-      if (!await stillOurs()) return
-      try { execFileSync('fusermount', ['-uz', mp], { stdio: 'ignore' }) } catch { /* already gone */ }
-    },
-  })
+  const unguard = setFinalSave({ save: () => stop('uncaught error'), detach: detachIfOurs })
 
   // an old process at the same mount point may still hold the socket while it exits (a restart): wait a little for it
   const identity = { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, pid: process.pid }
