@@ -6,7 +6,8 @@ import { log } from './util/log.js'
 import { createS3Client } from './s3/client.js'
 import { ServerClock } from './s3/clock-skew.js'
 import { budgetKey, HostBudget } from './s3/host-budget.js'
-import { ensurePrivateDir, runtimeDir } from './config.js'
+import { privateDirProblem, runtimeDir } from './runtime-dir.js'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
@@ -124,9 +125,12 @@ function serverName (endpoint: string): string {
 async function shareBudget (config: Config, queue: RequestQueue): Promise<HostBudget | undefined> {
   // the account: its access key, or, for keys the AWS chain finds later, the profile that names them
   const account = config.credentials?.accessKeyId ?? `profile:${config.profile ?? ''}`
-  const dir = join(runtimeDir(), 'budget', budgetKey(config.endpoint, account))
   try {
-    await ensurePrivateDir(dir)
+    // inside the private runtime folder (runtime-dir.ts checked it), private itself
+    const dir = join(await runtimeDir(), 'budget', budgetKey(config.endpoint, account))
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const problem = await privateDirProblem(dir)
+    if (problem) throw new Error(problem)
     return await HostBudget.join(dir, config.rps, (share, members) => {
       queue.limiter.setMax(share)
       log.info(members > 1

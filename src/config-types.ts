@@ -2,6 +2,7 @@
 // the environment and key files; nothing else reads argv or the environment.
 import type { Credentials } from './s3/client.js'
 import type { LogLevel } from './util/log.js'
+import type { CredentialAttempt } from './credentials.js'
 
 export interface Config {
   bucket: string
@@ -18,6 +19,8 @@ export interface Config {
   profile?: string
   /** a human-readable note of where the keys came from, never the keys */
   credentialSource: string
+  /** every credential source in order and what came of it (for -d and --explain-credentials), never a secret */
+  credentialsTried: CredentialAttempt[]
   signature: 'v4' | 'v2'
   pathStyle: boolean
 

@@ -3,12 +3,12 @@
 // what to do, so the CLI can print it as one line and exit 2.
 import { createHash } from 'node:crypto'
 import { promises as fsp } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type { Config } from './config-types.js'
 import { KERNEL_FLAGS, OPTIONS, isMountOnlyOption, type OptionSpec } from './options.js'
 import { resolveCredentials } from './credentials.js'
 import { mountAt } from './fuse/mountinfo.js'
+import { defaultStagingParent } from './runtime-dir.js'
 import type { LogLevel } from './util/log.js'
 
 export class ConfigError extends Error {
@@ -214,27 +214,6 @@ async function checkMountpoint (dir: string, allowNonEmpty: boolean): Promise<st
   return real
 }
 
-/** this user's private folder in the temp dir: staging files and control sockets */
-export function runtimeDir (): string {
-  return join(tmpdir(), `oortfs-${process.getuid?.() ?? 0}`)
-}
-
-/** creates `dir` (0700) or checks an existing one is ours and private */
-export async function ensurePrivateDir (dir: string): Promise<void> {
-  try {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
-    const st = await fsp.lstat(dir)
-    if (!st.isDirectory()) throw new ConfigError(`${dir} is not a directory`)
-    const uid = process.getuid?.()
-    if (uid !== undefined && st.uid !== uid) throw new ConfigError(`${dir} belongs to another user; remove it or set staging_dir=`)
-    if (st.mode & 0o077) await fsp.chmod(dir, 0o700)
-    await fsp.access(dir, 2 /* W_OK */)
-  } catch (err) {
-    if (err instanceof ConfigError) throw err
-    throw new ConfigError(`cannot use directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-}
-
 /**
  * A folder the user gave for staging: made (private) if missing, else used as
  * it is, never chmod-ed: /var/tmp stays 1777 (the folder made inside is private).
@@ -297,11 +276,9 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
 
   // without a mount nothing is written locally; the folder itself is made by the process that serves
   const givenStaging = str(given, 'staging_dir')
-  const stagingParent = mounting ? resolve(givenStaging ?? runtimeDir()) : ''
-  if (mounting) {
-    if (givenStaging === undefined) await ensurePrivateDir(stagingParent)
-    else await checkUsableDir(stagingParent)
-  }
+  let stagingParent = ''
+  if (mounting && givenStaging !== undefined) await checkUsableDir(stagingParent = resolve(givenStaging))
+  else if (mounting) stagingParent = await defaultStagingParent()
   const logFile = str(given, 'log_file')
 
   return {
@@ -315,6 +292,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     credentials: creds.credentials,
     profile: creds.profile,
     credentialSource: creds.source,
+    credentialsTried: creds.tried,
     signature,
     pathStyle: Boolean(v('path_style')),
     readOnly: Boolean(v('ro')),

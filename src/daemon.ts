@@ -5,12 +5,14 @@ import { spawn, spawnSync } from 'node:child_process'
 import { appendFileSync, closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from './config-types.js'
-import { ConfigError, runtimeDir } from './config.js'
+import { ConfigError } from './config.js'
+import { runtimeDir } from './runtime-dir.js'
 import { MountError, runMount, type MountedApp } from './fuse/mount.js'
 import { RenameJournal, type RecoveryReport } from './fs/rename-journal.js'
-import { log, logTo, logToFile, setLogLevel } from './util/log.js'
+import { log, logTo, logToFile, reopenLog, setLogLevel } from './util/log.js'
 import { tlsReason } from './s3/errors.js'
 import { monotonic } from './util/clock.js'
+import { guardCrashes } from './crash-guard.js'
 
 export const DAEMON_ENV = 'OORTFS_DAEMON_CHILD'
 export type AppFactory = (config: Config) => Promise<MountedApp>
@@ -71,8 +73,28 @@ export async function prepareApp (config: Config, build: AppFactory, checkTimeou
   return app
 }
 
+/**
+ * For e2e tests only: with OORTFS_TEST_CRASH=throw (or reject) in its
+ * environment, SIGUSR2 makes the process fail as a bug would, with an
+ * uncaught exception (or an unhandled rejection). Whoever sets a process's
+ * environment can already kill it; without the variable SIGUSR2 keeps its
+ * default meaning.
+ */
+export function testCrashHook (env: NodeJS.ProcessEnv = process.env): void {
+  const how = env.OORTFS_TEST_CRASH
+  if (how !== 'throw' && how !== 'reject') return
+  process.on('SIGUSR2', () => setImmediate(() => {
+    const err = new Error('test crash (OORTFS_TEST_CRASH)')
+    if (how === 'throw') throw err
+    void Promise.reject(err)
+  }))
+}
+
 export async function mountForeground (config: Config, build: AppFactory): Promise<number> {
+  guardCrashes()
+  testCrashHook()
   const app = await prepareApp(config, build)
+  // a terminal's hangup ends a foreground mount, as it ends its shell
   return await runMount(config, app, { signals: ['SIGINT', 'SIGTERM', 'SIGHUP'] })
 }
 
@@ -81,9 +103,9 @@ function hasSyslog (): boolean {
 }
 
 /** where a background mount logs: a file, or undefined for syslog */
-export function daemonLogFile (config: Config): string | undefined {
+export async function daemonLogFile (config: Config): Promise<string | undefined> {
   if (config.logFile) return config.logFile
-  return hasSyslog() ? undefined : join(runtimeDir(), 'oortfs.log')
+  return hasSyslog() ? undefined : join(await runtimeDir(), 'oortfs.log')
 }
 
 /**
@@ -128,21 +150,26 @@ export function startDaemon (argv: readonly string[], stderrFile?: string, timeo
 }
 
 /** syslog through logger(1) when there is a syslog, else a file in the temp dir */
-function daemonLogging (config: Config): void {
-  const file = daemonLogFile(config)
+async function daemonLogging (config: Config): Promise<void> {
+  const file = await daemonLogFile(config)
   if (file) return logToFile(file)
-  const fallback = join(runtimeDir(), 'oortfs.log')
+  const fallback = join(await runtimeDir(), 'oortfs.log')
   // each line carries its own priority (<N>, facility daemon): journalctl -p err finds errors
   const p = spawn('logger', ['--prio-prefix', '-p', 'daemon.info', '-t', `oortfs[${process.pid}]`], { stdio: ['pipe', 'ignore', 'ignore'], detached: true })
   p.unref()
   let broken = false
   p.stdin!.on('error', () => { broken = true })
   p.on('exit', () => { broken = true })
+  // the last line given to logger(1): a crash waits for it before exiting
+  let sent: Promise<void> = Promise.resolve()
   logTo(line => {
-    if (!broken) return void p.stdin!.write(syslogLine(line))
+    if (!broken) {
+      sent = new Promise(resolve => p.stdin!.write(syslogLine(line), () => resolve()))
+      return
+    }
     logToFile(fallback) // logger died: the file from now on
-    appendFileSync(fallback, `${new Date().toISOString()} ${line}\n`)
-  })
+    appendFileSync(fallback, `${new Date().toISOString()} ${line}\n`, { mode: 0o600 })
+  }, () => sent)
 }
 
 /** daemon.err, .warning, .info or .debug by the line's level word; the syslog tag already says oortfs */
@@ -158,9 +185,13 @@ export async function runDaemonChild (config: Config, build: AppFactory): Promis
     if (!process.send || !process.connected) return resolve()
     process.send(m, undefined, {}, () => resolve())
   })
-  daemonLogging(config)
-  process.on('SIGHUP', () => {}) // no terminal to lose; never a reason to stop
+  // no terminal to lose: SIGHUP never stops a background mount; it reopens
+  // the log file, after logrotate moved it away (postrotate kill -HUP)
+  process.on('SIGHUP', () => { if (reopenLog()) log.info('SIGHUP: log file reopened') })
   try {
+    await daemonLogging(config)
+    guardCrashes()
+    testCrashHook()
     // a long recovery of interrupted renames keeps the waiting parent waiting, not failing
     let told = -Infinity
     const progress = (): void => {

@@ -37,11 +37,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'readahead', type: 'size', default: 64 * MiB, help: 'largest read-ahead window of a sequential reader' },
   { name: 'part_size', type: 'size', default: 8 * MiB, help: 'first multipart part size (grows for very large files)' },
   { name: 'upload_concurrency', type: 'int', default: 6, help: 'parts of one file uploading at once (each holds a part in memory)' },
-  { name: 'staging_dir', type: 'string', help: 'directory in which each mount makes its private staging folder (default: this user\'s private folder in the system temp dir); never chmod-ed' },
+  { name: 'staging_dir', type: 'string', help: 'directory in which each mount makes its private staging folder (default: this user\'s private folder in the system temp dir, or ~/.cache/oortfs if that one is not safely ours); never chmod-ed' },
   { name: 'path_style', type: 'flag', default: true, help: 'path-style addressing (`nopath_style` for virtual-hosted buckets)' },
   { name: 'op_timeout', type: 'number', default: 300, help: 'seconds a call may wait on the server before ETIMEDOUT; long calls (close, fsync, rename, unlink, write) wait as long as requests make progress, and fail after this long without any' },
   { name: 'log_level', type: 'enum', default: 'warn', values: ['error', 'warn', 'info', 'debug'], help: 'log detail; `-d` means debug' },
-  { name: 'log_file', type: 'string', help: 'where a background mount logs (default: syslog through logger(1), else a file in the temp dir)' },
+  { name: 'log_file', type: 'string', help: 'where a background mount logs, in a file made 0600 that SIGHUP reopens (default: syslog through logger(1), else oortfs.log in this user\'s runtime folder)' },
   { name: 'fsname', type: 'string', help: 'the name mount(8) and df show (default: BUCKET[:/PREFIX] as given, as fstab\'s first field)' },
 ]
 

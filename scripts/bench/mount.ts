@@ -5,8 +5,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { locate, request } from '../../src/control/client.js'
-import { socketPath } from '../../src/control/server.js'
+import { ask, locate } from '../../src/control/client.js'
 import { mountAt } from '../../src/fuse/mountinfo.js'
 import { alive, messageOf, say, sleep } from './util.js'
 import { rssOf } from '../proc-rss.js'
@@ -46,7 +45,7 @@ export class BenchMount {
   pid = 0
   readonly samples: Sample[] = []
   readonly rss: RssSample[] = []
-  private sock = ''
+  private mountpoint = ''
   private timer?: NodeJS.Timeout
   private asking = false
 
@@ -64,7 +63,7 @@ export class BenchMount {
       throw new Error(`mount failed (${r.code}): ${(r.stderr || r.stdout).trim() || 'no message'}`)
     }
     const { mountpoint } = await locate(dir)
-    m.sock = socketPath(mountpoint)
+    m.mountpoint = mountpoint
     m.pid = (await m.stats()).mount.pid
     m.timer = setInterval(() => m.tick(), 100)
     return m
@@ -72,7 +71,7 @@ export class BenchMount {
 
   /** the mount's counters; every answer is also a sample of the request rate */
   async stats (): Promise<MountStats> {
-    const s = await request(this.sock, { cmd: 'stats' }, 30_000) as MountStats
+    const s = await ask(this.mountpoint, { cmd: 'stats' }, 30_000) as MountStats
     if (this.timer) this.samples.push({ t: performance.now(), total: s.requests.total })
     return s
   }

@@ -1,7 +1,8 @@
 // The command line. s3fs's shape, so fstab and mount.fuse work:
 //   oortfs BUCKET[:/PREFIX] MOUNTPOINT [-f] [-d] [-o OPT[,OPT=VAL]...]
 // plus `unmount DIR`, `stats DIR [--json]`, `url PATH [--expires 1h] [--put]`,
-// `fsck BUCKET [-o OPT...]`.
+// `fsck BUCKET [-o OPT...]`, `explain-credentials BUCKET [-o OPT...]` (or
+// --explain-credentials added to any mount command line).
 // Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. Every
 // error is one line on stderr starting `oortfs: `.
 import { readFileSync } from 'node:fs'
@@ -10,7 +11,8 @@ import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { ConfigError, buildConfig } from '../config.js'
 import { OPTIONS } from '../options.js'
-import { log, setLogLevel } from '../util/log.js'
+import { explainCredentials, logCredentials } from '../credentials.js'
+import { flushLog, log, setLogLevel } from '../util/log.js'
 // the mount machinery (fuse-native, the AWS SDK) loads only when needed: --help stays fast
 const daemon = (): Promise<typeof import('../daemon.js')> => import('../daemon.js')
 const client = (): Promise<typeof import('../control/client.js')> => import('../control/client.js')
@@ -72,10 +74,19 @@ export function splitAttachedO (argv: readonly string[]): string[] {
   return argv.flatMap(a => /^-o[^=]/.test(a) ? ['-o', a.slice(2)] : [a])
 }
 
+/**
+ * `--explain-credentials` anywhere (added to a mount command or an fstab
+ * line's options, say) -> the explain-credentials command with the same target and -o
+ */
+export function explainFlagToCommand (argv: readonly string[]): string[] {
+  const i = argv.indexOf('--explain-credentials')
+  return i < 0 ? [...argv] : ['explain-credentials', ...argv.slice(0, i), ...argv.slice(i + 1)]
+}
+
 /** parses argv into the action to run; usage errors throw UsageError */
 async function parse (rawArgv: string[]): Promise<Action | undefined> {
   let action: Action | undefined
-  const argv = splitAttachedO(rawArgv)
+  const argv = explainFlagToCommand(splitAttachedO(rawArgv))
   const asList = (v: unknown): string[] => v === undefined ? [] : (Array.isArray(v) ? v : [v]).map(String)
   await yargs(argv)
     .scriptName('oortfs')
@@ -92,10 +103,11 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
         const input = { target: String(args.target), mountpoint: String(args.mountpoint), options: asList(args.o), foreground: !!args.f || debug, debug }
         const config = await buildConfig(input)
         setLogLevel(config.logLevel)
+        logCredentials(config.bucket, config.credentialsTried)
         const { DAEMON_ENV, daemonLogFile, mountForeground, runDaemonChild, startDaemon } = await daemon()
         const child = !!process.env[DAEMON_ENV]
         delete process.env[DAEMON_ENV]
-        if (!config.foreground && !child) return await startDaemon(argv, daemonLogFile(config))
+        if (!config.foreground && !child) return await startDaemon(argv, await daemonLogFile(config))
         const { buildApp } = await import('../app.js')
         return child ? await runDaemonChild(config, buildApp) : await mountForeground(config, buildApp)
       }
@@ -108,11 +120,24 @@ async function parse (rawArgv: string[]): Promise<Action | undefined> {
         const config = await buildConfig({ target: String(args.target), options: asList(args.o), foreground: true, debug: !!args.d })
         // the report says it all; retry warnings would only repeat its failure
         setLogLevel(args.d ? 'debug' : 'error')
+        logCredentials(config.bucket, config.credentialsTried)
         const { fsck } = await import('../fsck.js')
         const report = await fsck(config)
         process.stdout.write(report.lines.join('\n') + '\n')
         // something found could not be finished: a script checking the bucket must know
         return report.complete ? 0 : 1
+      }
+    })
+    .command('explain-credentials <target> [mountpoint]', 'say which credential sources are tried, in order, and which one gives the keys (also --explain-credentials added to a mount command); never prints a secret', y => y
+      .positional('target', { type: 'string', describe: 'BUCKET or BUCKET:/PREFIX' })
+      .positional('mountpoint', { type: 'string', describe: 'ignored: so a mount command line works as it is' })
+      .option('o', { type: 'string', requiresArg: true, describe: 'the mount options: passwd_file=, profile=, ...' })
+      .option('f', { type: 'boolean', hidden: true })
+      .option('d', { type: 'boolean', hidden: true }), args => {
+      action = async () => {
+        const config = await buildConfig({ target: String(args.target), options: asList(args.o), foreground: true, debug: false })
+        process.stdout.write(explainCredentials(config.bucket, config.credentialsTried).join('\n') + '\n')
+        return 0
       }
     })
     .command('unmount <dir>', 'save everything and unmount (falls back to fusermount -u)', y => y
@@ -160,5 +185,8 @@ export async function main (argv = process.argv.slice(2)): Promise<number> {
     const hint = err instanceof UsageError || (err as Error)?.name === 'YError' ? '; run oortfs --help for usage' : ''
     process.stderr.write(`oortfs: ${oneLine((err as Error)?.message ?? String(err))}${hint}\n`)
     return usage ? 2 : 1
+  } finally {
+    // the last lines on their way to syslog must get there before process.exit
+    await flushLog()
   }
 }

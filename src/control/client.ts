@@ -6,16 +6,26 @@ import { connect } from 'node:net'
 import { basename, dirname, join, resolve } from 'node:path'
 import { ConfigError } from '../config.js'
 import { OORTFS_FSTYPE, mountAt, oortfsMountContaining, readMounts } from '../fuse/mountinfo.js'
-import { MAX_EXPIRES, socketPath } from './server.js'
+import { runtimeDirsToSearch } from '../runtime-dir.js'
+import { MAX_EXPIRES, socketPath, type ServerIdentity } from './server.js'
 
 /** the mount's socket is missing or nobody answers on it */
 export class NotRunningError extends Error {}
 
+/** the process that answered does not serve the mount asked for (an old one, still exiting) */
+export class NotServingError extends Error {
+  constructor (message: string, readonly server?: ServerIdentity) {
+    super(message)
+  }
+}
+
 /**
- * Sends one command, resolves with the result or rejects with the mount's
- * error; progress lines that come before the answer go to `onProgress`.
+ * Sends one command for the mount at `msg.mount`, resolves with the result or
+ * rejects with the mount's error; progress lines that come before the answer
+ * go to `onProgress`. An answer from a process that does not say it serves
+ * that mount (another's, an old one, an older oortfs) rejects with NotServingError.
  */
-export function request (socket: string, msg: Record<string, unknown>, timeoutMs = 30_000, onProgress?: (line: string) => void): Promise<unknown> {
+export function request (socket: string, msg: Record<string, unknown> & { mount: string }, timeoutMs = 30_000, onProgress?: (line: string) => void): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
     const s = connect(socket)
     let buf = ''
@@ -31,7 +41,7 @@ export function request (socket: string, msg: Record<string, unknown>, timeoutMs
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl)
         buf = buf.slice(nl + 1)
-        let reply: { ok?: boolean; result?: unknown; error?: string; progress?: string }
+        let reply: { ok?: boolean; result?: unknown; error?: string; progress?: string; server?: ServerIdentity; notServing?: boolean }
         try {
           reply = JSON.parse(line) as typeof reply
         } catch {
@@ -40,7 +50,10 @@ export function request (socket: string, msg: Record<string, unknown>, timeoutMs
         if (typeof reply.progress === 'string') { onProgress?.(reply.progress); continue }
         clearTimeout(timer)
         s.end()
-        if (reply.ok) resolvePromise(reply.result)
+        if (reply.notServing || reply.server?.mountpoint !== msg.mount) {
+          const who = reply.server ? `the oortfs process (pid ${reply.server.pid}) on ${socket}` : `the process on ${socket}`
+          reject(new NotServingError(reply.notServing && reply.error ? reply.error : `${who} does not serve ${msg.mount}`, reply.server))
+        } else if (reply.ok) resolvePromise(reply.result)
         else reject(new Error(reply.error ?? 'the mount answered with an error'))
         return
       }
@@ -96,14 +109,42 @@ export async function statsCommand (dir: string, json: boolean): Promise<string>
   return json ? JSON.stringify(stats, null, 2) : formatStats(stats)
 }
 
+/** how long a client waits for a new mount to take the socket an old process is letting go of */
+const TAKEOVER_MS = 5000
+
+/**
+ * Asks the process serving the mount at `mountpoint`, looking in each runtime
+ * folder this user may trust; resolves with its answer. Throws NotRunningError
+ * when no process serving it answers anywhere, NotServingError when only a
+ * process that no longer serves it does (after waiting a little for the new one).
+ */
+export async function ask (mountpoint: string, msg: Record<string, unknown>, timeoutMs?: number, onProgress?: (line: string) => void, dirs?: string[]): Promise<unknown> {
+  const deadline = Date.now() + TAKEOVER_MS
+  for (;;) {
+    let wrong: NotServingError | undefined
+    let refused: NotRunningError | undefined
+    for (const dir of dirs ?? await runtimeDirsToSearch()) {
+      try {
+        return await request(socketPath(dir, mountpoint), { ...msg, mount: mountpoint }, timeoutMs, onProgress)
+      } catch (err) {
+        if (err instanceof NotServingError) wrong = err
+        else if (err instanceof NotRunningError) { if (err.message === 'ECONNREFUSED') refused = err } else throw err
+      }
+    }
+    if (!wrong || Date.now() >= deadline) throw wrong ?? refused ?? new NotRunningError('ENOENT')
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+}
+
 async function talk (mountpoint: string, msg: Record<string, unknown>): Promise<unknown> {
   try {
-    return await request(socketPath(mountpoint), msg)
+    return await ask(mountpoint, msg)
   } catch (err) {
     if (err instanceof NotRunningError && err.message === 'ECONNREFUSED') {
       throw new Error(`the oortfs process of ${mountpoint} is gone; clear the dead mount with oortfs unmount ${mountpoint}`)
     }
-    if (err instanceof NotRunningError) throw new Error(`${mountpoint} has no control socket at ${socketPath(mountpoint)}; was it mounted by another user?`)
+    if (err instanceof NotRunningError) throw new Error(`${mountpoint} has no control socket in ${(await runtimeDirsToSearch()).join(' or ') || 'any private runtime folder of this user'}; was it mounted by another user?`)
+    if (err instanceof NotServingError) throw new Error(`${err.message}; the process now serving ${mountpoint} has not taken the control socket yet: retry in a few seconds`)
     throw err
   }
 }
@@ -116,10 +157,12 @@ export async function unmountCommand (dir: string): Promise<void> {
   if (entry.fstype === OORTFS_FSTYPE) {
     try {
       // saving can take as long as the uploads: wait for them
-      await request(socketPath(mp), { cmd: 'unmount' }, 24 * 3600_000, line => process.stderr.write(`oortfs: ${line}\n`))
+      await ask(mp, { cmd: 'unmount' }, 24 * 3600_000, line => process.stderr.write(`oortfs: ${line}\n`))
       for (let i = 0; i < 100 && mountAt(mp); i++) await new Promise(r => setTimeout(r, 100))
       return
     } catch (err) {
+      // never fusermount a mount whose own process may still answer: it would skip its save
+      if (err instanceof NotServingError) throw new Error(`${err.message}; the process now serving ${mp} has not taken the control socket yet: retry in a few seconds`)
       if (!(err instanceof NotRunningError)) throw err
     }
   }

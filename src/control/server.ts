@@ -1,17 +1,32 @@
-// A Unix socket per mount (0600, in this user's private temp folder) speaking
-// line-delimited JSON, for `oortfs stats|url|unmount`:
-//   {"cmd":"stats"}                                        -> {"ok":true,"result":{...}}
-//   {"cmd":"presign","path":"/a/b","expires":3600,"method":"GET"} -> {"ok":true,"result":"https://..."}
-//   {"cmd":"unmount"}                                      -> {"ok":true} once saved and unmounted
-// Failures answer {"ok":false,"error":"..."}. A slow unmount sends lines
-// {"progress":"..."} first, saying what it waits for.
+// A Unix socket per mount (0600, in this user's runtime folder: runtime-dir.ts)
+// speaking line-delimited JSON, for `oortfs stats|url|unmount`. Every request
+// names the mount point it is for, and every answer says which mount the
+// process serves: an old process still holding the socket while a new mount
+// takes the point (a restart) refuses, rather than answer for the new one.
+//   {"cmd":"stats","mount":"/mnt/x"}                       -> {"ok":true,"result":{...},"server":{...}}
+//   {"cmd":"presign","mount":"/mnt/x","path":"/a/b","expires":3600,"method":"GET"} -> {"ok":true,"result":"https://..."}
+//   {"cmd":"unmount","mount":"/mnt/x"}                     -> {"ok":true} once saved and unmounted
+// "server" is {"mountpoint","bucket","prefix","pid"}. Failures answer
+// {"ok":false,"error":"..."}, with "notServing":true from a process that does
+// not serve that mount. A slow unmount sends {"progress":"..."} lines first.
 import { promises as fsp } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { ensurePrivateDir, mountKey, runtimeDir } from '../config.js'
+import { mountKey } from '../config.js'
+import { runtimeDir } from '../runtime-dir.js'
 import { log } from '../util/log.js'
 
+/** who answers on a socket: sent with every answer */
+export interface ServerIdentity {
+  mountpoint: string
+  bucket: string
+  prefix: string
+  pid: number
+}
+
 export interface ControlHandlers {
+  /** is the mount at our mount point still this process's? (after `umount; mount` at once it is another's) */
+  serving(): Promise<boolean>
   stats(): unknown
   presign(path: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
   /** resolves once everything is saved and unmounted; rejects saying what was not saved; `progress` tells the caller what a slow one waits for */
@@ -28,11 +43,23 @@ export interface ControlServer {
 export const MAX_EXPIRES = 7 * 24 * 3600
 const MAX_LINE = 64 * 1024
 
-export function socketPath (mountpoint: string): string {
-  return join(runtimeDir(), `${mountKey(mountpoint)}.sock`)
+/** the socket of the mount at `mountpoint` inside runtime folder `dir` */
+export function socketPath (dir: string, mountpoint: string): string {
+  return join(dir, `${mountKey(mountpoint)}.sock`)
 }
 
-async function dispatch (h: ControlHandlers, msg: Record<string, unknown>, progress: (line: string) => void): Promise<unknown> {
+/** where this process's control socket goes: this user's runtime folder, made or checked */
+export async function ownSocketPath (mountpoint: string): Promise<string> {
+  return socketPath(await runtimeDir(), mountpoint)
+}
+
+/** a request for a mount this process does not serve */
+class NotServingError extends Error {}
+
+async function dispatch (h: ControlHandlers, me: ServerIdentity, msg: Record<string, unknown>, progress: (line: string) => void): Promise<unknown> {
+  if (typeof msg.mount !== 'string') throw new Error('every request names the mount point it is for: "mount"')
+  if (msg.mount !== me.mountpoint) throw new NotServingError(`this oortfs process (pid ${me.pid}) serves ${me.mountpoint}, not ${msg.mount}`)
+  if (!await h.serving()) throw new NotServingError(`this oortfs process (pid ${me.pid}) no longer serves ${me.mountpoint}: the mount there is another process's`)
   switch (msg.cmd) {
     case 'stats': return h.stats()
     case 'presign': {
@@ -60,8 +87,7 @@ function alive (path: string): Promise<boolean> {
   })
 }
 
-export async function startControlServer (path: string, handlers: ControlHandlers): Promise<ControlServer> {
-  await ensurePrivateDir(runtimeDir())
+export async function startControlServer (path: string, me: ServerIdentity, handlers: ControlHandlers): Promise<ControlServer> {
   if (await alive(path)) throw new Error(`control socket ${path} is in use by another oortfs process`)
   await fsp.rm(path, { force: true })
 
@@ -84,8 +110,10 @@ export async function startControlServer (path: string, handlers: ControlHandler
         const p = (async () => {
           const msg = JSON.parse(line) as Record<string, unknown>
           if (!msg || typeof msg !== 'object') throw new Error('expected a JSON object')
-          return await dispatch(handlers, msg, line => { if (!socket.destroyed) socket.write(JSON.stringify({ progress: line }) + '\n') })
-        })().then(result => ({ ok: true, result }), (err: unknown) => ({ ok: false, error: (err as Error)?.message ?? String(err) }))
+          return await dispatch(handlers, me, msg, line => { if (!socket.destroyed) socket.write(JSON.stringify({ progress: line }) + '\n') })
+        })().then(result => ({ ok: true, result, server: me }), (err: unknown) => ({
+          ok: false, error: (err as Error)?.message ?? String(err), server: me, ...(err instanceof NotServingError ? { notServing: true } : {}),
+        }))
           .then(reply => { if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n') })
         pending.add(p)
         void p.finally(() => pending.delete(p))

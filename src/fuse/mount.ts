@@ -2,20 +2,20 @@
 // or an external umount: save everything, unmount, close. The exit code says
 // whether everything was saved.
 import { execFile, execFileSync } from 'node:child_process'
-import { stat as fspStat } from 'node:fs/promises'
-import { join } from 'node:path'
 import type { Config } from '../config-types.js'
 import type { FileSystem } from '../fs/api.js'
 import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
-import { fuseOps, PING_PREFIX } from './adapter.js'
+import { fuseOps } from './adapter.js'
 import { mountAt } from './mountinfo.js'
 import { patient, whileMoving } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
 import type { RecoveryReport } from '../fs/rename-journal.js'
 import { watchStage } from './stage-watch.js'
-import { socketPath, startControlServer, type ControlServer } from '../control/server.js'
+import { ownSocketPath, startControlServer, type ControlServer } from '../control/server.js'
+import { selfPing } from './self-ping.js'
+import { crashed, setFinalSave } from '../crash-guard.js'
 import { monotonic } from '../util/clock.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
@@ -77,8 +77,8 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const gate = writeGate(app.fs)
   // long calls wait while the mount's requests make progress
   const moved = (): number => { const q = app.queue.stats(); return q.succeeded + q.bytesIn + q.bytesOut }
-  let pinged: (name: string) => void = () => {}
-  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => pinged(name) }))
+  const ping = selfPing(mp)
+  const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => ping.heard(name) }))
   try {
     await mountFuse(fuse)
   } catch (err) {
@@ -86,19 +86,11 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
   const started = monotonic()
-  // After `umount; mount` at once the mount at mp is a new process's (the
-  // kernel even reuses the mount id): this one must neither take it for its
-  // own nor unmount it. It asks: a lookup of a name only it would answer.
-  let pingSerial = 0
-  const stillOurs = async (): Promise<boolean> => {
-    if (!mountAt(mp)) return false
-    const name = `${PING_PREFIX}${process.pid}-${++pingSerial}`
-    let answered = false
-    pinged = path => { if (path === name) answered = true }
-    // a busy or hung mount of ours answers late: that is no proof it is another's
-    const stat = fspStat(join(mp, name.slice(1))).then(() => true, () => true)
-    const settled = await Promise.race([stat, new Promise<boolean>(resolve => setTimeout(() => resolve(false), 5000).unref())])
-    return answered || !settled
+  const stillOurs = (): Promise<boolean> => ping.stillOurs()
+  /** lazy unmount, if the mount there is still ours: open files then fail, but nothing hangs on a dead mount */
+  const detachIfOurs = async (): Promise<void> => {
+    if (!await stillOurs()) return
+    try { execFileSync('fusermount', ['-uz', mp], { stdio: 'ignore' }) } catch { /* already gone */ }
   }
 
   // req/s over the last second, sampled once a second
@@ -145,14 +137,19 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
       return failure
     })()
     finished ??= phase1.then(async failure => {
+      // after a crash the unmount above may have been refused (a file open): never leave a dead mount
+      if (crashed()) await detachIfOurs()
       await control?.close().catch(() => {})
       // after a failed save, closing would only try (and wait) once more
       if (!failure) await app.close().catch(err => log.warn(`closing: ${messageOf(err)}`))
       clearInterval(sampler)
+      unguard()
       for (const [sig, fn] of handlers) process.off(sig, fn)
       // the errno prefixes of nested errors (EIO: ... EIO: ...) say nothing here
       if (failure) log.error(`some changes could not be saved: ${failure.replace(/\bEIO: /g, '')}`)
       else log.info(`unmounted ${mp}`)
+      // after an uncaught error the crash guard says how it went and exits (1), once the mount is detached
+      if (crashed()) await new Promise(() => {})
       return failure ? 1 : 0
     })
     void finished.then(resolveDone)
@@ -181,12 +178,17 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     resolveDone(1)
   }])
   for (const [sig, fn] of handlers) process.on(sig, fn)
+  // an uncaught error (crash-guard.ts): the same save as a signal's, then a lazy
+  // detach if the mount is still ours, so no dead ENOTCONN mount stays behind
+  const unguard = setFinalSave({ save: () => stop('uncaught error'), detach: detachIfOurs })
 
   // an old process at the same mount point may still hold the socket while it exits (a restart): wait a little for it
-  const startControl = async (handlers: Parameters<typeof startControlServer>[1]): Promise<ControlServer> => {
+  const identity = { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, pid: process.pid }
+  const startControl = async (handlers: Parameters<typeof startControlServer>[2]): Promise<ControlServer> => {
+    const path = await ownSocketPath(mp)
     for (let tries = 1; ; tries++) {
       try {
-        return await startControlServer(socketPath(mp), handlers)
+        return await startControlServer(path, identity, handlers)
       } catch (err) {
         if (tries >= 30 || phase1 || !/in use by another oortfs process/.test(messageOf(err))) throw err
         await new Promise(resolve => setTimeout(resolve, 500))
@@ -195,6 +197,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   try {
     control = await startControl({
+      serving: stillOurs,
       stats: () => ({
         mount: { mountpoint: mp, bucket: config.bucket, prefix: config.prefix, endpoint: config.endpoint, pid: process.pid, uptimeSeconds: Math.round((monotonic() - started) / 1000) },
         requests: app.queue.stats(),

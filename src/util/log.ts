@@ -1,7 +1,10 @@
 // One small logger. Levels; to stderr by default, to a file or syslog for a
 // daemon. Secrets never reach it: callers log names and codes, never
 // credentials, and redact() strips anything that looks like a signature.
-import { appendFileSync } from 'node:fs'
+// A log file is held open (0600) and written a line at a time, synchronously,
+// so the line of a crash is on disk before the process exits; reopenLog()
+// (SIGHUP) opens the path anew after logrotate moved the file away.
+import { closeSync, openSync, writeSync } from 'node:fs'
 
 export const LEVELS = ['error', 'warn', 'info', 'debug'] as const
 export type LogLevel = (typeof LEVELS)[number]
@@ -10,6 +13,11 @@ type Sink = (line: string) => void
 
 let level = 1 // warn
 let sink: Sink = line => process.stderr.write(line + '\n')
+/** resolves once what the sink was given has left the process (a pipe to logger(1)) */
+let flushSink: () => Promise<void> = async () => {}
+/** the log file, if the log goes to one, and its descriptor while open */
+let filePath: string | undefined
+let fd: number | undefined
 
 export function setLogLevel (name: LogLevel): void {
   level = LEVELS.indexOf(name)
@@ -19,14 +27,51 @@ export function logLevel (): LogLevel {
   return LEVELS[level]!
 }
 
+function closeFile (): void {
+  if (fd !== undefined) try { closeSync(fd) } catch { /* already closed */ }
+  fd = undefined
+}
+
+function openFile (path: string): number {
+  return openSync(path, 'a', 0o600)
+}
+
 export function logToFile (path: string): void {
+  closeFile()
+  filePath = path
+  try { fd = openFile(path) } catch { /* each line tries again: the folder may come back */ }
+  flushSink = async () => {}
   sink = line => {
-    try { appendFileSync(path, `${new Date().toISOString()} ${line}\n`) } catch { /* logging must never crash the mount */ }
+    try {
+      fd ??= openFile(path)
+      writeSync(fd, `${new Date().toISOString()} ${line}\n`)
+    } catch { /* logging must never crash the mount */ }
   }
 }
 
-export function logTo (fn: Sink): void {
+/**
+ * After logrotate moved the log file away (SIGHUP): the next lines go to a
+ * new file at the same path. False when the log goes to no file.
+ */
+export function reopenLog (): boolean {
+  if (filePath === undefined) return false
+  let next: number | undefined
+  try { next = openFile(filePath) } catch { /* the next line tries again */ }
+  closeFile()
+  fd = next
+  return true
+}
+
+export function logTo (fn: Sink, flush: () => Promise<void> = async () => {}): void {
+  closeFile()
+  filePath = undefined
   sink = fn
+  flushSink = flush
+}
+
+/** waits (briefly) until the lines logged so far have left the process: before a crash exits */
+export async function flushLog (timeoutMs = 2000): Promise<void> {
+  await Promise.race([flushSink().catch(() => {}), new Promise(resolve => setTimeout(resolve, timeoutMs).unref())])
 }
 
 const SECRET_PATTERNS: [RegExp, string][] = [

@@ -11,7 +11,7 @@ import {
   alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, stagingDirsOf, tmpDir, waitFor,
 } from '../helpers/oortfs-cli.js'
 import { mountAt } from '../../src/fuse/mountinfo.js'
-import { socketPath } from '../../src/control/server.js'
+import { ownSocketPath } from '../../src/control/server.js'
 
 ensureBuilt()
 const s3 = await withS3(t)
@@ -242,7 +242,8 @@ t.test('oortfs unmount clears a mount whose process died', async t => {
   cleanupMount(t, mnt, () => fg.child.pid)
   t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
   // the control socket opens just after the mount shows: kill only once it serves
-  t.ok(await waitFor(() => existsSync(socketPath(mnt)), 10_000), 'the control socket is up')
+  const sock = await ownSocketPath(mnt)
+  t.ok(await waitFor(() => existsSync(sock), 10_000), 'the control socket is up')
   fg.child.kill('SIGKILL')
   await fg.exited
   t.ok(isMounted(mnt), 'a dead mount stays behind')

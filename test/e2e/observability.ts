@@ -146,9 +146,10 @@ t.test('-o log_level=info in the foreground: mount and unmount, nothing more', a
 })
 
 // A background mount without log_file= logs to syslog when there is one
-// (/dev/log, through logger(1)), else to a file in the temp dir. Both run in a
-// private mount namespace whose /dev is a copy with or without a /dev/log:
-// here a stream socket that records what logger sends.
+// (/dev/log, through logger(1)), else to oortfs.log in the runtime folder
+// (/run/oortfs for root). Both run in a private mount namespace whose /dev is
+// a copy with or without a /dev/log (here a stream socket that records what
+// logger sends), and whose /run/oortfs is a tmpfs of its own.
 const LISTENER = `
 import net from 'node:net'
 import { appendFileSync, chmodSync } from 'node:fs'
@@ -157,7 +158,7 @@ net.createServer(c => c.on('data', d => appendFileSync(out, d))).listen(path, ()
 `
 
 for (const syslog of [true, false]) {
-  t.test(syslog ? 'a background mount logs to syslog, one line per event, with its priority' : 'without a syslog, to oortfs.log in the temp dir', {
+  t.test(syslog ? 'a background mount logs to syslog, one line per event, with its priority' : 'without a syslog, to oortfs.log in the runtime folder, 0600', {
     skip: process.getuid?.() !== 0 && 'needs root (unshare --mount)',
   }, async t => {
     const work = tmpDir(t)
@@ -171,7 +172,8 @@ for (const syslog of [true, false]) {
     const e = { ...plainEnv(env), TMPDIR: tmpDir(t, 'oortfs-tmp-') }
     const devices = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'fuse']
     t.equal((await ns.sh(`mount --bind /dev ${q(olddev)} && mount -t tmpfs tmpfs /dev && ` +
-      `for n in ${devices.join(' ')}; do touch /dev/$n && mount --bind ${q(olddev)}/$n /dev/$n || exit 1; done`)).code, 0, 'a /dev of our own')
+      `for n in ${devices.join(' ')}; do touch /dev/$n && mount --bind ${q(olddev)}/$n /dev/$n || exit 1; done && ` +
+      'mkdir -p /run/oortfs && mount -t tmpfs -o mode=0700 tmpfs /run/oortfs')).code, 0, 'a /dev and a /run/oortfs of our own')
     const out = join(work, 'syslog.out')
     if (syslog) {
       writeFileSync(join(work, 'listener.mjs'), LISTENER)
@@ -195,9 +197,11 @@ for (const syslog of [true, false]) {
         new RegExp(`^<30>.* oortfs\\[${pid}\\]: (unmount requested|unmounted from outside): saving changes and unmounting ${mnt}$`),
         new RegExp(`^<30>.* oortfs\\[${pid}\\]: unmounted ${mnt}$`),
       ], 'daemon.info lines tagged oortfs[PID]')
-      t.notOk(existsSync(join(e.TMPDIR, `oortfs-${process.getuid!()}`, 'oortfs.log')), 'no log file')
+      t.equal((await ns.sh('test -e /run/oortfs/oortfs.log')).code, 1, 'no log file')
+      t.notOk(existsSync(join(e.TMPDIR, `oortfs-${process.getuid!()}`, 'oortfs.log')), 'none in the temp dir either')
     } else {
-      const log = readFileSync(join(e.TMPDIR, `oortfs-${process.getuid!()}`, 'oortfs.log'), 'utf8')
+      const log = (await ns.sh('cat /run/oortfs/oortfs.log')).stdout
+      t.equal((await ns.sh('stat -c %a /run/oortfs/oortfs.log')).stdout.trim(), '600', 'readable by its owner alone')
       t.match(log, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z oortfs: mounted ${bucket} on ${mnt}$`, 'm'))
       t.match(log, new RegExp(`oortfs: unmounted ${mnt}$`, 'm'))
     }

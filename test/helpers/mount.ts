@@ -15,8 +15,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import type { RequestStats } from '../../src/s3/request-queue.js'
-import { request } from '../../src/control/client.js'
-import { socketPath } from '../../src/control/server.js'
+import { ask } from '../../src/control/client.js'
 import { alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, tmpDir, waitFor } from './oortfs-cli.js'
 import { newBucket, rawClient, sharedS3, type LocalS3Info, type Teardown } from './s3-server.js'
 
@@ -268,7 +267,7 @@ export async function mountBucket (t: Teardown, opts: MountOptions = {}): Promis
   }
 
   /** the same counters straight from the control socket: no CLI start-up, for polling */
-  const quickStats = async (): Promise<Stats> => await request(socketPath(realpathSync(dir)), { cmd: 'stats' }, 30_000) as Stats
+  const quickStats = async (): Promise<Stats> => await ask(realpathSync(dir), { cmd: 'stats' }, 30_000) as Stats
 
   let last: Stats | undefined
   const settle = async (settleMs = 1500): Promise<Stats> => {

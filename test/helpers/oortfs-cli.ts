@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mountAt } from '../../src/fuse/mountinfo.js'
-import { runtimeDir } from '../../src/config.js'
+import { defaultStagingParent } from '../../src/runtime-dir.js'
 import { stagingFoldersOf } from '../../src/staging-dir.js'
-import { socketPath } from '../../src/control/server.js'
+import { ownSocketPath } from '../../src/control/server.js'
 import type { LocalS3Info, Teardown } from './s3-server.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -123,7 +123,7 @@ export function cleanupMount (t: Teardown, dir: string, pid: () => number | unde
     // run's worth of them (GiBs) must not pile up in /tmp on a reused machine
     if (!p || !alive(p)) {
       for (const f of await stagingDirsOf(dir)) rmSync(f, { recursive: true, force: true })
-      rmSync(socketPath(canonicalOf(dir)), { force: true }) // a killed mount's control socket
+      rmSync(await ownSocketPath(canonicalOf(dir)), { force: true }) // a killed mount's control socket
     }
   })
 }
@@ -134,5 +134,5 @@ function canonicalOf (dir: string): string {
 
 /** the staging folders of a mount point (one per process that mounted it) in the default place */
 export async function stagingDirsOf (dir: string): Promise<string[]> {
-  return await stagingFoldersOf(runtimeDir(), canonicalOf(dir))
+  return await stagingFoldersOf(await defaultStagingParent(), canonicalOf(dir))
 }

@@ -231,26 +231,28 @@ t.test('credential order', async t => {
   t.same(c.credentials, { accessKeyId: 'AKH', secretAccessKey: 'SKH' })
   t.match(c.credentialSource, /\.passwd-oortfs/)
 
-  // an AWS shared config comes before the default key files
+  // an AWS shared config without keys does not hide it (test/unit/credentials.ts has the whole order)
   mkdirSync(join(home, '.aws'))
   writeFileSync(join(home, '.aws', 'credentials'), '[default]\n')
   c = await buildConfig(input, env)
-  t.equal(c.credentials, undefined)
+  t.same(c.credentials, { accessKeyId: 'AKH', secretAccessKey: 'SKH' })
   t.equal(c.profile, undefined)
 
-  // profile=
-  c = await buildConfig({ ...input, options: [...input.options, 'profile=work'] }, env)
+  // profile= must give keys, and then comes before the environment
+  await configError(t, buildConfig({ ...input, options: [...input.options, 'profile=work'] }, env), /profile=work gives no keys/)
+  writeFileSync(join(home, '.aws', 'credentials'), '[work]\naws_access_key_id = AKW\naws_secret_access_key = SKW\n')
+  c = await buildConfig({ ...input, options: [...input.options, 'profile=work'] }, { ...env, ...KEYS })
   t.equal(c.credentials, undefined)
   t.equal(c.profile, 'work')
   t.match(c.credentialSource, /profile work/)
 
-  // the environment comes before profile=
-  c = await buildConfig({ ...input, options: [...input.options, 'profile=work'] }, { ...env, ...KEYS, AWS_SESSION_TOKEN: 'tok' })
+  // the environment comes before the shared config and the key files
+  c = await buildConfig(input, { ...env, ...KEYS, AWS_SESSION_TOKEN: 'tok' })
   t.same(c.credentials, { accessKeyId: 'AKIDENV', secretAccessKey: 'envsecret', sessionToken: 'tok' })
   t.equal(c.profile, undefined)
 
   await configError(t, buildConfig(input, { ...env, AWS_ACCESS_KEY_ID: 'x' }), /AWS_SECRET_ACCESS_KEY is not/)
-  await configError(t, buildConfig({ ...input, options: [...input.options, 'sigv2'] }, env), /sigv2 needs explicit keys/)
+  await configError(t, buildConfig({ ...input, options: [...input.options, 'sigv2'] }, { HOME: join(home, 'nothing-here') }), /sigv2 needs explicit keys/)
 })
 
 t.test('a group-readable default key file is refused too', async t => {
