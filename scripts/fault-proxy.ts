@@ -416,6 +416,8 @@ export async function startFaultProxy (opts: FaultProxyOptions): Promise<FaultPr
     // going away (but not into silence or a hold): every connection is cut
     const cuts = (d: FaultSettings['down']): boolean => d === 'reset' || d === 'refuse'
     if (cuts(settings.down) && !cuts(wasDown)) {
+      // counted: a closed listener refuses new connections where this process cannot see them
+      stats.refused += sockets.size
       for (const s of sockets) kill(s)
       sockets.clear()
       upstreamAgent.destroy()
