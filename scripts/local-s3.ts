@@ -184,10 +184,23 @@ paxos propose interval = 0.01
 mon data avail warn = 1
 mon warn on insecure global id reclaim allowed = false
 mon data avail crit = 0
+# one log line a request costs radosgw CPU (tests seed 200,000 keys): errors only
+debug rgw = 0/0
+debug ms = 0/0
+debug osd = 0/0
+debug memstore = 0/0
+debug objclass = 0/0
+debug rados = 0/0
+debug objecter = 0/0
+debug civetweb = 0/0
 
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort} tcp_nodelay=1
 rgw enable apis = s3
+# a bucket of 200,000 keys (a test seeds one) is never resharded while it fills
+rgw dynamic resharding = false
+rgw enable ops log = false
+rgw enable usage log = false
 # lifecycle workers sleep 5 s at a time and delay shutdown by that much; oortfs uses no lifecycle rules
 rgw enable lc threads = false
 # memstore keeps deleted tail objects in RAM until gc: collect them within seconds

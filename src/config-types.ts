@@ -39,6 +39,8 @@ export interface Config {
   /** how long a read is retried without progress (retry_time=) */
   retryTimeMs: number
   attrTtlMs: number
+  /** listing entries the directory cache holds at most */
+  listCacheEntries: number
   metaMode: 'list' | 'head'
 
   blockSize: number

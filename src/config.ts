@@ -125,7 +125,7 @@ export function parseOptions (raw: readonly string[]): OptionValues {
 /** [min, max] of numeric options, and what the bound means */
 const RANGES: Record<string, [number, number, string?]> = {
   rps: [1, 1e6], concurrency: [1, 1024], retries: [1, 1e6], retry_time: [1, 86400], upload_concurrency: [1, 256],
-  attr_ttl: [0, 86400 * 365], op_timeout: [1, 86400],
+  attr_ttl: [0, 86400 * 365], op_timeout: [1, 86400], list_cache: [1000, 1e8, 'at least 1000'],
   uid: [0, 2 ** 32 - 2], gid: [0, 2 ** 32 - 2], umask: [0, 0o777],
   block_size: [4096, 2 ** 30, 'at least 4K'], cache_size: [0, 2 ** 50], readahead: [0, 2 ** 40],
   // S3 takes parts up to 5G, but a part goes out from one buffer of its size (and
@@ -307,6 +307,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     retries: given.retries as number | undefined,
     retryTimeMs: Math.round(num('retry_time') * 1000),
     attrTtlMs: Math.round(num('attr_ttl') * 1000),
+    listCacheEntries: num('list_cache'),
     metaMode: v('meta') as Config['metaMode'],
     blockSize: num('block_size'),
     cacheSize: num('cache_size'),

@@ -31,6 +31,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'retries', type: 'int', help: 'most attempts per request, whatever the time (default: no limit; `retry_time` and `op_timeout` decide)' },
   { name: 'retry_time', type: 'number', default: 60, help: 'seconds a read (GET, HEAD, listing) is retried through throttling, 5xx answers and network errors without progress before EIO; requests that change the server are retried for `op_timeout` (see Retries)' },
   { name: 'attr_ttl', type: 'number', default: 30, help: 'seconds a listing, attribute or missing name is trusted without asking the server again' },
+  { name: 'list_cache', type: 'int', default: 250_000, help: 'listing entries kept in memory, across all directories (about 1 KiB each): `find` over a bucket of millions of keys keeps the most recent ones' },
   { name: 'meta', type: 'enum', default: 'list', values: ['list', 'head'], help: '`list`: `ls -l` from listings alone; `head`: a HEAD per file and directory for exact s3fs metadata (buckets s3fs writes)' },
   { name: 'block_size', type: 'size', default: MiB / 4, help: 'read block size: the least a read fetches (a random 4 KiB read costs one GET of this)' },
   { name: 'cache_size', type: 'size', default: 256 * MiB, help: 'memory for read data: the block cache and the read-ahead on its way' },

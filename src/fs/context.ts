@@ -15,6 +15,8 @@ export type CoreOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | '
   'blockSize' | 'cacheSize' | 'readahead' | 'partSize' | 'uploadConcurrency'> & {
   /** this process's own staging folder (staging-dir.ts) */
   stagingDir: string
+  /** the listing cache's bound (default: dir-cache.ts's MAX_CACHED_ENTRIES) */
+  listCacheEntries?: number
 }
 
 export interface FsContext {

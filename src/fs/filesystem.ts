@@ -57,7 +57,7 @@ export class OortFs implements FileSystem {
       : new AttrIndex(store, {
         uid: opts.uid, gid: opts.gid, mode: kind => defaultMode(this.ctx, kind),
       }, { ttlMs: opts.attrTtlMs, now: this.monotonic, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
-    this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.monotonic, meta })
+    this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.monotonic, meta, maxEntries: opts.listCacheEntries })
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)

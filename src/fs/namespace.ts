@@ -37,6 +37,8 @@ export interface NamespaceOptions {
   ttlMs: number
   now?: () => number
   meta?: MetaSource
+  /** the directory cache's bound in entries (default MAX_CACHED_ENTRIES) */
+  maxEntries?: number
 }
 
 export class Namespace {
@@ -54,7 +56,7 @@ export class Namespace {
     this.names = names
     this.meta = opts.meta
     this.now = opts.now ?? monotonic
-    this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now })
+    this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now, maxEntries: opts.maxEntries })
   }
 
   /** the entry at path (not '/'), or undefined if nothing is there */
