@@ -17,6 +17,7 @@ import { ownSocketPath, startControlServer, type ControlServer } from '../contro
 import { selfPing } from './self-ping.js'
 import { crashed, setFinalSave } from '../crash-guard.js'
 import { monotonic } from '../util/clock.js'
+import { fuseDescriptors, sessionSince } from './fuse-session.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
@@ -79,6 +80,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const moved = (): number => { const q = app.queue.stats(); return q.succeeded + q.bytesIn + q.bytesOut }
   const ping = selfPing(mp)
   const fuse = new OortFuse(config, fuseOps(patient(gate.fs, moved, config.opTimeoutMs), { debug: log.enabled('debug'), onPing: name => ping.heard(name) }))
+  const fdsBefore = fuseDescriptors()
   try {
     await mountFuse(fuse)
   } catch (err) {
@@ -86,6 +88,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
   const started = monotonic()
+  const session = sessionSince(fdsBefore)
   const stillOurs = (): Promise<boolean> => ping.stillOurs()
   /** lazy unmount, if the mount there is still ours: open files then fail, but nothing hangs on a dead mount */
   const detachIfOurs = async (): Promise<void> => {
@@ -117,7 +120,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
   const stop = (reason: string): Promise<string | undefined> => {
     phase1 ??= (async () => {
       log.info(`${reason}: saving changes and unmounting ${mp}`)
-      clearInterval(poller)
+      stopPolling()
       let failure: string | undefined
       // calls under way (a long mv, a close) are waited for while they move, as they themselves wait
       const quiet = await watched('waiting for calls under way', whileMoving(gate.close(7 * 24 * 3600 * 1000), 'calls under way', moved, config.opTimeoutMs).catch(() => false))
@@ -156,18 +159,33 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     return phase1
   }
 
-  // external umount (fusermount -u, umount -l): fuse-native never says so
+  // external umount (fusermount -u, umount -l): fuse-native never says so.
+  // A lazy one (umount -l) leaves the kernel's connection alive while files
+  // are open there: those keep working, and the mount saves and exits only
+  // once the kernel lets the connection go (fuse-session.ts).
   let polling = false
-  const poller = setInterval(() => {
+  let detached = false
+  let poller: NodeJS.Timeout | undefined
+  const poll = (): void => {
     if (polling) return
     polling = true
     void stillOurs().then(mine => {
       if (mine) return
-      // a new mount holds the point: its process may take the control socket at once
-      if (mountAt(mp)) void control?.close().catch(() => {})
-      void stop('unmounted from outside')
+      if (!detached && mountAt(mp)) {
+        // a new mount holds the point: its process may take the control socket at once
+        void control?.close().catch(() => {})
+      }
+      if (session.alive()) {
+        if (!detached) log.warn(`${mp} was detached (umount -l): the files still open there keep working; saving and exiting once the last one closes`)
+        detached = true
+        return
+      }
+      void stop(detached ? 'the last file open on the detached mount closed' : 'unmounted from outside')
     }).finally(() => { polling = false })
-  }, opts.pollMs ?? 1000)
+  }
+  const startPolling = (): void => { poller ??= setInterval(poll, opts.pollMs ?? 1000) }
+  const stopPolling = (): void => { clearInterval(poller); poller = undefined }
+  startPolling()
 
   let signalled = 0
   const handlers: [NodeJS.Signals, () => void][] = (opts.signals ?? ['SIGINT', 'SIGTERM']).map(sig => [sig, () => {
@@ -218,8 +236,14 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
           } catch (err) {
             throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
           }
-          clearInterval(poller) // the unmount below is ours, not one from outside
-          await watched('unmounting', politeUnmount(mp))
+          stopPolling() // the unmount below is ours, not one from outside
+          try {
+            await watched('unmounting', politeUnmount(mp))
+          } catch (err) {
+            // refused (busy): still mounted, and a later umount from outside must still be seen
+            startPolling()
+            throw err
+          }
         }
         const failure = await stop('unmount requested')
         if (failure) throw new Error(`some changes could not be saved: ${failure}`)

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3'
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { newBucket, rawClient, withS3 } from '../helpers/s3-server.js'
 import {
   alive, cleanupMount, cliEnv, ensureBuilt, isMounted, runCli, spawnForeground, stagingDirsOf, tmpDir, waitFor,
@@ -234,6 +234,81 @@ t.test('oortfs unmount refuses a busy mount and keeps it up', async t => {
   t.same([again.code, again.stderr], [0, ''])
   t.equal(await fg.exited, 0)
   t.equal(await objectText(bucket, 'still-works.txt'), 'yes')
+})
+
+t.test('after oortfs unmount was refused (busy), an external umount still stops the process', async t => {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const busy = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' })
+  t.teardown(() => { busy.kill('SIGKILL') })
+  t.equal((await runCli(['unmount', mnt], env)).code, 1, 'refused: busy')
+  writeFileSync(join(mnt, 'after-refusal.txt'), 'kept')
+  busy.kill('SIGKILL')
+  await new Promise(r => busy.on('exit', r))
+  execFileSync('umount', [mnt])
+  const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 8000))])
+  t.equal(code, 0, 'the umount from outside is noticed: saved and exited 0')
+  t.equal(await objectText(bucket, 'after-refusal.txt'), 'kept')
+})
+
+t.test('umount -l: files open on the detached mount keep working until the last closes, then it saves and exits', async t => {
+  const { mnt, bucket } = await prepare(t)
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'in.txt', Body: 'read after the detach' }))
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  // a writer and a reader with their files open across the detach: python, one line at a time from stdin
+  const peer = spawn('python3', ['-u', '-c', [
+    'import os, sys',
+    `w = os.open(${JSON.stringify(join(mnt, 'out.txt'))}, os.O_WRONLY | os.O_CREAT, 0o644)`,
+    `r = os.open(${JSON.stringify(join(mnt, 'in.txt'))}, os.O_RDONLY)`,
+    'os.write(w, b"before the detach\\n")',
+    'print("open", flush=True)',
+    'sys.stdin.readline()',
+    'os.write(w, b"after the detach\\n")',
+    'print(os.pread(r, 100, 0).decode(), flush=True)',
+    'os.close(r)',
+    'os.close(w)',
+    'print("closed", flush=True)',
+  ].join('\n')], { stdio: ['pipe', 'pipe', 'pipe'] })
+  t.teardown(() => { peer.kill('SIGKILL') })
+  let out = ''
+  let err = ''
+  peer.stdout.on('data', d => { out += String(d) })
+  peer.stderr.on('data', d => { err += String(d) })
+  t.ok(await waitFor(() => out.includes('open'), 10_000), 'the peer has its files open')
+  execFileSync('umount', ['-l', mnt])
+  t.notOk(isMounted(mnt), 'detached from the mount point at once')
+  await new Promise(resolve => setTimeout(resolve, 2500))
+  t.ok(alive(fg.child.pid!), 'the mount process goes on while files are open there')
+  peer.stdin.write('go\n')
+  t.ok(await waitFor(() => out.includes('closed'), 10_000), `the peer wrote, read and closed on the detached mount: ${out} ${err}`)
+  t.match(out, /read after the detach/, 'the read on the detached mount gave the file\'s bytes')
+  const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 10_000))])
+  t.equal(code, 0, 'after the last close: saved and exited 0')
+  t.equal(await objectText(bucket, 'out.txt'), 'before the detach\nafter the detach\n', 'every write is on the server')
+  t.match(fg.stderr(), /detached \(umount -l\)/, 'the log says why it waits')
+})
+
+t.test('odd names: quotes, spaces, a newline and a dollar in the prefix and the mount point', async t => {
+  const base = tmpDir(t)
+  const mnt = join(base, `it's "odd" $HOME dir`)
+  mkdirSync(mnt)
+  const bucket = await newBucket(s3, t, 'odd-names2')
+  const prefix = `a "b" 'c' $x\ny`
+  const fg = spawnForeground([`${bucket}:/${prefix}`, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), `mounted: ${fg.stderr()}`)
+  writeFileSync(join(mnt, 'f.txt'), 'under the odd prefix')
+  t.equal(await objectText(bucket, `${prefix}/f.txt`), 'under the odd prefix', 'the prefix is used as given')
+  const stats = await runCli(['stats', mnt, '--json'], env)
+  t.equal(stats.code, 0, `oortfs stats finds the odd mount point: ${stats.stderr}`)
+  const r = await runCli(['unmount', mnt], env)
+  t.same([r.code, r.stderr], [0, ''], 'oortfs unmount of it')
+  t.equal(await fg.exited, 0)
+  t.notOk(isMounted(mnt), 'unmounted')
 })
 
 t.test('oortfs unmount clears a mount whose process died', async t => {
