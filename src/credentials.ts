@@ -110,8 +110,9 @@ async function profileKeys (profile: string, env: NodeJS.ProcessEnv): Promise<Cr
     if (c.accessKeyId && c.secretAccessKey) return { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }
     return `no keys for profile ${profile} in ${files}`
   } catch (err) {
-    // the SDK's reasons name profiles and settings, not values
-    return `no keys for profile ${profile} in ${files}: ${String((err as Error)?.message ?? err).replace(/\s+/g, ' ').slice(0, 200)}`
+    // only the error's name: the SDK's message of a failing credential_process quotes its command line and stderr, which may hold a token
+    const e = err as { name?: string, code?: string }
+    return `no keys for profile ${profile} in ${files} (${e?.code ?? e?.name ?? 'error'})`
   }
 }
 

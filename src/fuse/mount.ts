@@ -171,8 +171,9 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     polling = true
     void stillOurs().then(mine => {
       if (mine) return
-      if (!detached && mountAt(mp)) {
-        // a new mount holds the point: its process may take the control socket at once
+      if (!detached) {
+        // nothing addresses this mount by its path any more, and a new mount
+        // there (now or while open files keep this one alive) takes the socket
         void control?.close().catch(() => {})
       }
       if (session.alive()) {
@@ -237,6 +238,12 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
             throw new Error(`not unmounted: some changes could not be saved (${messageOf(err)}); retry later, or force it with fusermount -uz ${mp} and lose them`)
           }
           stopPolling() // the unmount below is ours, not one from outside
+          // during the save a umount (and a new mount there) may have come: never unmount another's
+          if (phase1 || !await stillOurs()) {
+            const failure = await stop('unmount requested')
+            if (failure) throw new Error(`some changes could not be saved: ${failure}`)
+            return
+          }
           try {
             await watched('unmounting', politeUnmount(mp))
           } catch (err) {

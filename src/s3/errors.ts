@@ -67,8 +67,16 @@ const LIMITED_RETRY: Record<string, number> = {
 /** 5xx that no retry cures */
 const FINAL_CODES = new Set(['NotImplemented'])
 
+/**
+ * This machine's own files failing inside an attempt (a part read from the
+ * staging file): no outage of the server, so no retry, and the errno as it is
+ */
+const LOCAL_ERRNOS = new Set(['EIO', 'ENOENT', 'EMFILE', 'ENFILE', 'ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EBADF', 'EISDIR', 'ENOTDIR', 'EROFS'])
+/** what the caller sees of them: a full disk is a full disk, anything else a failed I/O */
+const localErrno = (code: string): Errno => code === 'ENOSPC' || code === 'EDQUOT' ? 'ENOSPC' : 'EIO'
+
 /** failures of ours, before any byte left: nothing to retry */
-const LOCAL_FAILURES = new Set(['CredentialsProviderError', 'AbortError', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError'])
+const LOCAL_FAILURES = new Set(['CredentialsProviderError', 'AbortError', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', ...LOCAL_ERRNOS])
 
 /**
  * Node's names for a server certificate it would not accept, and what each
@@ -143,9 +151,9 @@ export function toS3Error (err: unknown, what: string): S3Error {
   }
   const status = e?.$metadata?.httpStatusCode ?? e?.$response?.statusCode ?? 0
   let code = e?.Code ?? e?.name ?? e?.code ?? 'Unknown'
-  if (e?.code && (NETWORK_CODES.has(e.code) || TLS_REASONS[e.code])) code = e.code
+  if (e?.code && (NETWORK_CODES.has(e.code) || TLS_REASONS[e.code] || LOCAL_ERRNOS.has(e.code))) code = e.code
   if (code === 'Unknown' || code === 'Error' || code === 'UnknownError') code = statusCode(status)
-  const errno = ERRNO_BY_CODE[code] ?? errnoForStatus(status)
+  const errno = ERRNO_BY_CODE[code] ?? (LOCAL_ERRNOS.has(code) ? localErrno(code) : errnoForStatus(status))
   const reason = TLS_REASONS[code] ?? EXPLAINED[code]
   const detail = e?.message && e.message !== code && e.message !== 'UnknownError' ? `: ${e.message}` : ''
   const message = `${what} failed with ${code}${status ? ` (HTTP ${status})` : ''}${reason ? `: ${reason}` : detail}`

@@ -62,16 +62,39 @@ export class HostBudget {
     await writeFile(tmp, JSON.stringify({ pid: process.pid, rps } satisfies Member))
     await rename(tmp, b.file) // whole or not at all: a reader never sees half a file
     process.on('exit', b.removeOnExit)
-    await b.rescan()
-    b.watcher = watch(dir, () => { void b.rescan() })
-    b.watcher.on('error', () => {}) // the timer still rescans
-    b.watcher.unref()
+    try {
+      await b.rescan()
+    } catch (err) {
+      // counted by the others but not sharing: never; the caller keeps its whole rps
+      await b.close()
+      throw err
+    }
+    try {
+      b.watcher = watch(dir, () => { void b.rescan() })
+      b.watcher.on('error', () => {}) // the timer still rescans
+      b.watcher.unref()
+    } catch { /* no inotify watch left (ENOSPC): the timer alone rescans */ }
     b.timer = setInterval(() => { void b.rescan() }, rescanMs)
     b.timer.unref()
     return b
   }
 
+  private scanning?: Promise<void>
+  private again = false
+
+  /** one scan at a time (a slower, older one must not put back a stale share), another after it if asked meanwhile */
   async rescan (): Promise<void> {
+    if (this.scanning) { this.again = true; return await this.scanning }
+    this.scanning = (async () => {
+      do {
+        this.again = false
+        await this.scanOnce()
+      } while (this.again && !this.closed)
+    })().finally(() => { this.scanning = undefined })
+    return await this.scanning
+  }
+
+  private async scanOnce (): Promise<void> {
     if (this.closed) return
     const names = await readdir(this.dir).catch(() => [] as string[])
     const rates: number[] = []
@@ -86,7 +109,12 @@ export class HostBudget {
       if (path === this.file) mine = rates.length
       rates.push(m.rps)
     }
-    if (mine < 0) { mine = rates.length; rates.push(this.rps) } // our file is being replaced: count us anyway
+    if (mine < 0) {
+      // our file is gone (removed by someone else) or being replaced: count us anyway, and write it again
+      mine = rates.length
+      rates.push(this.rps)
+      if (!this.closed) await writeFile(this.file, JSON.stringify({ pid: process.pid, rps: this.rps } satisfies Member)).catch(() => {})
+    }
     const share = Math.max(1, Math.floor(fairShares(rates)[mine]!))
     if (this.closed || (share === this.share && rates.length === this.members)) return
     this.share = share

@@ -94,6 +94,8 @@ export class RequestQueue {
     let since: number | undefined
     /** this request, for the outage count */
     const me = {}
+    /** tries that failed, by error code: a limited error's limit counts its own */
+    const failedWith = new Map<string, number>()
     for (let n = 1; ; n++) {
       signal?.throwIfAborted()
       let slot: Slot | undefined
@@ -132,7 +134,9 @@ export class RequestQueue {
           this.totals.throttled++
           this.limiter.throttled(slot?.sentAt)
         }
-        const pause = signal?.aborted ? undefined : nextPause(e, n, now - (since ?? now), budget, this.retry)
+        const same = (failedWith.get(e.code) ?? 0) + 1
+        failedWith.set(e.code, same)
+        const pause = signal?.aborted ? undefined : nextPause(e, n, now - (since ?? now), budget, this.retry, Math.random, same)
         if (pause === undefined) {
           if (e.retryable && !signal?.aborted) {
             this.totals.failed++

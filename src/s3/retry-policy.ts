@@ -48,9 +48,11 @@ export function budgetFor (type: string, o: RetryOptions, override?: number): nu
  * with `e`, after `failingMs` without progress; undefined when the error is
  * final. The last try comes at the deadline, not before it.
  */
-export function nextPause (e: S3Error, attempt: number, failingMs: number, budgetMs: number, o: RetryOptions, random: () => number = Math.random): number | undefined {
+export function nextPause (e: S3Error, attempt: number, failingMs: number, budgetMs: number, o: RetryOptions, random: () => number = Math.random, sameError = attempt): number | undefined {
   if (!e.retryable) return undefined
-  if (attempt >= Math.min(o.maxAttempts, e.attemptLimit)) return undefined
+  // a limited error (clock skew, a bad answer) counts its own tries: three
+  // refused connections before it must not use up its retries
+  if (attempt >= o.maxAttempts || sameError >= e.attemptLimit) return undefined
   const left = budgetMs - failingMs
   if (left <= 0) return undefined
   const cap = Math.min(o.maxBackoffMs, o.backoffMs * 2 ** Math.min(30, attempt - 1))

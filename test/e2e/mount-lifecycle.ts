@@ -28,6 +28,20 @@ async function prepare (t: Test): Promise<{ mnt: string; bucket: string }> {
   return { mnt, bucket }
 }
 
+/** a foreground mount of a fresh bucket, mounted, torn down after the test */
+async function foreground (t: Test): Promise<{ mnt: string; bucket: string; fg: ReturnType<typeof spawnForeground> }> {
+  const { mnt, bucket } = await prepare(t)
+  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
+  cleanupMount(t, mnt, () => fg.child.pid)
+  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  return { mnt, bucket, fg }
+}
+
+/** the process's exit code, or 'still running' after ms */
+function exitWithin (fg: ReturnType<typeof spawnForeground>, ms: number): Promise<unknown> {
+  return Promise.race([fg.exited, new Promise(resolve => setTimeout(() => resolve('still running'), ms))])
+}
+
 async function objectText (bucket: string, key: string): Promise<string> {
   const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
   return await out.Body!.transformToString()
@@ -105,14 +119,10 @@ t.test('foreground: SIGTERM saves everything and exits 0', async t => {
 })
 
 t.test('an external umount stops the process', async t => {
-  const { mnt, bucket } = await prepare(t)
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const { mnt, bucket, fg } = await foreground(t)
   writeFileSync(join(mnt, 'a.txt'), 'saved before umount')
   execFileSync('umount', [mnt])
-  const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 8000))])
-  t.equal(code, 0, 'noticed and exited 0')
+  t.equal(await exitWithin(fg, 8000), 0, 'noticed and exited 0')
   t.equal(await objectText(bucket, 'a.txt'), 'saved before umount')
 })
 
@@ -237,10 +247,7 @@ t.test('oortfs unmount refuses a busy mount and keeps it up', async t => {
 })
 
 t.test('after oortfs unmount was refused (busy), an external umount still stops the process', async t => {
-  const { mnt, bucket } = await prepare(t)
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const { mnt, bucket, fg } = await foreground(t)
   const busy = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' })
   t.teardown(() => { busy.kill('SIGKILL') })
   t.equal((await runCli(['unmount', mnt], env)).code, 1, 'refused: busy')
@@ -248,17 +255,13 @@ t.test('after oortfs unmount was refused (busy), an external umount still stops 
   busy.kill('SIGKILL')
   await new Promise(r => busy.on('exit', r))
   execFileSync('umount', [mnt])
-  const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 8000))])
-  t.equal(code, 0, 'the umount from outside is noticed: saved and exited 0')
+  t.equal(await exitWithin(fg, 8000), 0, 'the umount from outside is noticed: saved and exited 0')
   t.equal(await objectText(bucket, 'after-refusal.txt'), 'kept')
 })
 
 t.test('umount -l: files open on the detached mount keep working until the last closes, then it saves and exits', async t => {
-  const { mnt, bucket } = await prepare(t)
+  const { mnt, bucket, fg } = await foreground(t)
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'in.txt', Body: 'read after the detach' }))
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
   // a writer and a reader with their files open across the detach: python, one line at a time from stdin
   const peer = spawn('python3', ['-u', '-c', [
     'import os, sys',
@@ -286,8 +289,7 @@ t.test('umount -l: files open on the detached mount keep working until the last 
   peer.stdin.write('go\n')
   t.ok(await waitFor(() => out.includes('closed'), 10_000), `the peer wrote, read and closed on the detached mount: ${out} ${err}`)
   t.match(out, /read after the detach/, 'the read on the detached mount gave the file\'s bytes')
-  const code = await Promise.race([fg.exited, new Promise(r => setTimeout(() => r('still running'), 10_000))])
-  t.equal(code, 0, 'after the last close: saved and exited 0')
+  t.equal(await exitWithin(fg, 10_000), 0, 'after the last close: saved and exited 0')
   t.equal(await objectText(bucket, 'out.txt'), 'before the detach\nafter the detach\n', 'every write is on the server')
   t.match(fg.stderr(), /detached \(umount -l\)/, 'the log says why it waits')
 })

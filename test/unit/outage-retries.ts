@@ -193,3 +193,19 @@ t.test('an abort ends a long pause at once', async t => {
   t.equal(r.at, 100, 'at the abort')
   t.equal(attempts, 1, 'and no retry after it')
 })
+
+t.test('a clock skew after refused connections still gets its own retries (the network came up before the clock was fixed)', async t => {
+  const clock = new FakeClock()
+  const q = queue(clock)
+  let n = 0
+  const r = watch(clock, q.run('HeadObject', 'check bucket b', Priority.Metadata, async sent => {
+    sent()
+    n++
+    if (n <= 3) throw refused()
+    if (n === 4) throw serverError('RequestTimeTooSkewed', 403, 'check bucket b')
+    return 'ok'
+  }))
+  await clock.runUntil(() => r.at !== undefined, 30 * SECOND)
+  t.equal(r.value, 'ok', 'the retry signed with the corrected clock succeeds')
+  t.equal(n, 5)
+})

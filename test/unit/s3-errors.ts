@@ -81,3 +81,12 @@ t.test('Retry-After is read from the answer, in seconds or as an HTTP date', asy
   t.equal(toS3Error(sdk('SlowDown', 503), 'op').retryAfterMs, undefined, 'absent: none')
   t.equal(retryAfter({ 'Retry-After': 'Wed, 21 Oct 2015 07:28:00 GMT' }, Date.parse('Wed, 21 Oct 2015 07:27:30 GMT')), 30_000, 'any case, dates exact')
 })
+
+t.test('this machine\'s own file errors inside an attempt are no outage: not retried, errno kept', async t => {
+  const io = toS3Error(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO', errno: -5 }), 'upload part 1 of f')
+  t.same([io.code, io.errno, io.retryable, io.unavailable], ['EIO', 'EIO', false, false])
+  const full = toS3Error(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }), 'x')
+  t.same([full.errno, full.retryable], ['ENOSPC', false])
+  const reset = toS3Error(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), 'x')
+  t.ok(reset.retryable, 'a reset connection still is')
+})
