@@ -133,7 +133,7 @@ async function shareBudget (config: Config, queue: RequestQueue): Promise<HostBu
     if (problem) throw new Error(problem)
     return await HostBudget.join(dir, config.rps, (share, members) => {
       queue.limiter.setMax(share)
-      log.info(members > 1
+      log.debug(members > 1
         ? `${members} oortfs processes of this user use this account on this machine: this one sends up to ${share} requests/s of rps=${config.rps}`
         : `no other oortfs process uses this account on this machine: up to ${share} requests/s`)
     })
