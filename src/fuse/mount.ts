@@ -7,7 +7,6 @@ import type { FileSystem } from '../fs/api.js'
 import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
 import { fuseOps } from './adapter.js'
-import { mountAt } from './mountinfo.js'
 import { patient, whileMoving } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
@@ -239,17 +238,14 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
           }
           stopPolling() // the unmount below is ours, not one from outside
           // during the save a umount (and a new mount there) may have come: never unmount another's
-          if (phase1 || !await stillOurs()) {
-            const failure = await stop('unmount requested')
-            if (failure) throw new Error(`some changes could not be saved: ${failure}`)
-            return
-          }
-          try {
-            await watched('unmounting', politeUnmount(mp))
-          } catch (err) {
-            // refused (busy): still mounted, and a later umount from outside must still be seen
-            startPolling()
-            throw err
+          if (!phase1 && await stillOurs()) {
+            try {
+              await watched('unmounting', politeUnmount(mp))
+            } catch (err) {
+              // refused (busy): still mounted, and a later umount from outside must still be seen
+              startPolling()
+              throw err
+            }
           }
         }
         const failure = await stop('unmount requested')
