@@ -296,7 +296,7 @@ t.test('umount -l: files open on the detached mount keep working until the last 
 
 t.test('odd names: quotes, spaces, a newline and a dollar in the prefix and the mount point', async t => {
   const base = tmpDir(t)
-  const mnt = join(base, `it's "odd" $HOME dir`)
+  const mnt = join(base, `it's "odd" $HOME\nnew line`)
   mkdirSync(mnt)
   const bucket = await newBucket(s3, t, 'odd-names2')
   const prefix = `a "b" 'c' $x\ny`
