@@ -20,20 +20,35 @@ export function selfPing (mp: string, opts: { timeoutMs?: number, mounted?: () =
   let serial = 0
   /** names of pings in flight -> whether our adapter heard them; names we did not send are not kept */
   const waiting = new Map<string, boolean>()
+  /**
+   * a lookup of ours that outlived its ping (the mount busy: a long rename
+   * holds the root's lock). It holds one of libuv's 4 threads until it ends,
+   * and the staging reads and DNS lookups of the uploads need them: no other
+   * lookup is sent while it hangs, and the mount is taken for ours (busy).
+   */
+  let stuck: Promise<unknown> | undefined
+  const ping = async (): Promise<boolean> => {
+    const name = `${PING_PREFIX}${process.pid}-${++serial}`
+    waiting.set(name, false)
+    try {
+      // a busy or hung mount of ours answers late: that is no proof it is another's
+      const looked = stat(join(mp, name.slice(1))).then(() => true, () => true)
+      const settled = await Promise.race([looked, new Promise<boolean>(resolve => setTimeout(() => resolve(false), timeoutMs).unref())])
+      if (!settled) {
+        stuck = looked
+        void looked.finally(() => { if (stuck === looked) stuck = undefined })
+      }
+      return waiting.get(name) === true || !settled
+    } finally {
+      waiting.delete(name)
+    }
+  }
   return {
     heard: path => { if (waiting.has(path)) waiting.set(path, true) },
     stillOurs: async () => {
       if (!mounted()) return false
-      const name = `${PING_PREFIX}${process.pid}-${++serial}`
-      waiting.set(name, false)
-      try {
-        // a busy or hung mount of ours answers late: that is no proof it is another's
-        const looked = stat(join(mp, name.slice(1))).then(() => true, () => true)
-        const settled = await Promise.race([looked, new Promise<boolean>(resolve => setTimeout(() => resolve(false), timeoutMs).unref())])
-        return waiting.get(name) === true || !settled
-      } finally {
-        waiting.delete(name)
-      }
+      if (stuck) return true
+      return await ping()
     },
   }
 }

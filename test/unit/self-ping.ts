@@ -32,3 +32,19 @@ t.test('a lookup that hangs: a busy mount of ours, not proof it is another\'s', 
   t.teardown(() => clearInterval(alive))
   t.equal(await ping.stillOurs(), true)
 })
+
+t.test('while a lookup of ours still hangs, no other is sent (each would hold one of libuv\'s threads)', async t => {
+  let lookups = 0
+  let finish!: () => void
+  const ping = selfPing(MP, { mounted: () => true, timeoutMs: 30, stat: () => { lookups++; return new Promise<void>(resolve => { finish = resolve }) } })
+  const alive = setInterval(() => {}, 1000) // the ping's own timer does not keep a process alive
+  t.teardown(() => clearInterval(alive))
+  t.equal(await ping.stillOurs(), true, 'a hung lookup: ours, busy')
+  t.equal(await ping.stillOurs(), true)
+  t.equal(await ping.stillOurs(), true)
+  t.equal(lookups, 1, 'one lookup for the three asks')
+  finish()
+  await new Promise(resolve => setTimeout(resolve, 10))
+  await ping.stillOurs()
+  t.equal(lookups, 2, 'once it ended, the next ask looks again')
+})
