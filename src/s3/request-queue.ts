@@ -90,8 +90,13 @@ export class RequestQueue {
     const { signal, retryMs } = opts instanceof AbortSignal ? { signal: opts, retryMs: undefined } : (opts ?? {})
     const budget = budgetFor(type, this.retry, retryMs)
     const urgency = priority instanceof Urgency ? priority : undefined
-    /** since when this request has been failing without progress (its first attempt's start) */
-    let since: number | undefined
+    /**
+     * how long this request has been failing without progress: its attempts
+     * on the wire and its pauses, not its waits in this queue or for a rate
+     * slot (a backlog under SlowDown is the mount at work, not an outage)
+     */
+    let failing = 0
+    let attemptStart = 0
     /** this request, for the outage count */
     const me = {}
     /** tries that failed, by error code: a limited error's limit counts its own */
@@ -107,7 +112,7 @@ export class RequestQueue {
         const r = await this.queue.add(async () => {
           stop?.()
           slot = await this.limiter.acquire()
-          since ??= this.clock.now()
+          attemptStart = this.clock.now()
           try {
             this.counts[type] = (this.counts[type] ?? 0) + 1
             this.totals.total++
@@ -129,18 +134,18 @@ export class RequestQueue {
       } catch (err) {
         const e: S3Error = toS3Error(err, what)
         const now = this.clock.now()
-        if (moved) since = now
+        failing = moved ? 0 : failing + (slot ? now - attemptStart : 0)
         if (e.throttled) {
           this.totals.throttled++
           this.limiter.throttled(slot?.sentAt)
         }
         const same = (failedWith.get(e.code) ?? 0) + 1
         failedWith.set(e.code, same)
-        const pause = signal?.aborted ? undefined : nextPause(e, n, now - (since ?? now), budget, this.retry, Math.random, same)
+        const pause = signal?.aborted ? undefined : nextPause(e, n, failing, budget, this.retry, Math.random, same)
         if (pause === undefined) {
           if (e.retryable && !signal?.aborted) {
             this.totals.failed++
-            log.warn(`${what}: giving up after ${n} attempts in ${((now - (since ?? now)) / 1000).toFixed(1)} s: ${e.code}`)
+            log.warn(`${what}: giving up after ${n} attempts in ${(failing / 1000).toFixed(1)} s without progress: ${e.code}`)
           }
           throw e
         }
@@ -151,6 +156,7 @@ export class RequestQueue {
           log.debug(`${what}: ${e.code}, retry ${n} in ${pause} ms`)
         }
         await this.pause(pause, signal)
+        failing += pause
       } finally {
         stop?.()
       }

@@ -209,3 +209,21 @@ t.test('a clock skew after refused connections still gets its own retries (the n
   t.equal(r.value, 'ok', 'the retry signed with the corrected clock succeeds')
   t.equal(n, 5)
 })
+
+t.test('a retry\'s wait in the queue is not time without progress: a backlog is the mount at work', async t => {
+  const clock = new FakeClock()
+  const q = queue(clock, { concurrency: 1 })
+  let n = 0
+  const read = watch(clock, q.run('GetObject', 'get a', Priority.Data, async sent => {
+    sent()
+    n++
+    if (n <= 2) throw serverError('InternalError', 500, 'get a')
+    return 'a'
+  }))
+  // the one slot is busy for 70 s (a long upload) while the read's retry waits for it
+  const long = watch(clock, q.run('PutObject', 'put b', Priority.Data, async sent => { sent(); await clock.sleep(70 * SECOND); return 'b' }))
+  await clock.runUntil(() => read.at !== undefined && long.at !== undefined, 200 * SECOND)
+  t.equal(long.value, 'b')
+  t.equal(read.value, 'a', 'the read is retried after its 70 s wait, and succeeds')
+  t.equal(n, 3)
+})
