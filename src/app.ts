@@ -6,8 +6,7 @@ import { log } from './util/log.js'
 import { createS3Client } from './s3/client.js'
 import { ServerClock } from './s3/clock-skew.js'
 import { budgetKey, HostBudget } from './s3/host-budget.js'
-import { privateDirProblem, runtimeDir } from './runtime-dir.js'
-import { mkdir } from 'node:fs/promises'
+import { pickPrivateDir, runtimeDir } from './runtime-dir.js'
 import { join } from 'node:path'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
@@ -126,11 +125,8 @@ async function shareBudget (config: Config, queue: RequestQueue): Promise<HostBu
   // the account: its access key, or, for keys the AWS chain finds later, the profile that names them
   const account = config.credentials?.accessKeyId ?? `profile:${config.profile ?? ''}`
   try {
-    // inside the private runtime folder (runtime-dir.ts checked it), private itself
-    const dir = join(await runtimeDir(), 'budget', budgetKey(config.endpoint, account))
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    const problem = await privateDirProblem(dir)
-    if (problem) throw new Error(problem)
+    // inside the private runtime folder, made and checked as private as it is
+    const dir = await pickPrivateDir([join(await runtimeDir(), 'budget', budgetKey(config.endpoint, account))], 'the request budget', true)
     return await HostBudget.join(dir, config.rps, (share, members) => {
       queue.limiter.setMax(share)
       log.debug(members > 1

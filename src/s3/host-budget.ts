@@ -58,9 +58,7 @@ export class HostBudget {
   /** registers in `dir` (private, made by the caller) and applies the first share before returning */
   static async join (dir: string, rps: number, apply: (share: number, members: number) => void, rescanMs = 3000): Promise<HostBudget> {
     const b = new HostBudget(dir, rps, apply, rescanMs)
-    const tmp = b.file + '.tmp'
-    await writeFile(tmp, JSON.stringify({ pid: process.pid, rps } satisfies Member))
-    await rename(tmp, b.file) // whole or not at all: a reader never sees half a file
+    await b.writeMine()
     process.on('exit', b.removeOnExit)
     try {
       await b.rescan()
@@ -77,6 +75,13 @@ export class HostBudget {
     b.timer = setInterval(() => { void b.rescan() }, rescanMs)
     b.timer.unref()
     return b
+  }
+
+  /** our file, whole or not at all: a reader never sees half of it */
+  private async writeMine (): Promise<void> {
+    const tmp = this.file + '.tmp'
+    await writeFile(tmp, JSON.stringify({ pid: process.pid, rps: this.rps } satisfies Member))
+    await rename(tmp, this.file)
   }
 
   private scanning?: Promise<void>
@@ -113,7 +118,7 @@ export class HostBudget {
       // our file is gone (removed by someone else) or being replaced: count us anyway, and write it again
       mine = rates.length
       rates.push(this.rps)
-      if (!this.closed) await writeFile(this.file, JSON.stringify({ pid: process.pid, rps: this.rps } satisfies Member)).catch(() => {})
+      if (!this.closed) await this.writeMine().catch(() => {})
     }
     const share = Math.max(1, Math.floor(fairShares(rates)[mine]!))
     if (this.closed || (share === this.share && rates.length === this.members)) return
