@@ -9,12 +9,12 @@
 //   list_cache of them. (Seeded with signed raw PUTs: test/helpers/bulk-put.ts.)
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { createReadStream, openSync, writeSync, closeSync } from 'node:fs'
+import { openSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import { GetObjectCommand } from '@aws-sdk/client-s3'
 import { withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
-import { mountBucket, q, sh } from '../helpers/mount.js'
+import { mountBucket, q, sh, sha256sum } from '../helpers/mount.js'
 import { sampleRss } from '../helpers/fault-mount.js'
 import { prng } from '../../scripts/prng.js'
 import { putEmptyObjects } from '../helpers/bulk-put.js'
@@ -31,12 +31,6 @@ const MARGIN = 160 * MiB
 // the listing cache's default bound, and what the README says an entry costs at most
 const LIST_CACHE = 250_000
 const ENTRY_BYTES = 1024
-
-async function shaOfFile (path: string): Promise<string> {
-  const h = createHash('sha256')
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
-  return h.digest('hex')
-}
 
 t.test('8 writers of 200 MiB at once: at most one part buffer per request in flight', async t => {
   const m = await mountBucket(t, { s3, options: [`cache_size=${CACHE / MiB}M`, `part_size=${PART / MiB}M`, `concurrency=${CONCURRENCY}`] })
@@ -69,7 +63,7 @@ t.test('8 writers of 200 MiB at once: at most one part buffer per request in fli
     const o = await m.client.send(new GetObjectCommand({ Bucket: m.bucket, Key: `w${i}.bin` }))
     const h = createHash('sha256')
     for await (const chunk of o.Body as AsyncIterable<Uint8Array>) h.update(chunk)
-    if (h.digest('hex') !== await shaOfFile(sources[i]!)) bad.push(`w${i}.bin`)
+    if (h.digest('hex') !== await sha256sum(sources[i]!)) bad.push(`w${i}.bin`)
   }
   t.same(bad, [], 'every object has its source\'s bytes')
   const bound = CACHE + CONCURRENCY * PART + MARGIN

@@ -95,20 +95,14 @@ t.test('background mount, stats, url, unmount', async t => {
 })
 
 t.test('a mount point in use is refused', async t => {
-  const { mnt, bucket } = await prepare(t)
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const { mnt, bucket, fg } = await foreground(t)
   const again = await runCli([bucket, mnt, '-o', ep], env)
   t.equal(again.code, 2)
   t.match(again.stderr, /already a mount point; unmount it first/)
 })
 
 t.test('foreground: SIGTERM saves everything and exits 0', async t => {
-  const { mnt, bucket } = await prepare(t)
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const { mnt, bucket, fg } = await foreground(t)
   execFileSync('dd', ['if=/dev/urandom', `of=${join(mnt, 'data.bin')}`, 'bs=1M', 'count=3'], { stdio: 'ignore' })
   fg.child.kill('SIGTERM')
   t.equal(await fg.exited, 0, 'exit 0: all saved')
@@ -227,10 +221,7 @@ t.test('dd bs=1M arrives as 128 KiB writes (big_writes; libfuse 2.9 caps max_wri
 })
 
 t.test('oortfs unmount refuses a busy mount and keeps it up', async t => {
-  const { mnt, bucket } = await prepare(t)
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const { mnt, bucket, fg } = await foreground(t)
   const busy = spawn('sleep', ['60'], { cwd: mnt, stdio: 'ignore' })
   t.teardown(() => { busy.kill('SIGKILL') })
   const r = await runCli(['unmount', mnt], env)
@@ -314,10 +305,7 @@ t.test('odd names: quotes, spaces, a newline and a dollar in the prefix and the 
 })
 
 t.test('oortfs unmount clears a mount whose process died', async t => {
-  const { mnt, bucket } = await prepare(t)
-  const fg = spawnForeground([bucket, mnt, '-o', ep], env)
-  cleanupMount(t, mnt, () => fg.child.pid)
-  t.ok(await waitFor(() => isMounted(mnt), 10_000), 'mounted')
+  const { mnt, bucket, fg } = await foreground(t)
   // the control socket opens just after the mount shows: kill only once it serves
   const sock = await ownSocketPath(mnt)
   t.ok(await waitFor(() => existsSync(sock), 10_000), 'the control socket is up')
