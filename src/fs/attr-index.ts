@@ -66,6 +66,17 @@ interface DirIndex {
   rebuilt?: boolean
 }
 
+/**
+ * How long an index read (or found missing) is used without a listing of its
+ * parent showing its ETag, at least. Longer than the freshness bound on
+ * purpose: a file's record is checked against the object the listing shows
+ * (ETag, size, LastModified), so any change to a file, by anyone, is seen at
+ * its next listing whatever the index's age; only another mount's records of
+ * directories wait for this. Re-reading the index at every re-listing would
+ * cost a GET per directory per second.
+ */
+export const INDEX_TTL_MS = 30_000
+
 /** directories whose index (or its absence) is kept in memory */
 const MAX_DIRS = 20_000
 
@@ -107,7 +118,7 @@ export class AttrIndex implements MetaSource {
       }
       const verdict = this.judge(idx, name, e)
       if (verdict === 'head') heads.push(this.headInto(dir, name, e).then(f => { if (f) listing.entries.set(name, f) }))
-      else if (verdict) listing.entries.set(name, { ...e, meta: verdict.meta, target: verdict.target })
+      else listing.entries.set(name, this.judged(e, verdict))
     }
     await Promise.all(heads)
     // every file of the directory was asked: the records now set make a whole index
@@ -159,7 +170,16 @@ export class AttrIndex implements MetaSource {
     const idx = await this.indexOrHeads(dir)
     const verdict = this.judge(idx, name, e)
     if (verdict === 'head') return (await this.headInto(dir, name, e)) ?? e
-    return verdict ? { ...e, meta: verdict.meta, target: verdict.target } : e
+    return this.judged(e, verdict)
+  }
+
+  /**
+   * The entry with the index's verdict. The defaults are recorded too (an
+   * empty meta): a later listing showing another version of the object then
+   * knows the attributes it showed were of the old one, and asks (carryMeta).
+   */
+  private judged (e: Entry, verdict: { meta: Meta, target?: string } | undefined): Entry {
+    return verdict ? { ...e, meta: verdict.meta, target: verdict.target } : { ...e, meta: {} }
   }
 
   /**
@@ -179,6 +199,8 @@ export class AttrIndex implements MetaSource {
   private judge (idx: DirIndex, name: string, e: Entry): { meta: Meta, target?: string } | 'head' | undefined {
     const rec = idx.records.get(name)
     if (idx.untrusted && !idx.set?.has(name)) return 'head'
+    // another version of an object we knew: whatever the index says was of the old one
+    if (e.replaced) return 'head'
     if (e.kind === 'dir') return rec ? { meta: metaOf(rec) } : undefined
     if (rec) {
       const described: Entry = { kind: 'file', key: e.key, size: rec.s ?? -1, etag: rec.e, lastModified: rec.t !== undefined ? new Date(rec.t) : undefined }
@@ -196,7 +218,7 @@ export class AttrIndex implements MetaSource {
     if (!h) return undefined
     const fresh: Entry = {
       ...e, size: h.size, etag: h.etag, meta: decodeMeta(h.metadata), metaKnown: true,
-      headers: h.metadata, contentType: h.contentType,
+      headers: h.metadata, contentType: h.contentType, replaced: undefined,
     }
     // refresh the stale record so the next mount need not ask again
     this.changed(dir, name, fresh)

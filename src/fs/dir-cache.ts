@@ -166,6 +166,22 @@ export class DirCache {
     this.weigh(dir, s)
   }
 
+  /**
+   * A directory name held in dir is confirmed to exist as of `at` (keys under
+   * it were listed then): it is fresh again, with what we knew of it. Nothing
+   * is learned of a name we hold as missing or as a file.
+   */
+  confirm (dir: string, name: string, at: number): void {
+    const s = this.dirs.get(dir)
+    if (!s) return
+    const k = s.known.get(name)
+    if (k && k.at >= at) return
+    const e = this.previous(dir, name)
+    if (e?.kind !== 'dir') return
+    s.known.set(name, { entry: e, at })
+    if (!k) this.weigh(dir, s)
+  }
+
   /** a directory we just made is known to be empty */
   setEmpty (dir: string, marker?: Entry): void {
     const s = this.state(dir)

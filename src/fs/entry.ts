@@ -23,6 +23,12 @@ export interface Entry {
   contentType?: string
   /** a symlink's target, when known */
   target?: string
+  /**
+   * a listing shows another version of an object whose attributes we knew
+   * (another client replaced it or rewrote its metadata in place): they are
+   * read anew, one HEAD, not guessed from the defaults
+   */
+  replaced?: boolean
 }
 
 export interface ParsedPage {
@@ -74,10 +80,25 @@ export function sameObject (a: Entry | undefined, b: Entry | undefined): boolean
   return true
 }
 
-/** keeps what was learned about an unchanged object when a newer listing replaces it */
+/**
+ * The same version as far as a listing can tell, where one side's ETag may be
+ * missing (Ceph's CompleteMultipartUpload sends none): size and date then.
+ */
+function sameVersion (fresh: Entry, old: Entry): boolean {
+  if (old.etag || !fresh.etag) return sameObject(fresh, old)
+  return sameObject(fresh, { ...old, etag: fresh.etag })
+}
+
+/**
+ * Keeps what was learned about an unchanged object when a newer listing
+ * replaces it; a file whose version changed is marked `replaced`, so its
+ * attributes are read again rather than taken from the defaults.
+ */
 export function carryMeta (fresh: Entry, old: Entry | undefined): Entry {
-  if (old?.meta && (fresh.kind === 'dir' ? old.kind === 'dir' : sameObject(fresh, old))) {
-    return { ...fresh, meta: old.meta, metaKnown: old.metaKnown, headers: old.headers, contentType: old.contentType, target: old.target }
+  if (!old?.meta || fresh.replaced) return fresh
+  if (fresh.kind === 'dir' ? old.kind === 'dir' : sameVersion(fresh, old)) {
+    return { ...fresh, meta: old.meta, metaKnown: old.metaKnown, headers: old.headers, contentType: old.contentType, target: old.target, etag: fresh.etag || old.etag }
   }
+  if (fresh.kind === 'file' && old.kind === 'file' && !fresh.meta) return { ...fresh, replaced: true }
   return fresh
 }

@@ -7,7 +7,7 @@ import type { ObjectStore } from '../s3/store.js'
 import { FsError } from '../errors.js'
 import type { Attr, FileSystem, StatFs } from './api.js'
 import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
-import { AttrIndex } from './attr-index.js'
+import { AttrIndex, INDEX_TTL_MS } from './attr-index.js'
 import { AttrOps } from './attr-ops.js'
 import { defaultMode, writable, type CoreOptions, type FsContext } from './context.js'
 import type { Entry } from './entry.js'
@@ -56,15 +56,19 @@ export class OortFs implements FileSystem {
       ? new HeadMetaSource(store)
       : new AttrIndex(store, {
         uid: opts.uid, gid: opts.gid, mode: kind => defaultMode(this.ctx, kind),
-      }, { ttlMs: opts.attrTtlMs, now: this.monotonic, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
-    this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.monotonic, meta, maxEntries: opts.listCacheEntries })
+      }, { ttlMs: Math.max(opts.attrTtlMs, INDEX_TTL_MS), now: this.monotonic, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
+    this.ns = new Namespace(store, this.names, {
+      ttlMs: opts.attrTtlMs, now: this.monotonic, meta, maxEntries: opts.listCacheEntries,
+      // the batcher is made below; asked only once listings come back
+      deletedSince: (key, at) => this.deletes.deletedSince(key, at),
+    })
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
     // a delete given up: the server still has the object, so the name must show again
-    this.deletes = new DeleteBatcher(store, { lost: key => this.ns.stale(this.names.pathOfKey(key.endsWith('/') ? key.slice(0, -1) : key)) })
+    this.deletes = new DeleteBatcher(store, { now: this.monotonic, lost: key => this.ns.stale(this.names.pathOfKey(key.endsWith('/') ? key.slice(0, -1) : key)) })
     const ns = this.ns
     this.meta = new MetaWriter(store, {
       previous: path => ns.previous(path),

@@ -26,6 +26,6 @@ export class HeadMetaSource implements MetaSource {
     if (e.metaKnown) return e
     const h = await this.store.head(e.key, { priority: Priority.Metadata })
     if (!h) return e.kind === 'dir' ? { ...e, meta: {}, metaKnown: true } : e
-    return { ...e, meta: decodeMeta(h.metadata), metaKnown: true, headers: h.metadata, contentType: h.contentType }
+    return { ...e, meta: decodeMeta(h.metadata), metaKnown: true, headers: h.metadata, contentType: h.contentType, replaced: undefined }
   }
 }

@@ -39,6 +39,13 @@ export interface NamespaceOptions {
   meta?: MetaSource
   /** the directory cache's bound in entries (default MAX_CACHED_ENTRIES) */
   maxEntries?: number
+  /**
+   * Whether a listing asked for at `at` must not show `key`: we deleted it
+   * (or are about to) after that moment. An unlink answers at once and its
+   * delete goes out later, in a batch: a listing in between must not bring
+   * the name back.
+   */
+  deletedSince?: (key: string, at: number) => boolean
 }
 
 export class Namespace {
@@ -47,6 +54,7 @@ export class Namespace {
   private readonly names: Names
   private readonly meta?: MetaSource
   private readonly now: () => number
+  private readonly deletedSince?: (key: string, at: number) => boolean
   /** one listing of a directory at a time: later callers share its answer */
   private readonly listing = new Map<string, Promise<Map<string, Entry>>>()
   private readonly probing = new Map<string, Promise<void>>()
@@ -56,6 +64,7 @@ export class Namespace {
     this.names = names
     this.meta = opts.meta
     this.now = opts.now ?? monotonic
+    this.deletedSince = opts.deletedSince
     this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now, maxEntries: opts.maxEntries })
   }
 
@@ -132,7 +141,7 @@ export class Namespace {
     for (const c of completed) {
       const path = this.names.pathOfDirPrefix(c.dirPrefix)
       if (this.cache.listing(path)) continue // listed meanwhile, and at least as fresh
-      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page), at)
+      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page, at), at)
     }
     return this.cache.listing(dir)
   }
@@ -151,7 +160,7 @@ export class Namespace {
     let token: string | undefined
     do {
       const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', continuationToken: token }, { priority: Priority.Metadata })
-      this.parse(dirPrefix, page, parsed)
+      this.parse(dirPrefix, page, at, parsed)
       token = page.truncated ? page.nextToken : undefined
     } while (token)
     await this.stored(dir, dirPrefix, parsed, at)
@@ -166,7 +175,7 @@ export class Namespace {
     if (compareKeys(after, dirPrefix) < 0) after = dirPrefix
     // starting at the directory's beginning lists its marker too (StartAfter the prefix would skip it)
     const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', startAfter: after === dirPrefix ? undefined : after || undefined }, { priority: Priority.Metadata })
-    const parsed = this.parse(dirPrefix, page)
+    const parsed = this.parse(dirPrefix, page, at)
     if (!page.truncated && after === dirPrefix) {
       // it started at the directory's beginning and reached its end: a full listing
       await this.stored(dir, dirPrefix, parsed, at)
@@ -177,6 +186,20 @@ export class Namespace {
     // a directory's index key sorts just before its prefix: a page showing the prefix covered it
     this.reportIndexes(dir, parsed, at)
     this.cache.addWindow(dir, after, until, parsed.entries, at)
+    if (page.objects.length > 0 || page.prefixes.length > 0) this.confirmAncestors(dir, at)
+  }
+
+  /**
+   * Keys under dir's prefix, seen at `at`, prove that dir and every directory
+   * above it existed then: a path walk to a file in a/b/c (which the kernel
+   * sends for every open) need not list a and a/b again once their answers
+   * are older than the TTL, as long as lookups inside a/b/c keep listing.
+   */
+  private confirmAncestors (dir: string, at: number): void {
+    for (let d = dir; d !== '/'; d = splitPath(d).parent) {
+      const { parent, name } = splitPath(d)
+      this.cache.confirm(parent, name, at)
+    }
   }
 
   /** a full listing: metadata added, cached, and the subdirectories' index keys reported */
@@ -186,6 +209,7 @@ export class Namespace {
     this.reportIndexes(dir, parsed, at)
     await this.meta?.enrich(dir, dirPrefix, parsed)
     this.cache.setListing(dir, parsed, at)
+    if (parsed.entries.size > 0 || parsed.marker) this.confirmAncestors(dir, at)
   }
 
   private reportIndexes (dir: string, parsed: ParsedPage, at: number): void {
@@ -199,11 +223,13 @@ export class Namespace {
   private async probeName (dir: string, dirPrefix: string, name: string): Promise<Entry | undefined> {
     const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
     const key = dirPrefix + base
-    const [head, under] = await Promise.all([
+    const at = this.now()
+    const [found, under] = await Promise.all([
       this.store.head(key, { priority: Priority.Metadata }),
       this.store.list({ prefix: key + '/', maxKeys: 1 }, { priority: Priority.Metadata }),
     ])
-    const isDir = under.objects.length > 0 || under.prefixes.length > 0
+    const head = found && !this.deletedSince?.(key, at) ? found : undefined
+    const isDir = under.objects.some(o => !this.deletedSince?.(o.key, at)) || under.prefixes.length > 0
     const file: Entry | undefined = head
       ? { kind: 'file', key, size: head.size, etag: head.etag, lastModified: head.lastModified }
       : undefined
@@ -214,9 +240,17 @@ export class Namespace {
     return entry
   }
 
-  /** a listing page's names; the rename journal is hidden at the mount's root (bucket or prefix) */
-  private parse (dirPrefix: string, page: ListPage, into?: ParsedPage): ParsedPage {
-    return parsePage(dirPrefix, page, into, dirPrefix === this.names.prefix)
+  /**
+   * A listing page's names; the rename journal is hidden at the mount's root
+   * (bucket or prefix), and so is every key we deleted after the listing was
+   * asked for (`at`).
+   */
+  private parse (dirPrefix: string, page: ListPage, at: number, into?: ParsedPage): ParsedPage {
+    const gone = this.deletedSince
+    const shown = gone && page.objects.some(o => gone(o.key, at))
+      ? { ...page, objects: page.objects.filter(o => !gone(o.key, at)) }
+      : page
+    return parsePage(dirPrefix, shown, into, dirPrefix === this.names.prefix)
   }
 
   /** records a change we made: a new or changed entry, or undefined for a removal */
