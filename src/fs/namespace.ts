@@ -81,6 +81,7 @@ export class Namespace {
   private async find (path: string): Promise<Entry | undefined> {
     const { parent, name } = splitPath(path)
     const dirPrefix = this.names.dirPrefix(parent)
+    let proved = false
     for (let round = 0; ; round++) {
       const known = this.cache.answer(parent, dirPrefix, name)
       if (known) return known.entry
@@ -88,10 +89,31 @@ export class Namespace {
       const pending = this.listing.get(parent) ?? this.probing.get(parent)
       if (pending) { await pending.catch(() => {}); round--; continue }
       if (round > 0) return this.probeName(parent, dirPrefix, name)
+      if (!proved && this.cache.previous(parent, name)?.kind === 'dir') {
+        // a directory we knew, its answer older than the TTL: list it itself.
+        // Keys under it prove it is there (confirmAncestors), and the call
+        // that follows a path walk's lookup (a readdir, a lookup inside it)
+        // needs that listing anyway: one request serves both. Nothing under
+        // it: the parent is asked, as for any name.
+        proved = true
+        await this.proveDir(path)
+        round--
+        continue
+      }
       const probe = this.probeWindow(parent, dirPrefix, name)
       this.probing.set(parent, probe)
       try { await probe } finally { this.probing.delete(parent) }
     }
+  }
+
+  /** the first page of a directory's own listing, shared by everyone who asks meanwhile */
+  private async proveDir (dir: string): Promise<void> {
+    const pending = this.listing.get(dir) ?? this.probing.get(dir)
+    if (pending) { await pending.catch(() => {}); return }
+    // a window from the directory's first key: a full listing if one page holds it
+    const probe = this.probeWindow(dir, this.names.dirPrefix(dir), '')
+    this.probing.set(dir, probe)
+    try { await probe } finally { this.probing.delete(dir) }
   }
 
   /** all names of a directory, from one listing per 1,000 names when not fresh */
