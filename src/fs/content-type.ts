@@ -22,9 +22,10 @@ const SOURCE_RANK: Record<string, number> = { iana: 3, apache: 1, nginx: 0 }
 const UNRANKED = 2
 
 /**
- * Extensions mime-db gives a type video files are not: RFC 4337 keeps
- * application/mp4 for files without audio or video, and s3fs (Debian's
- * /etc/mime.types) and browsers, which play video/mp4 inline, agree.
+ * Where the rule above picks a type almost no such file has: .mp4 ties
+ * between application/mp4 and video/mp4 (both IANA's), but RFC 4337 keeps
+ * application/mp4 for files with neither audio nor video; s3fs (Debian's
+ * /etc/mime.types) says video/mp4, which browsers play inline.
  */
 const OVERRIDES: Record<string, string> = { mp4: 'video/mp4' }
 
@@ -47,8 +48,8 @@ const byExtension: Map<string, string> = (() => {
 
 /**
  * The type of a new file at path, as s3fs's LookupMimeType: its last
- * extension's, else the one before it (`notes.txt.1a2b3c`, a temporary name
- * rsync and editors write before a rename, is text/plain), else
+ * extension's, else the one before it (`.notes.txt.1a2b3c`, the temporary
+ * name rsync writes before its rename, is text/plain), else
  * application/octet-stream. Case does not matter (`IMG.JPG`).
  */
 export function contentTypeOf (path: string): string {
