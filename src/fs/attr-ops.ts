@@ -3,6 +3,7 @@
 // any other object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import { DIRECTORY_TYPE } from './content-type.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
@@ -117,8 +118,10 @@ export class AttrOps {
     if (unchanged && (!touch || (e.lastModified && Math.abs(this.ctx.now() - e.lastModified.getTime()) < 2000))) return
     if (e.kind === 'dir') {
       await this.deletes.before(e.key)
-      const r = await this.ctx.store.put(e.key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
-      this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, lastModified: r.serverDate ?? e.lastModified })
+      // the marker is written anew (an empty body): it keeps its type if we know it, else gets s3fs's for a directory
+      const contentType = stored.contentType ?? DIRECTORY_TYPE
+      const r = await this.ctx.store.put(e.key, Buffer.alloc(0), { metadata: headers, contentType, priority: Priority.Metadata })
+      this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, contentType, lastModified: r.serverDate ?? e.lastModified })
       return
     }
     // an upload of the file may have begun while we looked: then it, or one after it, carries the change

@@ -3,6 +3,7 @@
 // nothing here edits one.
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import { DIRECTORY_TYPE, SYMLINK_TYPE } from './content-type.js'
 import type { FsContext } from './context.js'
 import type { Entry } from './entry.js'
 import { encodeMeta, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
@@ -54,8 +55,8 @@ export class TreeOps {
     const key = this.ctx.names.dirPrefix(path)
     const headers = encodeMeta(meta)
     await this.deletes.before(key)
-    const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
-    const entry: Entry = { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers }
+    const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, contentType: DIRECTORY_TYPE, priority: Priority.Metadata })
+    const entry: Entry = { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers, contentType: DIRECTORY_TYPE }
     this.ns.changed(path, entry)
     // nothing was under the name (we looked), so the new directory is empty
     this.ns.madeDir(path, { ...entry, kind: 'file', etag: r.etag })
@@ -68,10 +69,10 @@ export class TreeOps {
     const headers = encodeMeta(meta)
     const body = Buffer.from(target)
     await this.deletes.before(key)
-    const r = await this.store.put(key, body, { metadata: headers, priority: Priority.Metadata })
+    const r = await this.store.put(key, body, { metadata: headers, contentType: SYMLINK_TYPE, priority: Priority.Metadata })
     this.ns.changed(path, {
       kind: 'file', key, size: body.length, etag: r.etag, lastModified: r.serverDate ?? new Date(),
-      meta, metaKnown: true, headers, target,
+      meta, metaKnown: true, headers, contentType: SYMLINK_TYPE, target,
     })
   }
 
