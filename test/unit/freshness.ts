@@ -210,3 +210,18 @@ t.test("another client's rewrite of a directory's marker (a chmod elsewhere) is 
   t.equal((await fs.getattr('/d')).mode & 0o777, 0o700)
   t.same(store.requests, { ListObjectsV2: 1 }, 'nor does our own rewrite of it')
 })
+
+t.test('a chmod still on its way is not undone by a re-listing, nor after it lands', async t => {
+  const { fs, store, step } = fresh()
+  store.putText('d/f', 'x')
+  await fs.getattr('/d/f')
+  const copy = store.hold('CopyObject', 'd/f')
+  await fs.chmod('/d/f', 0o600)
+  await copy.arrived
+  step(BOUND)
+  t.equal((await fs.getattr('/d/f')).mode & 0o777, 0o600, 'the listing shows the old version: the change pending on it shows')
+  copy.release()
+  await fs.flushAll()
+  step(BOUND)
+  t.equal((await fs.getattr('/d/f')).mode & 0o777, 0o600, 'and the new version, once it landed')
+})
