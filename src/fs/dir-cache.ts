@@ -31,6 +31,8 @@ class DirState {
   full?: Listing
   windows: Window[] = []
   known = new Map<string, Known>()
+  /** the marker the last listing from the directory's first key showed (fresh or not) */
+  lastMarker?: Entry
 
   /** entries held, what the cache's memory bound counts */
   get entries (): number {
@@ -102,6 +104,17 @@ export class DirCache {
   marker (dir: string): Entry | undefined {
     const full = this.dirs.get(dir)?.full
     return full && this.fresh(full.at) ? full.marker : undefined
+  }
+
+  /**
+   * Records the marker a listing from dir's first key showed (undefined: none)
+   * and returns the one the listing before showed, if any.
+   */
+  swapMarker (dir: string, marker: Entry | undefined): Entry | undefined {
+    const s = this.state(dir)
+    const was = s.lastMarker
+    s.lastMarker = marker
+    return was
   }
 
   /** a full, fresh listing of dir, with what was learned since merged in */
@@ -186,6 +199,7 @@ export class DirCache {
   setEmpty (dir: string, marker?: Entry): void {
     const s = this.state(dir)
     s.full = { entries: new Map(), at: this.now(), marker }
+    s.lastMarker = marker
     s.windows = []
     s.known.clear()
   }

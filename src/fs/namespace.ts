@@ -6,7 +6,8 @@ import type { ListPage, ObjectStore } from '../s3/store.js'
 import { Priority } from '../s3/store.js'
 import { DirCache } from './dir-cache.js'
 import { TreeWalk } from './tree-walk.js'
-import { parsePage, type Entry, type ParsedPage } from './entry.js'
+import { parsePage, sameObject, type Entry, type ParsedPage } from './entry.js'
+import { decodeMeta } from './metadata.js'
 import { keyJustBefore, joinPath, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
 import { monotonic } from '../util/clock.js'
 
@@ -203,6 +204,7 @@ export class Namespace {
       await this.stored(dir, dirPrefix, parsed, at)
       return
     }
+    if (after === dirPrefix) await this.checkMarker(dir, parsed.marker)
     const last = lastItem(page)
     const until = page.truncated ? (last ?? after) : null
     // a directory's index key sorts just before its prefix: a page showing the prefix covered it
@@ -226,12 +228,37 @@ export class Namespace {
 
   /** a full listing: metadata added, cached, and the subdirectories' index keys reported */
   private async stored (dir: string, dirPrefix: string, parsed: ParsedPage, at: number): Promise<void> {
+    await this.checkMarker(dir, parsed.marker)
     this.cache.carryInto(dir, parsed.entries)
     if (dir === '/') this.meta?.sawIndex?.('/', parsed.indexes?.get(''), at)
     this.reportIndexes(dir, parsed, at)
     await this.meta?.enrich(dir, dirPrefix, parsed)
     this.cache.setListing(dir, parsed, at)
     if (parsed.entries.size > 0 || parsed.marker) this.confirmAncestors(dir, at)
+  }
+
+  /**
+   * A directory's own attributes live on its marker, which only its own
+   * listing shows (its parent's shows a prefix): when that marker is another
+   * version than the last listing showed, and not the one we wrote, another
+   * client rewrote them, and one HEAD reads them. A marker seen for the first
+   * time costs nothing (the index or the defaults answer, as before).
+   */
+  private async checkMarker (dir: string, marker: Entry | undefined): Promise<void> {
+    if (dir === '/') return
+    const was = this.cache.swapMarker(dir, marker)
+    if (!was || !marker || sameObject(was, marker)) return
+    const { parent, name } = splitPath(dir)
+    const entry = this.cache.previous(parent, name)
+    if (entry?.kind !== 'dir') return
+    // our own rewrite: the entry already has that version's attributes and date
+    if (entry.metaKnown && entry.lastModified && marker.lastModified &&
+      Math.abs(entry.lastModified.getTime() - marker.lastModified.getTime()) < 1000) return
+    const h = await this.store.head(marker.key, { priority: Priority.Metadata })
+    if (!h) return
+    const fresh: Entry = { ...entry, meta: decodeMeta(h.metadata), metaKnown: true, headers: h.metadata, contentType: h.contentType, lastModified: h.lastModified }
+    this.cache.set(parent, name, fresh)
+    this.meta?.changed?.(parent, name, fresh)
   }
 
   private reportIndexes (dir: string, parsed: ParsedPage, at: number): void {
