@@ -8,7 +8,9 @@
 //   - a record that does not match: a HEAD of that one object;
 //   - no record, object not newer than the index: the defaults (whoever wrote
 //     the index knew it, and it needed none);
-//   - no record, object newer than the index: a HEAD (another tool made it).
+//   - no record, object newer than the index: a HEAD (another tool made it);
+//   - no index, a zero-byte object: a HEAD (it may be another tool's
+//     directory object, which a listing cannot tell from an empty file).
 // The listing shows whether the index exists, so it costs at most one GET per
 // directory listed. Writes are debounced and rewrite the whole (small) object,
 // merged with what the server holds just before (another mount's records
@@ -25,6 +27,7 @@ import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
 import type { MetaSource } from './namespace.js'
 import { INDEX_SUFFIX } from './names.js'
+import { isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
 /** one record: the object it describes, and its attributes */
@@ -206,7 +209,8 @@ export class AttrIndex implements MetaSource {
       const described: Entry = { kind: 'file', key: e.key, size: rec.s ?? -1, etag: rec.e, lastModified: rec.t !== undefined ? new Date(rec.t) : undefined }
       return sameObject(e, described) ? { meta: metaOf(rec), target: rec.l } : 'head'
     }
-    if (!idx.exists) return undefined
+    // a zero-byte object no index vouches for may be another tool's directory object (dir-objects.ts): only a HEAD tells
+    if (!idx.exists) return e.size === 0 ? 'head' : undefined
     // newer than the index: made by someone who did not update it
     if (e.lastModified && idx.lastModified !== undefined && e.lastModified.getTime() > idx.lastModified + 1000) return 'head'
     return undefined
@@ -221,7 +225,7 @@ export class AttrIndex implements MetaSource {
       headers: h.metadata, contentType: h.contentType, replaced: undefined,
     }
     // refresh the stale record so the next mount need not ask again
-    this.changed(dir, name, fresh)
+    this.changed(dir, name, fresh, true)
     return fresh
   }
 
@@ -295,11 +299,11 @@ export class AttrIndex implements MetaSource {
   }
 
   /** a name in dir changed (undefined: removed); keeps the index in step, if one is needed */
-  changed (dir: string, name: string, e: Entry | undefined): void {
+  changed (dir: string, name: string, e: Entry | undefined, headed = false): void {
     // a read-only mount writes nothing: what a HEAD taught it stays in the listing it cached
     if (name.endsWith(INDEX_SUFFIX) || this.opts.readOnly) return
     let idx = this.dirs.get(dir)
-    const rec = e ? this.recordOf(e) : undefined
+    const rec = e ? this.recordOf(e, headed && e.kind === 'file' && e.size === 0) : undefined
     if (!idx) {
       if (!rec) return // nothing to record, and whether an index exists is unknown: leave it be
       idx = { records: new Map(), exists: false, loadedAt: 0, dirty: true }
@@ -320,14 +324,21 @@ export class AttrIndex implements MetaSource {
     this.schedule(dir)
   }
 
-  /** a record if the entry's attributes differ from what a listing alone would show */
-  private recordOf (e: Entry): IndexRecord | undefined {
+  /**
+   * A record if the entry's attributes differ from what a listing alone would
+   * show; also for a zero-byte file a HEAD showed to be one (`headedEmpty`): a
+   * listing cannot tell it from another tool's directory object, and the next
+   * mount need not ask again. (Our own new empty files get none: a `touch`
+   * stays one PUT.)
+   */
+  private recordOf (e: Entry, headedEmpty = false): IndexRecord | undefined {
     const m = e.meta
     if (!m) return undefined
-    const mode = m.mode ?? this.defaults.mode(e.kind)
+    // another tool's directory object is recorded as one: the next listing folds it without a HEAD
+    const mode = m.mode ?? this.defaults.mode(isDirObject(e) ? 'dir' : e.kind)
     const ownMtime = m.mtimeMs !== undefined && (!e.lastModified || Math.abs(m.mtimeMs - e.lastModified.getTime()) >= 1000)
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
-      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || headedEmpty
     if (!differs) return undefined
     const rec: IndexRecord = { m: mode }
     if (m.uid !== undefined) rec.u = m.uid

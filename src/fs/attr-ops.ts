@@ -3,12 +3,13 @@
 // any other object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
-import { DIRECTORY_TYPE } from './content-type.js'
+import { DEFAULT_TYPE, DIRECTORY_TYPE } from './content-type.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
 import type { OpenFiles } from './open-files.js'
-import { storedMeta } from './stored-meta.js'
+import { storedMeta, type StoredMeta } from './stored-meta.js'
+import { copyObject } from './write/copy-object.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
 import type { MetaWriter } from './write/meta-writer.js'
 
@@ -116,14 +117,7 @@ export class AttrOps {
     const unchanged = JSON.stringify(headers) === JSON.stringify({ ...foreignHeaders(stored.headers), ...encodeMeta(current) })
     // nothing to store, and no date to move (or it is already about now: touch of a file just written)
     if (unchanged && (!touch || (e.lastModified && Math.abs(this.ctx.now() - e.lastModified.getTime()) < 2000))) return
-    if (e.kind === 'dir') {
-      await this.deletes.before(e.key)
-      // the marker is written anew (an empty body): it keeps its type if we know it, else gets s3fs's for a directory
-      const contentType = stored.contentType ?? DIRECTORY_TYPE
-      const r = await this.ctx.store.put(e.key, Buffer.alloc(0), { metadata: headers, contentType, priority: Priority.Metadata })
-      this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, contentType, lastModified: r.serverDate ?? e.lastModified })
-      return
-    }
+    if (e.kind === 'dir') return this.storeDirMeta(path, stored, meta, headers)
     // an upload of the file may have begun while we looked: then it, or one after it, carries the change
     if (this.files.changeMeta(path, change)) return
     // a touch (UTIME_NOW) shows now at once; the copy, when it lands, dates it as the server does
@@ -133,6 +127,26 @@ export class AttrOps {
     this.ctx.ns.noted(path, entry)
     this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
     this.files.metaStored(path, meta)
+  }
+
+  /**
+   * A directory's attributes, rewritten at once on the object that holds them
+   * (its marker, or another tool's `dir_$folder$` or slashless `dir`), keeping
+   * its other headers and its Content-Type; a directory without any object
+   * gets a `dir/` marker.
+   */
+  private async storeDirMeta (path: string, stored: StoredMeta, meta: Meta, headers: Record<string, string>): Promise<void> {
+    const e = stored.entry
+    const key = stored.dirObject?.key ?? e.key
+    // a `dir/` marker with no type of its own (S3's default) gets s3fs's for a directory; any other is kept
+    const generic = !stored.contentType || stored.contentType === DEFAULT_TYPE
+    const contentType = key.endsWith('/') && (!stored.dirObject || generic) ? DIRECTORY_TYPE : stored.contentType
+    await this.deletes.before(key)
+    // a directory object has no bytes to keep, but one that has some keeps them
+    const r = stored.dirObject && stored.dirObject.size > 0
+      ? await copyObject(this.ctx.store, key, key, stored.dirObject.size, { metadata: headers, contentType, priority: Priority.Metadata })
+      : await this.ctx.store.put(key, Buffer.alloc(0), { metadata: headers, contentType, priority: Priority.Metadata })
+    this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, contentType, lastModified: r.serverDate ?? e.lastModified })
   }
 }
 

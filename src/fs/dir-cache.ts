@@ -4,7 +4,7 @@
 // learned from HEADs or our own writes. Everything expires after the TTL.
 import { LRUCache } from 'lru-cache'
 import { carryMeta, type Entry } from './entry.js'
-import { compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { compareKeys, FOLDER_SUFFIX, SHADOWED_FILE_SUFFIX } from './names.js'
 import { monotonic } from '../util/clock.js'
 
 interface Listing {
@@ -93,7 +93,8 @@ export class DirCache {
     const key = dirPrefix + base
     for (const w of s.windows) {
       if (!this.fresh(w.at)) continue
-      if (compareKeys(w.after, key) < 0 && (w.until === null || compareKeys(w.until, key + '/') >= 0)) {
+      // the name's last possible key is `name_$folder$` (another tool's directory object), after `name/`
+      if (compareKeys(w.after, key) < 0 && (w.until === null || compareKeys(w.until, key + FOLDER_SUFFIX) >= 0)) {
         return { found: true, entry: w.entries.get(name) }
       }
     }

@@ -8,7 +8,8 @@ import { DirCache } from './dir-cache.js'
 import { TreeWalk } from './tree-walk.js'
 import { parsePage, sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta } from './metadata.js'
-import { keyJustBefore, joinPath, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { keyJustBefore, joinPath, Names, splitPath, compareKeys, FOLDER_SUFFIX, SHADOWED_FILE_SUFFIX } from './names.js'
+import { dirOfObject, foldDirObjects, isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
 /** fills in `meta` of listed entries (attribute index, or HEADs for meta=head) */
@@ -74,7 +75,9 @@ export class Namespace {
     const e = await this.find(path)
     if (!e || e.meta || e.metaKnown || !this.meta?.enrichOne) return e
     const { parent, name } = splitPath(path)
-    const enriched = await this.meta.enrichOne(parent, this.names.dirPrefix(parent), name, e)
+    let enriched = await this.meta.enrichOne(parent, this.names.dirPrefix(parent), name, e)
+    // a slashless directory object another tool wrote (a shadow name stays the object it is)
+    if (isDirObject(enriched) && !name.endsWith(SHADOWED_FILE_SUFFIX)) enriched = dirOfObject(enriched)
     if (enriched !== e) this.cache.set(parent, name, enriched)
     return enriched
   }
@@ -230,9 +233,11 @@ export class Namespace {
   private async stored (dir: string, dirPrefix: string, parsed: ParsedPage, at: number): Promise<void> {
     await this.checkMarker(dir, parsed.marker)
     this.cache.carryInto(dir, parsed.entries)
+    foldDirObjects(parsed.entries)
     if (dir === '/') this.meta?.sawIndex?.('/', parsed.indexes?.get(''), at)
     this.reportIndexes(dir, parsed, at)
     await this.meta?.enrich(dir, dirPrefix, parsed)
+    foldDirObjects(parsed.entries)
     this.cache.setListing(dir, parsed, at)
     if (parsed.entries.size > 0 || parsed.marker) this.confirmAncestors(dir, at)
   }
@@ -273,18 +278,20 @@ export class Namespace {
     const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
     const key = dirPrefix + base
     const at = this.now()
-    const [found, under] = await Promise.all([
+    const [found, under, folder] = await Promise.all([
       this.store.head(key, { priority: Priority.Metadata }),
       this.store.list({ prefix: key + '/', maxKeys: 1 }, { priority: Priority.Metadata }),
+      this.store.head(key + FOLDER_SUFFIX, { priority: Priority.Metadata }),
     ])
     const head = found && !this.deletedSince?.(key, at) ? found : undefined
-    const isDir = under.objects.some(o => !this.deletedSince?.(o.key, at)) || under.prefixes.length > 0
+    const isDir = under.objects.some(o => !this.deletedSince?.(o.key, at)) || under.prefixes.length > 0 ||
+      (!!folder && !this.deletedSince?.(key + FOLDER_SUFFIX, at))
     const file: Entry | undefined = head
       ? { kind: 'file', key, size: head.size, etag: head.etag, lastModified: head.lastModified }
       : undefined
     let entry: Entry | undefined
     if (name !== base) entry = isDir ? file : undefined
-    else entry = isDir ? { kind: 'dir', key: key + '/', size: 0 } : file
+    else entry = isDir ? { kind: 'dir', key: key + '/', size: 0, ...folder && { object: folder.key, etag: folder.etag, lastModified: folder.lastModified } } : file
     this.cache.set(dir, name, entry)
     return entry
   }
