@@ -3,7 +3,7 @@
 // any other object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
-import { DEFAULT_TYPE, DIRECTORY_TYPE } from './content-type.js'
+import { DIRECTORY_TYPE } from './content-type.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
@@ -138,9 +138,8 @@ export class AttrOps {
   private async storeDirMeta (path: string, stored: StoredMeta, meta: Meta, headers: Record<string, string>): Promise<void> {
     const e = stored.entry
     const key = stored.dirObject?.key ?? e.key
-    // a `dir/` marker with no type of its own (S3's default) gets s3fs's for a directory; any other is kept
-    const generic = !stored.contentType || stored.contentType === DEFAULT_TYPE
-    const contentType = key.endsWith('/') && (!stored.dirObject || generic) ? DIRECTORY_TYPE : stored.contentType
+    // an object another tool wrote keeps its type (only what changed is ours to set); a new marker gets s3fs's
+    const contentType = stored.dirObject ? stored.contentType : DIRECTORY_TYPE
     await this.deletes.before(key)
     // a directory object has no bytes to keep, but one that has some keeps them
     const r = stored.dirObject && stored.dirObject.size > 0

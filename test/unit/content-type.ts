@@ -69,12 +69,15 @@ t.test('mkdir makes an application/x-directory marker, symlink an application/oc
   t.equal(await fs.readlink('/link.txt'), 'notes.txt')
 })
 
-t.test('a directory marker another tool made without a type becomes application/x-directory when its attributes are rewritten', async t => {
+t.test('a directory marker another tool made keeps its type when its attributes are rewritten; a new one is application/x-directory', async t => {
   const { fs, store } = makeFs()
   store.putText('old/', '')
   store.putText('old/f.txt', 'x', {}, 'text/plain')
   await fs.chmod('/old', 0o750)
-  t.equal(store.object('old/')!.contentType, 'application/x-directory')
+  t.equal(store.object('old/')!.contentType, 'application/octet-stream', 'only what changed is set: the mode')
+  store.putText('implied/f.txt', 'x', {}, 'text/plain')
+  await fs.chmod('/implied', 0o750)
+  t.equal(store.object('implied/')!.contentType, 'application/x-directory', 'a directory with no object gets a marker of s3fs\'s type')
 })
 
 t.test('a rename keeps the type the file has, not its new name\'s', async t => {
