@@ -14,7 +14,17 @@ export interface AttrDefaults {
 
 const BLOCK = 512
 
-export function attrOf (entry: Entry, d: AttrDefaults): Attr {
+/**
+ * A directory's link count when its subdirectories are not known. GNU find
+ * and du (gnulib's fts) take exactly 2 to mean "no subdirectory here" and do
+ * not descend (FUSE is not on its list of filesystems to distrust), so a low
+ * guess would hide a tree; 1 is what btrfs reports, and what fts and older
+ * finds read as "not counted": they look at every entry.
+ */
+export const NLINK_UNKNOWN = 1
+
+/** `subdirs`: how many subdirectories a directory has, when a listing tells */
+export function attrOf (entry: Entry, d: AttrDefaults, subdirs?: number): Attr {
   const meta = entry.meta ?? {}
   const isDir = entry.kind === 'dir'
   let mode = meta.mode
@@ -34,7 +44,8 @@ export function attrOf (entry: Entry, d: AttrDefaults): Attr {
     mtime,
     atime: meta.atimeMs !== undefined ? new Date(meta.atimeMs) : mtime,
     ctime: meta.ctimeMs !== undefined ? new Date(meta.ctimeMs) : (entry.lastModified ?? mtime),
-    nlink: isDir ? 2 : 1,
+    // '.' and the parent's entry, and each subdirectory's '..'
+    nlink: isDir ? (subdirs === undefined ? NLINK_UNKNOWN : 2 + subdirs) : 1,
     blocks: Math.ceil(size / BLOCK),
     blksize: 1024 * 1024,
   }

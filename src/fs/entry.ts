@@ -4,7 +4,7 @@
 import type { ListPage } from '../s3/store.js'
 import { sameEtag } from '../s3/store.js'
 import type { Meta } from './metadata.js'
-import { INDEX_SUFFIX, JOURNAL_DIR, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
+import { INDEX_SUFFIX, JOURNAL_DIR, leftOut, SHADOWED_FILE_SUFFIX, unnamable } from './names.js'
 
 export interface Entry {
   kind: 'file' | 'dir'
@@ -45,10 +45,10 @@ export interface ParsedPage {
  */
 export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage = { entries: new Map() }, atRoot = dirPrefix === ''): ParsedPage {
   for (const p of page.prefixes) {
-    const name = usableName(p.slice(dirPrefix.length, -1))
+    const name = shownName(dirPrefix, p, p.slice(dirPrefix.length, -1))
     if (name === undefined || (atRoot && name === JOURNAL_DIR)) continue
     const existing = into.entries.get(name)
-    if (existing?.kind === 'file') into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
+    if (existing?.kind === 'file' && shownName(dirPrefix, existing.key, name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
     into.entries.set(name, { kind: 'dir', key: p, size: 0 })
   }
   for (const o of page.objects) {
@@ -60,15 +60,23 @@ export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage =
       into.indexes.set(rest.slice(0, -INDEX_SUFFIX.length), entry)
       continue
     }
-    const name = usableName(rest)
+    const name = shownName(dirPrefix, o.key, rest)
     if (name === undefined) continue
     if (into.entries.get(name)?.kind === 'dir') {
-      if (!into.entries.has(name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, entry)
+      if (!into.entries.has(name + SHADOWED_FILE_SUFFIX) && shownName(dirPrefix, o.key, name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, entry)
     } else {
       into.entries.set(name, entry)
     }
   }
   return into
+}
+
+/** the name a key is shown by, or undefined: it is left out, and the log says so */
+function shownName (dirPrefix: string, key: string, name: string): string | undefined {
+  const why = unnamable(name)
+  if (why === undefined) return name
+  leftOut(dirPrefix, key, why)
+  return undefined
 }
 
 /** the same object (so attributes learned about one hold for the other) */
