@@ -15,11 +15,14 @@ export interface AttrDefaults {
 const BLOCK = 512
 
 /**
- * A directory's link count when its subdirectories are not known. GNU find
- * and du (gnulib's fts) take exactly 2 to mean "no subdirectory here" and do
- * not descend (FUSE is not on its list of filesystems to distrust), so a low
- * guess would hide a tree; 1 is what btrfs reports, and what fts and older
- * finds read as "not counted": they look at every entry.
+ * A directory's link count when its subdirectories are not known. find's
+ * leaf optimisation (its -noleaf turns it off) assumes a directory holds
+ * nlink - 2 subdirectories and stops looking for more once it has seen them,
+ * and gnulib's fts (find, du) takes exactly 2 as "a leaf" on FUSE: a guess
+ * lower than the truth could hide a tree. 1 is what btrfs reports and what
+ * those tools read as "not counted": they look at every entry. (find 4.9 on
+ * this mount finds every directory with 2 too, as readdir gives no d_type and
+ * it stats each entry; older tools and other libraries need not.)
  */
 export const NLINK_UNKNOWN = 1
 

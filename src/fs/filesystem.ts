@@ -112,7 +112,7 @@ export class OortFs implements FileSystem {
   /**
    * A directory's subdirectories, from a listing of it held fresh (no request
    * for them); undefined without one. Not from an older listing: another
-   * client may have made a subdirectory since, and a count too low makes
+   * client may have made a subdirectory since, and a count too low may make
    * find skip it (attrs.ts). A stat of a directory known before lists it
    * anyway once its answer is old (namespace.ts, find).
    */
