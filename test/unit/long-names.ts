@@ -37,7 +37,9 @@ t.test('a key of 1,024 bytes with the prefix is made; 1,025 is ENAMETOOLONG, for
   await fs.symlink('target', '/' + name('s', 1020))
   t.equal(await fs.readlink('/' + name('s', 1020)), 'target', 'a symlink whose key is 1,024 bytes')
   // a directory's key is its marker, one byte longer than its name's
+  const puts = store.requests.PutObject ?? 0
   t.equal(await errnoOf(fs.mkdir('/' + name('d', 1020), 0o755)), 'ENAMETOOLONG', 'mkdir: a 1,025-byte marker')
+  t.equal(store.requests.PutObject ?? 0, puts, 'refused here, not left for the server to refuse')
   await fs.mkdir('/' + name('d', 1019), 0o755)
   t.ok(store.object('pre/' + name('d', 1019) + '/'), 'a directory whose marker is 1,024 bytes')
   t.equal(await errnoOf(fs.rename(fits, over)), 'ENAMETOOLONG', 'rename of a file to a 1,025-byte key')
