@@ -184,7 +184,7 @@ export class TreeOps {
     })
   }
 
-  /** copies every key under the old prefix (and the directory's index), then deletes the originals; returns each new key's ETag */
+  /** every key under a prefix, with its size */
   private async keysUnder (prefix: string): Promise<{ key: string, size: number }[]> {
     const keys: { key: string, size: number }[] = []
     let token: string | undefined
@@ -196,6 +196,7 @@ export class TreeOps {
     return keys
   }
 
+  /** copies every key listed (and the directory's index), then deletes the originals; returns each new key's ETag */
   private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string, keys: { key: string, size: number }[]): Promise<Map<string, string>> {
     let next = 0
     const moved = new Map<string, string>()
