@@ -26,7 +26,7 @@ import { log } from '../util/log.js'
 import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
 import type { MetaSource } from './namespace.js'
-import { INDEX_SUFFIX } from './names.js'
+import { INDEX_SUFFIX, keyFits } from './names.js'
 import { isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
@@ -159,7 +159,17 @@ export class AttrIndex implements MetaSource {
     }
   }
 
+  /**
+   * A directory whose index key would pass S3's 1,024 bytes (its own key
+   * within 13 bytes of it) can keep none: its files are HEADed, each once per
+   * version, as when an index cannot be read.
+   */
+  private noIndex (dir: string): boolean {
+    return !keyFits(this.opts.indexKey(dir))
+  }
+
   hasIndex (dir: string): boolean | undefined {
+    if (this.noIndex(dir)) return false
     const idx = this.dirs.get(dir)
     if (idx && (idx.dirty || this.now - idx.loadedAt < this.opts.ttlMs)) return idx.exists || idx.dirty
     const seen = this.seen.get(dir)
@@ -191,6 +201,7 @@ export class AttrIndex implements MetaSource {
    * truth; if the server is away those fail too, and so does the listing).
    */
   private async indexOrHeads (dir: string): Promise<DirIndex> {
+    if (this.noIndex(dir)) return { records: new Map(), exists: true, loadedAt: this.now, dirty: false, untrusted: true }
     try {
       return await this.indexFor(dir)
     } catch (err) {
@@ -301,7 +312,7 @@ export class AttrIndex implements MetaSource {
   /** a name in dir changed (undefined: removed); keeps the index in step, if one is needed */
   changed (dir: string, name: string, e: Entry | undefined, headed = false): void {
     // a read-only mount writes nothing: what a HEAD taught it stays in the listing it cached
-    if (name.endsWith(INDEX_SUFFIX) || this.opts.readOnly) return
+    if (name.endsWith(INDEX_SUFFIX) || this.opts.readOnly || this.noIndex(dir)) return
     let idx = this.dirs.get(dir)
     const rec = e ? this.recordOf(e, headed && e.kind === 'file' && e.size === 0) : undefined
     if (!idx) {

@@ -14,7 +14,20 @@ export interface AttrDefaults {
 
 const BLOCK = 512
 
-export function attrOf (entry: Entry, d: AttrDefaults): Attr {
+/**
+ * A directory's link count when its subdirectories are not known. find's
+ * leaf optimisation (its -noleaf turns it off) assumes a directory holds
+ * nlink - 2 subdirectories and stops looking for more once it has seen them,
+ * and gnulib's fts (find, du) takes exactly 2 as "a leaf" on FUSE: a guess
+ * lower than the truth could hide a tree. 1 is what btrfs reports and what
+ * those tools read as "not counted": they look at every entry. (find 4.9 on
+ * this mount finds every directory with 2 too, as readdir gives no d_type and
+ * it stats each entry; older tools and other libraries need not.)
+ */
+export const NLINK_UNKNOWN = 1
+
+/** `subdirs`: how many subdirectories a directory has, when a listing tells */
+export function attrOf (entry: Entry, d: AttrDefaults, subdirs?: number): Attr {
   const meta = entry.meta ?? {}
   const isDir = entry.kind === 'dir'
   let mode = meta.mode
@@ -34,7 +47,8 @@ export function attrOf (entry: Entry, d: AttrDefaults): Attr {
     mtime,
     atime: meta.atimeMs !== undefined ? new Date(meta.atimeMs) : mtime,
     ctime: meta.ctimeMs !== undefined ? new Date(meta.ctimeMs) : (entry.lastModified ?? mtime),
-    nlink: isDir ? 2 : 1,
+    // '.' and the parent's entry, and each subdirectory's '..'
+    nlink: isDir ? (subdirs === undefined ? NLINK_UNKNOWN : 2 + subdirs) : 1,
     blocks: Math.ceil(size / BLOCK),
     blksize: 1024 * 1024,
   }

@@ -4,7 +4,7 @@
 import type { ListPage } from '../s3/store.js'
 import { sameEtag } from '../s3/store.js'
 import type { Meta } from './metadata.js'
-import { FOLDER_SUFFIX, INDEX_SUFFIX, JOURNAL_DIR, SHADOWED_FILE_SUFFIX, usableName } from './names.js'
+import { FOLDER_SUFFIX, INDEX_SUFFIX, JOURNAL_DIR, leftOut, SHADOWED_FILE_SUFFIX, unnamable } from './names.js'
 
 export interface Entry {
   kind: 'file' | 'dir'
@@ -53,17 +53,17 @@ export interface ParsedPage {
 export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage = { entries: new Map() }, atRoot = dirPrefix === ''): ParsedPage {
   const hidden = (name: string | undefined): name is undefined => name === undefined || (atRoot && name === JOURNAL_DIR)
   for (const p of page.prefixes) {
-    const name = usableName(p.slice(dirPrefix.length, -1))
+    const name = shownName(dirPrefix, p, p.slice(dirPrefix.length, -1))
     if (hidden(name)) continue
-    setDir(into, name, { kind: 'dir', key: p, size: 0 })
+    setDir(into, dirPrefix, name, { kind: 'dir', key: p, size: 0 })
   }
   for (const o of page.objects) {
     const rest = o.key.slice(dirPrefix.length)
     const entry: Entry = { kind: 'file', key: o.key, size: o.size, lastModified: o.lastModified, etag: o.etag }
     if (rest === '') { into.marker = entry; continue }
     if (rest.endsWith(FOLDER_SUFFIX)) {
-      const name = usableName(rest.slice(0, -FOLDER_SUFFIX.length))
-      if (!hidden(name)) setDir(into, name, { ...entry, kind: 'dir', key: dirPrefix + name + '/', size: 0, object: o.key })
+      const name = shownName(dirPrefix, o.key, rest.slice(0, -FOLDER_SUFFIX.length))
+      if (!hidden(name)) setDir(into, dirPrefix, name, { ...entry, kind: 'dir', key: dirPrefix + name + '/', size: 0, object: o.key })
       continue
     }
     if (rest.endsWith(INDEX_SUFFIX)) {
@@ -71,10 +71,10 @@ export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage =
       into.indexes.set(rest.slice(0, -INDEX_SUFFIX.length), entry)
       continue
     }
-    const name = usableName(rest)
+    const name = shownName(dirPrefix, o.key, rest)
     if (name === undefined) continue
     if (into.entries.get(name)?.kind === 'dir') {
-      if (!into.entries.has(name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, entry)
+      if (!into.entries.has(name + SHADOWED_FILE_SUFFIX) && shownName(dirPrefix, o.key, name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, entry)
     } else {
       into.entries.set(name, entry)
     }
@@ -83,11 +83,19 @@ export function parsePage (dirPrefix: string, page: ListPage, into: ParsedPage =
 }
 
 /** a directory at name: a file listed there moves to the shadow name; `a/` and `a_$folder$` are one directory, which keeps the object */
-function setDir (into: ParsedPage, name: string, dir: Entry): void {
+function setDir (into: ParsedPage, dirPrefix: string, name: string, dir: Entry): void {
   const existing = into.entries.get(name)
-  if (existing?.kind === 'file') into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
+  if (existing?.kind === 'file' && shownName(dirPrefix, existing.key, name + SHADOWED_FILE_SUFFIX)) into.entries.set(name + SHADOWED_FILE_SUFFIX, existing)
   if (existing?.kind === 'dir' && existing.object && !dir.object) return
   into.entries.set(name, dir)
+}
+
+/** the name a key is shown by, or undefined: it is left out, and the log says so */
+function shownName (dirPrefix: string, key: string, name: string): string | undefined {
+  const why = unnamable(name)
+  if (why === undefined) return name
+  leftOut(dirPrefix, key, why)
+  return undefined
 }
 
 /** the same object (so attributes learned about one hold for the other) */

@@ -13,7 +13,7 @@ import { defaultMode, writable, type CoreOptions, type FsContext } from './conte
 import type { Entry } from './entry.js'
 import { HeadMetaSource } from './meta-head.js'
 import { Namespace, type MetaSource } from './namespace.js'
-import { INDEX_SUFFIX, Names, splitPath } from './names.js'
+import { INDEX_SUFFIX, NAME_MAX, Names, splitPath } from './names.js'
 import { OpenFiles } from './open-files.js'
 import { BlockCache } from './read/block-cache.js'
 import { RenameJournal, type RecoveryReport } from './rename-journal.js'
@@ -105,17 +105,32 @@ export class OortFs implements FileSystem {
     return await this.files.existing(path)
   }
 
-  attr (entry: Entry): Attr {
-    return attrOf(entry, this.defaults)
+  attr (entry: Entry, path: string): Attr {
+    return attrOf(entry, this.defaults, entry.kind === 'dir' ? this.subdirs(path) : undefined)
+  }
+
+  /**
+   * A directory's subdirectories, from a listing of it held fresh (no request
+   * for them); undefined without one. Not from an older listing: another
+   * client may have made a subdirectory since, and a count too low may make
+   * find skip it (attrs.ts). A stat of a directory known before lists it
+   * anyway once its answer is old (namespace.ts, find).
+   */
+  private subdirs (dir: string): number | undefined {
+    const listing = this.ns.cache.listing(dir)
+    if (!listing) return undefined
+    let n = 0
+    for (const e of listing.values()) if (e.kind === 'dir') n++
+    return n
   }
 
   async getattr (path: string): Promise<Attr> {
-    return this.attr(await this.entry(path))
+    return this.attr(await this.entry(path), path)
   }
 
   async fgetattr (path: string, fh: number): Promise<Attr> {
     const e = this.files.attrEntry(fh)
-    return e ? this.attr(e) : this.getattr(path)
+    return e ? this.attr(e, path) : this.getattr(path)
   }
 
   async readdir (path: string): Promise<string[]> {
@@ -161,7 +176,8 @@ export class OortFs implements FileSystem {
   async statfs (_path: string): Promise<StatFs> {
     // a bucket has no size limit: large round numbers keep df and cp's space checks happy
     const blocks = 2 ** 40
-    return { bsize: 1 << 20, frsize: 4096, blocks, bfree: blocks, bavail: blocks, files: 2 ** 40, ffree: 2 ** 40, favail: 2 ** 40, fsid: 0x0075fa, flag: 0, namemax: 255 }
+    // names reach the longest FUSE passes whole (names.ts): find, cp and pathconf(_PC_NAME_MAX) read it here
+    return { bsize: 1 << 20, frsize: 4096, blocks, bfree: blocks, bavail: blocks, files: 2 ** 40, ffree: 2 ** 40, favail: 2 ** 40, fsid: 0x0075fa, flag: 0, namemax: NAME_MAX }
   }
 
   async flushAll (): Promise<void> {

@@ -7,7 +7,7 @@ import { DIRECTORY_TYPE, SYMLINK_TYPE } from './content-type.js'
 import type { FsContext } from './context.js'
 import type { Entry } from './entry.js'
 import { decodeMeta, encodeMeta, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
-import { checkNewName, SHADOWED_FILE_SUFFIX } from './names.js'
+import { checkNewName, INDEX_SUFFIX, KEY_MAX, keyFits, SHADOWED_FILE_SUFFIX } from './names.js'
 import { isDirObject, movedDirObject } from './dir-objects.js'
 import type { OpenFiles } from './open-files.js'
 import type { RenameJournal } from './rename-journal.js'
@@ -30,8 +30,8 @@ export class TreeOps {
   private get ns () { return this.ctx.ns }
   private get store () { return this.ctx.store }
 
-  private async mustNotExist (path: string): Promise<void> {
-    checkNewName(this.ctx.names, path)
+  private async mustNotExist (path: string, kind: 'file' | 'dir'): Promise<void> {
+    checkNewName(this.ctx.names, path, kind)
     if (await this.files.entry(path)) throw new FsError('EEXIST', undefined, path)
   }
 
@@ -51,7 +51,7 @@ export class TreeOps {
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
-    await this.mustNotExist(path)
+    await this.mustNotExist(path, 'dir')
     const meta = this.baseMeta(S_IFDIR | (mode & 0o7777))
     const key = this.ctx.names.dirPrefix(path)
     const headers = encodeMeta(meta)
@@ -64,7 +64,7 @@ export class TreeOps {
   }
 
   async symlink (target: string, path: string): Promise<void> {
-    await this.mustNotExist(path)
+    await this.mustNotExist(path, 'file')
     const meta = this.baseMeta(S_IFLNK | 0o777)
     const key = this.ctx.names.keyOf(path)
     const headers = encodeMeta(meta)
@@ -129,6 +129,8 @@ export class TreeOps {
     checkNewName(this.ctx.names, to)
     if (to.startsWith(from + '/')) throw new FsError('EINVAL', 'cannot move a directory into itself', to)
     let src = await this.files.existing(from)
+    // a directory's new key is its marker's, one byte longer
+    if (src.kind === 'dir') checkNewName(this.ctx.names, to, 'dir')
     const dst = await this.files.entry(to)
     if (src.kind === 'dir') {
       if (dst && dst.kind !== 'dir') throw new FsError('ENOTDIR', undefined, to)
@@ -176,10 +178,17 @@ export class TreeOps {
     await this.files.moveTree(from, to, async () => {
       // its own pending deletes and attribute changes first (others' failures are not this rename's)
       await Promise.all([this.deletes.flush(key => key.startsWith(fromPrefix)), this.meta.flush(true)])
+      // listed before the journal: a key the new name would take over S3's
+      // 1,024 bytes refuses the rename whole, before anything is copied
+      const keys = await this.keysUnder(fromPrefix)
+      for (const k of keys) {
+        const toKey = toPrefix + k.key.slice(fromPrefix.length)
+        if (!keyFits(toKey) && !toKey.endsWith(INDEX_SUFFIX)) throw new FsError('ENAMETOOLONG', `${k.key} would become a key of ${Buffer.byteLength(toKey)} bytes, over S3's ${KEY_MAX}`, to)
+      }
       const journal = await this.journal.begin(fromPrefix, toPrefix)
       let moved: Map<string, string>
       try {
-        moved = await this.moveKeys(from, to, fromPrefix, toPrefix, src.object)
+        moved = await this.moveKeys(from, to, fromPrefix, toPrefix, keys, src.object)
       } catch (err) {
         // the journal stays, no longer rewritten: this process gave up on it, a later mount finishes it
         await journal.stop()
@@ -196,21 +205,28 @@ export class TreeOps {
     })
   }
 
-  /** copies every key under the old prefix (and the directory's index and other tools' object for it), then deletes the originals; returns each new key's ETag */
-  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string, object?: string): Promise<Map<string, string>> {
+  /** every key under a prefix, with its size */
+  private async keysUnder (prefix: string): Promise<{ key: string, size: number }[]> {
     const keys: { key: string, size: number }[] = []
     let token: string | undefined
     do {
-      const page = await this.store.list({ prefix: fromPrefix, continuationToken: token }, { priority: Priority.Metadata })
+      const page = await this.store.list({ prefix, continuationToken: token }, { priority: Priority.Metadata })
       keys.push(...page.objects.map(o => ({ key: o.key, size: o.size })))
       token = page.truncated ? page.nextToken : undefined
     } while (token)
+    return keys
+  }
+
+  /** copies every key listed (and the directory's index and other tools' object for it), then deletes the originals; returns each new key's ETag */
+  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string, keys: { key: string, size: number }[], object?: string): Promise<Map<string, string>> {
     let next = 0
     const moved = new Map<string, string>()
     const worker = async (): Promise<void> => {
       while (next < keys.length) {
         const k = keys[next++]!
         const toKey = toPrefix + k.key.slice(fromPrefix.length)
+        // an attribute index is a cache (attr-index.ts): one too long for its new key is dropped, its files HEADed
+        if (!keyFits(toKey)) continue
         const r = await copyObject(this.store, k.key, toKey, k.size)
         if (r.etag) moved.set(toKey, r.etag)
       }
@@ -219,7 +235,8 @@ export class TreeOps {
     // the directory's own index lives beside it, outside the prefix
     const fromIndex = this.ctx.names.indexKey(from)
     if (this.ns.hasIndex(from) !== false) {
-      const copied = await this.store.copy(fromIndex, this.ctx.names.indexKey(to), { priority: Priority.Data })
+      const toIndex = this.ctx.names.indexKey(to)
+      const copied = !keyFits(toIndex) || await this.store.copy(fromIndex, toIndex, { priority: Priority.Data })
         .then(() => true, err => { if ((err as FsError).errno !== 'ENOENT') throw err; return false })
       if (copied) this.deletes.delete(fromIndex)
     }

@@ -80,7 +80,9 @@ export class TreeWalk {
       if (o.key === dirPrefix) { this.dir(dirPrefix).objects.push(o); return } // the directory's marker
       const slash = o.key.indexOf('/', dirPrefix.length)
       if (slash < 0) { this.dir(dirPrefix).objects.push(o); return }
-      if (slash === dirPrefix.length) return // an empty segment ('a//b'): no name can stand for it
+      // an empty segment ('a//b'): shown as a delimiter listing shows it, so
+      // parsePage leaves it out and the log names it, never silently
+      if (slash === dirPrefix.length) { this.dir(dirPrefix).prefixes.add(o.key.slice(0, slash + 1)); return }
       const sub = o.key.slice(0, slash + 1)
       this.dir(dirPrefix).prefixes.add(sub)
       dirPrefix = sub

@@ -137,6 +137,13 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
     symlink: (target: string, path: string, cb: Cb) =>
       run('symlink', `${path} -> ${target}`, cb, () => fs.symlink(target, path), done),
     readlink: (path: string, cb: Cb) => run('readlink', path, cb, () => fs.readlink(path), t => [0, t]),
+    // no hard links on S3: EPERM, as link(2) documents for a filesystem without
+    // them. Without this op libfuse answers ENOSYS, which only kernels since
+    // 2025 ("fuse: Return EPERM rather than ENOSYS from link()") turn into EPERM
+    link: (from: string, to: string, cb: Cb) => {
+      if (debug) log.debug(`link ${from} ${to} -> EPERM`)
+      cb(FUSE.EPERM!)
+    },
     // the value points into libfuse's memory, gone once we answer: keep a copy
     setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
       run('setxattr', `${path} ${name} ${value.length} bytes`, cb, () => fs.setxattr(path, name, Buffer.from(value), flags), done),

@@ -123,6 +123,7 @@ t.test('callback shapes', async t => {
   t.same(await call(ops, 'utimens', '/a', 1000, NaN), [0])
   t.same(await call(ops, 'symlink', 'target', '/l'), [0])
   t.same(await call(ops, 'readlink', '/l'), [0, 'target'])
+  t.same(await call(ops, 'link', '/a', '/hard'), [E.EPERM], 'no hard links: EPERM, as link(2) says, whatever the kernel makes of ENOSYS')
   t.same(await call(ops, 'statfs', '/'), [0, toFuseStatfs(await fs.statfs())])
   t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'symlink target /l'])
 })

@@ -222,7 +222,7 @@ t.test('the attribute index name is reserved', async t => {
   const { fs } = makeFs()
   t.equal(await errnoOf(fs.create('/.oortfs-attrs', 0o644)), 'EPERM')
   t.equal(await errnoOf(fs.create('/dir.oortfs-attrs', 0o644)), 'EPERM')
-  t.equal(await errnoOf(fs.create('/' + 'n'.repeat(256), 0o644)), 'ENAMETOOLONG')
+  t.equal(await errnoOf(fs.create('/' + 'n'.repeat(1024), 0o644)), 'ENAMETOOLONG')
 })
 
 t.test('a directory rename cut short is finished by the next mount', async t => {
