@@ -176,6 +176,23 @@ t.test('rename moves a special file with its type and number; unlink removes it'
   t.same([c.mode, c.rdev], [S_IFCHR | 0o666, makedev(1, 7)])
 })
 
+t.test('a directory renamed right after a mknod or a chmod inside it: its files keep their types and modes', async t => {
+  // their records were still waiting for the index's debounced write when the keys moved
+  const { fs, store } = makeFs()
+  await makeNodes(fs, '/d')
+  await fs.chmod('/d/sda1', 0o600)
+  await fs.rename('/d', '/moved')
+  const want = NODES.map(n => [n.name, n.name === 'sda1' ? S_IFBLK | 0o600 : n.mode, n.rdev])
+  const show = async (fs: OortFs): Promise<unknown[]> => {
+    await fs.readdir('/moved')
+    return Promise.all(NODES.map(async n => { const a = await fs.getattr(`/moved/${n.name}`); return [n.name, a.mode, a.rdev] }))
+  }
+  t.same(await show(fs), want, 'the same mount')
+  await fs.flushAll()
+  t.ok(store.object('moved.oortfs-attrs'), 'the index moved with the directory')
+  t.same(await show(remount(fs, store)), want, 'after a remount')
+})
+
 t.test('a FIFO written by another client in s3fs\'s format shows as a FIFO', async t => {
   // s3fs's mknod: an empty object, mode S_IFIFO|0644, no rdev header
   const s3fsHeaders = { mode: String(S_IFIFO | 0o644), uid: '0', gid: '0', mtime: '1700000000', ctime: '1700000000', atime: '1700000000' }
