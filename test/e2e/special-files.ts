@@ -74,6 +74,14 @@ t.test('mkfifo, mknod c 1 7, mknod b 8 1 and a socket\'s bind: stat shows each, 
   t.same(lines(await shOk(`cd ${q(dev)} && stat -c '%n|%F|%t|%T' sda1 fifo`)), ['sda1|block special file|8|1', 'fifo|fifo|0|0'], 'by name, never listed')
 })
 
+t.test('-o dev: a device on the mount opens as the device itself (the kernel\'s driver, not the bucket)', async t => {
+  const m = await mountBucket(t, { s3, options: ['dev'] })
+  await shOk(`cd ${q(m.dir)} && mknod full c 1 7`)
+  t.equal((await shOk(`head -c 4 ${q(join(m.dir, 'full'))} | od -An -tx1`)).trim(), '00 00 00 00', '/dev/full reads zeros')
+  t.match((await sh(`printf x > ${q(join(m.dir, 'full'))}`)).stderr, /No space left on device/, 'and refuses writes')
+  t.equal((await shOk(`stat -c '%s' ${q(join(m.dir, 'full'))}`)).trim(), '0', 'nothing reached the object')
+})
+
 t.test('tar c of special files on the mount, tar x into the mount: stat as a local tar x shows it', async t => {
   const m = await mountBucket(t, { s3 })
   const work = tmpDir(t)

@@ -8,6 +8,7 @@ import { makeFs, errnoOf } from '../helpers/make-fs.js'
 import type { FakeStore } from '../helpers/fake-store.js'
 import { OortFs, type FsOptions } from '../../src/fs/filesystem.js'
 import { S_IFBLK, S_IFCHR, S_IFIFO, S_IFSOCK } from '../../src/fs/special-files.js'
+import { writeGate } from '../../src/fuse/write-gate.js'
 
 const S_IFMT = 0o170000
 /** glibc's makedev for numbers below 4096:256, the kernel's encoding too */
@@ -235,6 +236,16 @@ t.test('mknod refuses a taken name, a reserved one, a read-only mount, and types
   const ro = remount(fs, store, { readOnly: true })
   t.equal(await errnoOf(ro.mknod('/q', S_IFIFO | 0o644, 0)), 'EROFS')
   t.equal((await ro.getattr('/p')).mode, S_IFIFO | 0o644, 'a read-only mount shows them')
+})
+
+t.test('a mount shutting down refuses mknod like every other change', async t => {
+  const { fs, store } = makeFs()
+  const gate = writeGate(fs)
+  await gate.fs.mknod('/before', S_IFIFO | 0o644, 0)
+  await gate.close(1000)
+  t.equal(await errnoOf(gate.fs.mknod('/after', S_IFIFO | 0o644, 0)), 'EROFS')
+  t.ok(store.object('before'))
+  t.notOk(store.object('after'))
 })
 
 t.test('a stored special type on a directory is still not trusted', async t => {
