@@ -74,6 +74,22 @@ t.test('mkfifo, mknod c 1 7, mknod b 8 1 and a socket\'s bind: stat shows each, 
   t.same(lines(await shOk(`cd ${q(dev)} && stat -c '%n|%F|%t|%T' sda1 fifo`)), ['sda1|block special file|8|1', 'fifo|fifo|0|0'], 'by name, never listed')
 })
 
+t.test('a Unix socket bound on the mount serves connections while its server lives (the kernel finds it by inode)', async t => {
+  const m = await mountBucket(t, { s3 })
+  const server = `import socket, os
+s = socket.socket(socket.AF_UNIX)
+s.bind('live.sock'); s.listen(1)
+print('ready', flush=True)
+c, _ = s.accept(); c.sendall(b'hello over the mount'); c.close()`
+  const client = `import socket
+c = socket.socket(socket.AF_UNIX); c.connect('live.sock'); print(c.recv(100).decode())`
+  const out = await shOk(`cd ${q(m.dir)} && { python3 -c ${q(server)} > ready.log & } && ` +
+    'for i in $(seq 100); do grep -q ready ready.log 2>/dev/null && break; sleep 0.1; done && ' +
+    `timeout 10 python3 -c ${q(client)}; wait`)
+  t.equal(out.trim(), 'hello over the mount')
+  t.equal((await shOk(`stat -c '%F' ${q(join(m.dir, 'live.sock'))}`)).trim(), 'socket')
+})
+
 t.test('-o dev: a device on the mount opens as the device itself (the kernel\'s driver, not the bucket)', async t => {
   const m = await mountBucket(t, { s3, options: ['dev'] })
   await shOk(`cd ${q(m.dir)} && mknod full c 1 7`)
