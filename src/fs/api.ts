@@ -13,6 +13,8 @@ export interface Attr {
   nlink: number
   blocks: number
   blksize: number
+  /** st_rdev: a character or block device's number (Linux's encoding, as stat(2) shows it); absent: 0 */
+  rdev?: number
 }
 
 export interface StatFs {
@@ -65,6 +67,8 @@ export interface FileSystem {
   /** times in milliseconds since the epoch; NaN leaves that time unchanged (UTIME_OMIT), Infinity is now (UTIME_NOW) */
   utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void>
   symlink(target: string, path: string): Promise<void>
+  /** a FIFO, character or block device or socket (mode carries the file type); rdev is a device's number */
+  mknod(path: string, mode: number, rdev: number): Promise<void>
   readlink(path: string): Promise<string>
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>
   /** undefined: no such attribute (ENODATA) */

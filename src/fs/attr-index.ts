@@ -36,12 +36,13 @@ interface IndexRecord {
   e?: string
   s?: number
   t?: number
-  /** mode, uid, gid, mtime (ms), symlink target */
+  /** mode, uid, gid, mtime (ms), symlink target, device number (special-files.ts) */
   m?: number
   u?: number
   g?: number
   mt?: number
   l?: string
+  rd?: number
 }
 
 interface IndexFile {
@@ -360,6 +361,8 @@ export class AttrIndex implements MetaSource {
       rec.s = e.size
       if (e.lastModified) rec.t = e.lastModified.getTime()
       if ((mode & S_IFMT) === S_IFLNK && e.target !== undefined) rec.l = e.target
+      // a device's mode differs from the defaults: its record always exists to carry the number
+      if (m.rdev !== undefined) rec.rd = m.rdev
     }
     return rec
   }
@@ -460,5 +463,6 @@ function metaOf (r: IndexRecord): Meta {
   if (r.u !== undefined) m.uid = r.u
   if (r.g !== undefined) m.gid = r.g
   if (r.mt !== undefined) m.mtimeMs = r.mt
+  if (r.rd !== undefined) m.rdev = r.rd
   return m
 }

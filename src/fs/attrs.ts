@@ -3,6 +3,7 @@
 import type { Attr } from './api.js'
 import type { Entry } from './entry.js'
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './metadata.js'
+import { hasDeviceNumber, isSpecialType } from './special-files.js'
 
 export interface AttrDefaults {
   uid: number
@@ -31,10 +32,11 @@ export function attrOf (entry: Entry, d: AttrDefaults, subdirs?: number): Attr {
   const meta = entry.meta ?? {}
   const isDir = entry.kind === 'dir'
   let mode = meta.mode
-  // a stored mode whose type contradicts what the bucket shows is not trusted
+  // a stored mode whose type contradicts what the bucket shows is not trusted;
+  // a file object may be a FIFO, a device or a socket (mknod stores them so, as s3fs does)
   if (mode !== undefined) {
     const type = mode & S_IFMT
-    if (isDir ? type !== S_IFDIR : (type !== S_IFREG && type !== S_IFLNK)) mode = undefined
+    if (isDir ? type !== S_IFDIR : (type !== S_IFREG && type !== S_IFLNK && !isSpecialType(mode))) mode = undefined
   }
   if (mode === undefined) mode = isDir ? S_IFDIR | (0o777 & ~d.umask) : S_IFREG | (0o666 & ~d.umask)
   const mtime = meta.mtimeMs !== undefined ? new Date(meta.mtimeMs) : (entry.lastModified ?? d.mountTime)
@@ -51,6 +53,7 @@ export function attrOf (entry: Entry, d: AttrDefaults, subdirs?: number): Attr {
     nlink: isDir ? (subdirs === undefined ? NLINK_UNKNOWN : 2 + subdirs) : 1,
     blocks: Math.ceil(size / BLOCK),
     blksize: 1024 * 1024,
+    rdev: hasDeviceNumber(mode) ? meta.rdev ?? 0 : 0,
   }
 }
 

@@ -17,6 +17,7 @@ import { INDEX_SUFFIX, NAME_MAX, Names, splitPath } from './names.js'
 import { OpenFiles } from './open-files.js'
 import { BlockCache } from './read/block-cache.js'
 import { RenameJournal, type RecoveryReport } from './rename-journal.js'
+import { SpecialFiles } from './special-files.js'
 import { TreeOps } from './tree-ops.js'
 import { DeleteBatcher } from './write/delete-batcher.js'
 import { MetaWriter } from './write/meta-writer.js'
@@ -42,6 +43,7 @@ export class OortFs implements FileSystem {
   readonly files: OpenFiles
   readonly tree: TreeOps
   readonly attrs: AttrOps
+  readonly special: SpecialFiles
   readonly journal: RenameJournal
   readonly now: () => number
   readonly monotonic: () => number
@@ -82,6 +84,7 @@ export class OortFs implements FileSystem {
     this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
     this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes)
     this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal)
+    this.special = new SpecialFiles(this.ctx, this.files, this.deletes)
   }
 
   /**
@@ -161,6 +164,8 @@ export class OortFs implements FileSystem {
   async rmdir (path: string): Promise<void> { this.writable(path); await this.tree.rmdir(path) }
   async rename (from: string, to: string): Promise<void> { this.writable(from); await this.tree.rename(from, to) }
   async symlink (target: string, path: string): Promise<void> { this.writable(path); await this.tree.symlink(target, path) }
+  // FIFOs, devices and sockets (special-files.ts)
+  async mknod (path: string, mode: number, rdev: number): Promise<void> { this.writable(path); await this.special.mknod(path, mode, rdev) }
 
   // ---- attributes (attr-ops.ts)
 

@@ -1,6 +1,7 @@
 // POSIX attributes stored on an object as s3fs stores them, so s3fs, rclone and
 // oortfs read each other's buckets: x-amz-meta-mode is the decimal st_mode with
-// the file-type bits; uid/gid decimal; mtime/ctime/atime as `seconds` or
+// the file-type bits; uid/gid decimal; rdev (ours alone: s3fs keeps no device
+// number) decimal; mtime/ctime/atime as `seconds` or
 // `seconds.fraction`; xattr as URL-encoded JSON of base64 values.
 import { FsError } from '../errors.js'
 
@@ -8,6 +9,8 @@ export interface Meta {
   mode?: number
   uid?: number
   gid?: number
+  /** a character or block device's number, as stat(2)'s st_rdev shows it (special-files.ts) */
+  rdev?: number
   mtimeMs?: number
   atimeMs?: number
   ctimeMs?: number
@@ -22,7 +25,7 @@ export const S_IFLNK = 0o120000
 export function decodeMeta (headers: Record<string, string> | undefined): Meta {
   const meta: Meta = {}
   if (!headers) return meta
-  for (const field of ['mode', 'uid', 'gid'] as const) {
+  for (const field of ['mode', 'uid', 'gid', 'rdev'] as const) {
     const n = parseIntStrict(headers[field])
     if (n !== undefined) meta[field] = n
   }
@@ -40,6 +43,7 @@ export function encodeMeta (meta: Meta): Record<string, string> {
   if (meta.mode !== undefined) out.mode = String(meta.mode)
   if (meta.uid !== undefined) out.uid = String(meta.uid)
   if (meta.gid !== undefined) out.gid = String(meta.gid)
+  if (meta.rdev !== undefined) out.rdev = String(meta.rdev)
   if (meta.mtimeMs !== undefined) out.mtime = formatTime(meta.mtimeMs)
   if (meta.atimeMs !== undefined) out.atime = formatTime(meta.atimeMs)
   if (meta.ctimeMs !== undefined) out.ctime = formatTime(meta.ctimeMs)
@@ -51,7 +55,7 @@ export function encodeMeta (meta: Meta): Record<string, string> {
   return out
 }
 
-const OURS = new Set(['mode', 'uid', 'gid', 'mtime', 'atime', 'ctime', 'xattr'])
+const OURS = new Set(['mode', 'uid', 'gid', 'rdev', 'mtime', 'atime', 'ctime', 'xattr'])
 
 /** x-amz-meta entries that are not ours to interpret, kept when we rewrite an object */
 export function foreignHeaders (headers: Record<string, string>): Record<string, string> {

@@ -178,6 +178,11 @@ export class TreeOps {
     await this.files.moveTree(from, to, async () => {
       // its own pending deletes and attribute changes first (others' failures are not this rename's)
       await Promise.all([this.deletes.flush(key => key.startsWith(fromPrefix)), this.meta.flush(true)])
+      // the attribute indexes go with the keys, as the server has them: records still
+      // waiting for their debounced write (a chmod, a mknod just before) would be lost,
+      // and the files below would show the defaults. One that cannot be written is
+      // logged; the rename goes on (each object's own headers stay the truth)
+      await this.ns.flushMeta().catch(() => {})
       // listed before the journal: a key the new name would take over S3's
       // 1,024 bytes refuses the rename whole, before anything is copied
       const keys = await this.keysUnder(fromPrefix)

@@ -44,7 +44,7 @@ export function toFuseStat (a: Attr): FuseStat {
   return {
     mode: a.mode, uid: a.uid, gid: a.gid, size: a.size,
     mtime: a.mtime, atime: a.atime, ctime: a.ctime,
-    nlink: a.nlink, blocks: a.blocks, blksize: a.blksize,
+    nlink: a.nlink, blocks: a.blocks, blksize: a.blksize, rdev: a.rdev ?? 0,
   }
 }
 
@@ -136,6 +136,9 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
     // fuse-native passes (link target, link path), the FileSystem's order too
     symlink: (target: string, path: string, cb: Cb) =>
       run('symlink', `${path} -> ${target}`, cb, () => fs.symlink(target, path), done),
+    // mkfifo, mknod, a Unix socket's bind: fuse-native passes st_rdev as the kernel encodes it
+    mknod: (path: string, mode: number, dev: number, cb: Cb) =>
+      run('mknod', `${path} mode=0${mode.toString(8)} dev=${dev}`, cb, () => fs.mknod(path, mode, dev), done),
     readlink: (path: string, cb: Cb) => run('readlink', path, cb, () => fs.readlink(path), t => [0, t]),
     // no hard links on S3: EPERM, as link(2) documents for a filesystem without
     // them. Without this op libfuse answers ENOSYS, which only kernels since

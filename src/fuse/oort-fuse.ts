@@ -68,6 +68,7 @@ export function statArray (st?: Partial<FuseStat>): Uint32Array {
   ints[2] = st?.gid ?? 0
   put64(3, st?.size ?? 0)
   ints[6] = st?.nlink || 1
+  ints[8] = st?.rdev ?? 0
   ints[9] = st?.blksize ?? 0
   put64(10, st?.blocks ?? 0)
   put64(12, ms(st?.atime))

@@ -10,7 +10,7 @@ import { FsError } from '../errors.js'
 /** calls that change the filesystem; open() only with write access or O_TRUNC */
 const CHANGES = new Set<string>([
   'create', 'write', 'truncate', 'ftruncate', 'unlink', 'mkdir', 'rmdir', 'rename', 'chmod', 'chown',
-  'utimens', 'symlink', 'setxattr', 'removexattr',
+  'utimens', 'symlink', 'mknod', 'setxattr', 'removexattr',
 ])
 
 function changes (name: string, args: unknown[]): boolean {

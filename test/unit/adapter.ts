@@ -50,6 +50,7 @@ class MemFs implements FileSystem {
   async chown (): Promise<void> { throw new FsError('EPERM') }
   async utimens (path: string, a: number, m: number): Promise<void> { this.calls.push(`utimens ${path} ${a} ${m}`) }
   async symlink (target: string, path: string): Promise<void> { this.calls.push(`symlink ${target} ${path}`) }
+  async mknod (path: string, mode: number, rdev: number): Promise<void> { this.calls.push(`mknod ${path} 0${mode.toString(8)} ${rdev}`) }
   async readlink (): Promise<string> { return 'target' }
   async setxattr (_path: string, name: string, value: Buffer): Promise<void> { this.xattrs.set(name, value) }
   async getxattr (_path: string, name: string): Promise<Buffer | undefined> { return this.xattrs.get(name) }
@@ -80,7 +81,7 @@ t.test('errno names map to fuse-native numbers', async t => {
 t.test('Attr -> stat', async t => {
   const a = attr(0o100640, 5 * 2 ** 32 + 7)
   const st = toFuseStat(a)
-  t.same(st, { mode: 0o100640, uid: 1000, gid: 1000, size: 5 * 2 ** 32 + 7, mtime: T, atime: T, ctime: T, nlink: 1, blocks: a.blocks, blksize: 4096 })
+  t.same(st, { mode: 0o100640, uid: 1000, gid: 1000, size: 5 * 2 ** 32 + 7, mtime: T, atime: T, ctime: T, nlink: 1, blocks: a.blocks, blksize: 4096, rdev: 0 })
   const arr = statArray(st)
   t.equal(arr[0], 0o100640)
   t.equal(arr[3], 7, 'size low word')
@@ -88,6 +89,10 @@ t.test('Attr -> stat', async t => {
   t.equal(arr[6], 1)
   t.equal(arr[9], 4096)
   t.equal(arr[14]! + arr[15]! * 2 ** 32, T.getTime(), 'mtime in ms')
+  // a block device 8,1 (makedev: major << 8 | minor) reaches st_rdev, in both stat paths
+  const dev = toFuseStat({ ...attr(0o60660), rdev: 0x801 })
+  t.equal(statArray(dev)[8], 0x801, "OortFuse's fgetattr array carries st_rdev")
+  t.equal(dev.rdev, 0x801, "fuse-native's own getattr array reads stat.rdev")
   const s = toFuseStatfs({ bsize: 4096, frsize: 4096, blocks: 2 ** 40, bfree: -1, bavail: 1.5, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255 })
   t.equal(s.blocks, 0xffffffff, 'clamped, not wrapped')
   t.equal(s.bfree, 0)
@@ -122,10 +127,11 @@ t.test('callback shapes', async t => {
   t.same(await call(ops, 'chown', '/a', 1, 1), [E.EPERM])
   t.same(await call(ops, 'utimens', '/a', 1000, NaN), [0])
   t.same(await call(ops, 'symlink', 'target', '/l'), [0])
+  t.same(await call(ops, 'mknod', '/fifo', 0o10644, 0), [0])
   t.same(await call(ops, 'readlink', '/l'), [0, 'target'])
   t.same(await call(ops, 'link', '/a', '/hard'), [E.EPERM], 'no hard links: EPERM, as link(2) says, whatever the kernel makes of ENOSYS')
   t.same(await call(ops, 'statfs', '/'), [0, toFuseStatfs(await fs.statfs())])
-  t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'symlink target /l'])
+  t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'symlink target /l', 'mknod /fifo 010644 0'])
 })
 
 t.test('xattrs', async t => {
