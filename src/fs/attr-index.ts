@@ -225,6 +225,9 @@ export class AttrIndex implements MetaSource {
     if (!idx.exists) return e.size === 0 ? 'head' : undefined
     // newer than the index: made by someone who did not update it
     if (e.lastModified && idx.lastModified !== undefined && e.lastModified.getTime() > idx.lastModified + 1000) return 'head'
+    // dates whole seconds apart: a zero-byte object not clearly older than the index (a directory
+    // object moved just after an index write, say) may be a directory, and only a HEAD tells
+    if (e.size === 0 && (!e.lastModified || idx.lastModified === undefined || e.lastModified.getTime() > idx.lastModified - 1000)) return 'head'
     return undefined
   }
 

@@ -136,12 +136,12 @@ t.test('rename of a slashless directory copies its object to the new name, heade
   store.putText('legacy/a.txt', 'a')
   await fs.readdir('/')
   await fs.rename('/legacy', '/moved')
-  t.same(store.keys(), ['moved', 'moved/a.txt'])
+  t.same(store.keys().filter(k => !k.endsWith('.oortfs-attrs')), ['moved', 'moved/a.txt'])
   const o = store.object('moved')!
   t.equal(o.contentType, 'application/x-directory')
   t.same(o.metadata, { mode: String(S_IFDIR | 0o750), color: 'red' })
   t.equal((await fs.getattr('/moved')).mode, S_IFDIR | 0o750)
-  t.same(await makeFs(store).fs.readdir('/'), ['moved'], 'a fresh mount sees one directory')
+  t.same(await makeFs(store).fs.readdir('/'), ['moved'], 'a fresh mount sees one directory (the index written before the rename has no record of it)')
 })
 
 t.test('chmod of a directory object another tool wrote keeps its foreign headers and Content-Type, adding only the mode', async t => {
