@@ -172,9 +172,14 @@ export class AttrIndex implements MetaSource {
   hasIndex (dir: string): boolean | undefined {
     if (this.noIndex(dir)) return false
     const idx = this.dirs.get(dir)
-    if (idx && (idx.dirty || this.now - idx.loadedAt < this.opts.ttlMs)) return idx.exists || idx.dirty
+    if (idx?.dirty) return true
     const seen = this.seen.get(dir)
-    return seen && this.now - seen.at < this.opts.ttlMs ? !!seen.index : undefined
+    // whichever is newer: the index as read or written here, or a listing of the parent since
+    // (another mount may have written one after we found none)
+    const fromIdx = idx && this.now - idx.loadedAt < this.opts.ttlMs ? idx : undefined
+    const fromSeen = seen && this.now - seen.at < this.opts.ttlMs ? seen : undefined
+    if (fromSeen && (!fromIdx || fromSeen.at > fromIdx.loadedAt)) return !!fromSeen.index
+    return fromIdx ? fromIdx.exists : undefined
   }
 
   /** attributes for one entry found by a lookup (reads the directory's index at most once) */

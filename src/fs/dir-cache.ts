@@ -31,8 +31,8 @@ class DirState {
   full?: Listing
   windows: Window[] = []
   known = new Map<string, Known>()
-  /** the marker the last listing from the directory's first key showed (fresh or not) */
-  lastMarker?: Entry
+  /** the marker the last listing from the directory's first key showed (fresh or not); null: it showed none */
+  lastMarker?: Entry | null
 
   /** entries held, what the cache's memory bound counts */
   get entries (): number {
@@ -109,12 +109,13 @@ export class DirCache {
 
   /**
    * Records the marker a listing from dir's first key showed (undefined: none)
-   * and returns the one the listing before showed, if any.
+   * and returns the one the listing before showed: null if it showed none,
+   * undefined if there was no listing before.
    */
-  swapMarker (dir: string, marker: Entry | undefined): Entry | undefined {
+  swapMarker (dir: string, marker: Entry | undefined): Entry | null | undefined {
     const s = this.state(dir)
     const was = s.lastMarker
-    s.lastMarker = marker
+    s.lastMarker = marker ?? null
     return was
   }
 
@@ -140,6 +141,8 @@ export class DirCache {
   /** stores a complete listing taken at `at` (when the first page was asked for) */
   setListing (dir: string, listing: { entries: Map<string, Entry>, marker?: Entry }, at: number): void {
     const s = this.state(dir)
+    // listings asked for at once may answer in any order: the newest stays
+    if (s.full && s.full.at > at) return
     this.carryInto(dir, listing.entries)
     // single-name knowledge older than the listing is superseded by it
     for (const [name, k] of s.known) {
@@ -200,7 +203,7 @@ export class DirCache {
   setEmpty (dir: string, marker?: Entry): void {
     const s = this.state(dir)
     s.full = { entries: new Map(), at: this.now(), marker }
-    s.lastMarker = marker
+    s.lastMarker = marker ?? null
     s.windows = []
     s.known.clear()
   }

@@ -124,7 +124,8 @@ function sameVersion (fresh: Entry, old: Entry): boolean {
 export function carryMeta (fresh: Entry, old: Entry | undefined): Entry {
   // a slashless directory object a HEAD showed, unchanged since: still that directory
   if (old?.kind === 'dir' && fresh.kind === 'file' && old.object === fresh.key && sameEtag(old.etag, fresh.etag)) return old
-  if (!old?.meta || fresh.replaced) return fresh
+  // attributes already read for this listing (the index, a HEAD) are newer than any we held
+  if (!old?.meta || fresh.replaced || fresh.meta || fresh.metaKnown) return fresh
   if (fresh.kind === 'dir' ? old.kind === 'dir' : sameVersion(fresh, old)) {
     const carried = { ...fresh, meta: old.meta, metaKnown: old.metaKnown, headers: old.headers, contentType: old.contentType, target: old.target }
     // a multipart upload of ours left no ETag: the listing's is that version's

@@ -124,6 +124,13 @@ export class Namespace {
   async list (dir: string): Promise<Map<string, Entry>> {
     const fresh = this.cache.listing(dir)
     if (fresh) return fresh
+    // a lookup proving the directory (its first page) may be all of it: one listing, not two at once
+    const proving = this.probing.get(dir)
+    if (proving) {
+      await proving.catch(() => {})
+      const proved = this.cache.listing(dir)
+      if (proved) return proved
+    }
     let pending = this.listing.get(dir)
     if (!pending) {
       pending = this.fromWalk(dir)
@@ -162,12 +169,12 @@ export class Namespace {
       }
     }
     if (!walk) return undefined
-    const at = now
     const completed = await walk.advance(dirPrefix, WALK_PAGES_PER_STEP, now)
     for (const c of completed) {
       const path = this.names.pathOfDirPrefix(c.dirPrefix)
       if (this.cache.listing(path)) continue // listed meanwhile, and at least as fresh
-      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page, at), at)
+      // as of its first page, which may be an earlier step's: seconds older than now
+      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page, c.at), c.at)
     }
     return this.cache.listing(dir)
   }
@@ -212,6 +219,7 @@ export class Namespace {
     const until = page.truncated ? (last ?? after) : null
     // a directory's index key sorts just before its prefix: a page showing the prefix covered it
     this.reportIndexes(dir, parsed, at)
+    if (this.forgottenSince(dir, at)) return
     this.cache.addWindow(dir, after, until, parsed.entries, at)
     if (page.objects.length > 0 || page.prefixes.length > 0) this.confirmAncestors(dir, at)
   }
@@ -231,6 +239,8 @@ export class Namespace {
 
   /** a full listing: metadata added, cached, and the subdirectories' index keys reported */
   private async stored (dir: string, dirPrefix: string, parsed: ParsedPage, at: number): Promise<void> {
+    // a directory renamed or removed after this listing was asked for: what it shows is of before
+    if (this.forgottenSince(dir, at)) return
     await this.checkMarker(dir, parsed.marker)
     this.cache.carryInto(dir, parsed.entries)
     foldDirObjects(parsed.entries)
@@ -245,14 +255,18 @@ export class Namespace {
   /**
    * A directory's own attributes live on its marker, which only its own
    * listing shows (its parent's shows a prefix): when that marker is another
-   * version than the last listing showed, and not the one we wrote, another
-   * client rewrote them, and one HEAD reads them. A marker seen for the first
-   * time costs nothing (the index or the defaults answer, as before).
+   * version than the last listing showed (or appeared where it showed none),
+   * and not the one we wrote, another client rewrote them, and one HEAD reads
+   * them. A marker seen for the first time costs nothing (the index or the
+   * defaults answer, as before).
    */
   private async checkMarker (dir: string, marker: Entry | undefined): Promise<void> {
     if (dir === '/') return
     const was = this.cache.swapMarker(dir, marker)
-    if (!was || !marker || sameObject(was, marker)) return
+    // first sight, or no marker now (the directory's attributes are the defaults again, or the index's)
+    if (was === undefined || !marker) return
+    // unchanged; else changed, or added to a directory that had none (s3fs's chmod of an implied one)
+    if (was && sameObject(was, marker)) return
     const { parent, name } = splitPath(dir)
     const entry = this.cache.previous(parent, name)
     if (entry?.kind !== 'dir') return
@@ -345,7 +359,23 @@ export class Namespace {
   }
 
   /** a directory and everything below it is gone or moved */
+  /** when each tree was last forgotten (renamed, removed): listings asked for before must not be kept */
+  private readonly forgotten = new Map<string, number>()
+
+  private forgottenSince (dir: string, at: number): boolean {
+    for (let d = dir; ; d = splitPath(d).parent) {
+      const t = this.forgotten.get(d)
+      if (t !== undefined && t >= at) return true
+      if (d === '/') return false
+    }
+  }
+
   forgetTree (dir: string): void {
+    const now = this.now()
+    this.forgotten.delete(dir) // newest last: the oldest go first
+    this.forgotten.set(dir, now)
+    // a listing answers within minutes: older marks cannot matter
+    for (const [d, t] of this.forgotten) { if (now - t < 10 * 60_000 && this.forgotten.size <= 10_000) break; this.forgotten.delete(d) }
     this.cache.forgetTree(dir)
     this.meta?.forget?.(dir)
   }

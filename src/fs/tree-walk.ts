@@ -10,11 +10,15 @@ import { compareKeys } from './names.js'
 interface Partial {
   objects: ObjectSummary[]
   prefixes: Set<string>
+  /** when the first page showing a key of it was asked for: what it holds is as of then */
+  at: number
 }
 
 export interface CompletedDir {
   dirPrefix: string
   page: ListPage
+  /** as of when (monotonic): the first page that showed a key of it, which may be seconds ago */
+  at: number
 }
 
 export class TreeWalk {
@@ -57,7 +61,7 @@ export class TreeWalk {
       if (this.started && !this.token) break
       this.started = true
       const page = await this.store.list({ prefix: this.rootPrefix, continuationToken: this.token }, { priority: Priority.Metadata })
-      for (const o of page.objects) this.add(o)
+      for (const o of page.objects) this.add(o, now)
       this.token = page.truncated ? page.nextToken : undefined
       if (page.objects.length) this.lastKey = page.objects[page.objects.length - 1]!.key
       if (!this.token) this.done = true
@@ -66,27 +70,27 @@ export class TreeWalk {
     return out
   }
 
-  private dir (prefix: string): Partial {
+  private dir (prefix: string, now: number): Partial {
     let p = this.partial.get(prefix)
-    if (!p) { p = { objects: [], prefixes: new Set() }; this.partial.set(prefix, p) }
+    if (!p) { p = { objects: [], prefixes: new Set(), at: now }; this.partial.set(prefix, p) }
     return p
   }
 
   /** files the key in its directory, and registers each directory on its way down */
-  private add (o: ObjectSummary): void {
+  private add (o: ObjectSummary, now: number): void {
     let dirPrefix = this.rootPrefix
-    this.dir(dirPrefix)
+    this.dir(dirPrefix, now)
     for (;;) {
-      if (o.key === dirPrefix) { this.dir(dirPrefix).objects.push(o); return } // the directory's marker
+      if (o.key === dirPrefix) { this.dir(dirPrefix, now).objects.push(o); return } // the directory's marker
       const slash = o.key.indexOf('/', dirPrefix.length)
-      if (slash < 0) { this.dir(dirPrefix).objects.push(o); return }
+      if (slash < 0) { this.dir(dirPrefix, now).objects.push(o); return }
       // an empty segment ('a//b'): shown as a delimiter listing shows it, so
       // parsePage leaves it out and the log names it, never silently
-      if (slash === dirPrefix.length) { this.dir(dirPrefix).prefixes.add(o.key.slice(0, slash + 1)); return }
+      if (slash === dirPrefix.length) { this.dir(dirPrefix, now).prefixes.add(o.key.slice(0, slash + 1)); return }
       const sub = o.key.slice(0, slash + 1)
-      this.dir(dirPrefix).prefixes.add(sub)
+      this.dir(dirPrefix, now).prefixes.add(sub)
       dirPrefix = sub
-      this.dir(dirPrefix)
+      this.dir(dirPrefix, now)
     }
   }
 
@@ -95,7 +99,7 @@ export class TreeWalk {
     const out: CompletedDir[] = []
     for (const [prefix, p] of this.partial) {
       if (!this.complete(prefix)) continue
-      out.push({ dirPrefix: prefix, page: { objects: p.objects, prefixes: [...p.prefixes], truncated: false } })
+      out.push({ dirPrefix: prefix, page: { objects: p.objects, prefixes: [...p.prefixes], truncated: false }, at: p.at })
       this.partial.delete(prefix)
     }
     return out

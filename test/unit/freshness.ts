@@ -225,3 +225,17 @@ t.test('a chmod still on its way is not undone by a re-listing, nor after it lan
   step(BOUND)
   t.equal((await fs.getattr('/d/f')).mode & 0o777, 0o600, 'and the new version, once it landed')
 })
+
+t.test('a delete that failed and waits to be tried again keeps the name hidden', async t => {
+  const { serverError } = await import('../helpers/fake-errors.js')
+  const { fs, store, step } = fresh()
+  store.putText('d/a', 'a')
+  store.putText('d/b', 'b')
+  await fs.readdir('/d')
+  store.failNext('DeleteObject', serverError('AccessDenied', 403, 'delete'), 1)
+  await fs.unlink('/d/a')
+  await fs.flushAll().catch(() => {}) // the first try fails: the key waits for its next one
+  t.ok(store.object('d/a'), 'still on the server')
+  step(BOUND)
+  t.same(await fs.readdir('/d'), ['b'], 'a listing after the bound does not bring it back')
+})

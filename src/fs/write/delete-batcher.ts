@@ -21,9 +21,13 @@ import { DueTimer } from '../../util/due-timer.js'
 import { monotonic } from '../../util/clock.js'
 
 const BATCH = 1000
-/** how many landed deletes are remembered, and for how long at least (a listing is never slower than this) */
-const LANDED_KEPT = 20_000
+/**
+ * Landed deletes are remembered LANDED_MS (a listing never answers later than
+ * that after it was asked); past LANDED_MAX (an rm -r of a million files, about
+ * 100 bytes each) the oldest go first anyway: memory stays bounded.
+ */
 const LANDED_MS = 10 * 60_000
+const LANDED_MAX = 200_000
 
 export interface DeleteBatcherOptions {
   quietMs?: number
@@ -189,9 +193,9 @@ export class DeleteBatcher {
     const now = (this.opts.now ?? monotonic)()
     this.landed.delete(key) // newest last: the oldest go first
     this.landed.set(key, now)
-    // a listing answers within minutes of being asked: older landings cannot matter
-    if (this.landed.size > LANDED_KEPT) {
-      for (const [k, t] of this.landed) { if (this.landed.size <= LANDED_KEPT / 2 && now - t < LANDED_MS) break; this.landed.delete(k) }
+    for (const [k, t] of this.landed) {
+      if (now - t < LANDED_MS && this.landed.size <= LANDED_MAX) break
+      this.landed.delete(k)
     }
   }
 
