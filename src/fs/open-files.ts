@@ -28,6 +28,14 @@ import { FileNode, type BaseObject, type RemoteReader } from './write/file-node.
 import type { MetaWriter } from './write/meta-writer.js'
 import { Uploader } from './write/uploader.js'
 
+/** what a change of an open file's attributes needs to know of its dates */
+export interface NodeDates {
+  /** content is on its way: the upload will date mtime and ctime, after this change */
+  contentPending: boolean
+  /** the mtime it shows when none is stored */
+  mtimeMs?: number
+}
+
 interface Handle {
   node: FileNode
   flags: number
@@ -288,6 +296,8 @@ export class OpenFiles {
         // no mtime: until utimens sets one, a file's mtime is its LastModified
         const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
         node = this.register(path, new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize }), true)
+        // a new name: its directory's mtime and ctime move now
+        this.ctx.dirs.entryChanged(splitPath(path).parent)
       }
     } else {
       await this.hold(node, true)
@@ -485,11 +495,11 @@ export class OpenFiles {
    * after it, carries it): true. Otherwise false, and the caller rewrites the
    * object's metadata; a clean node there learns the new attributes too.
    */
-  changeMeta (path: string, change: (m: Meta) => Meta): boolean {
+  changeMeta (path: string, change: (m: Meta, node: NodeDates) => Meta): boolean {
     const node = this.byPath.get(path)
     if (!node) return false
     if (node.dirty || node.isUploading) {
-      const next = change(node.meta)
+      const next = change(node.meta, { contentPending: node.contentDirty, mtimeMs: node.modifiedAt ?? node.baseDate })
       checkMetadataSize({ ...node.extraMeta, ...encodeMeta(next) }, path)
       node.setMeta(next)
       return true
