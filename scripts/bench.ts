@@ -256,6 +256,7 @@ async function main (): Promise<number> {
       const row: Row = { workload: current.id, label, notes: [] }
       rows.push(row)
       say(`  ${label}`)
+      await o.warmup?.()
       const before = await m.stats()
       const t0 = performance.now()
       let failure: unknown

@@ -30,7 +30,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'concurrency', type: 'int', default: 32, help: 'requests in flight at once' },
   { name: 'retries', type: 'int', help: 'most attempts per request, whatever the time (default: no limit; `retry_time` and `op_timeout` decide)' },
   { name: 'retry_time', type: 'number', default: 60, help: 'seconds a read (GET, HEAD, listing) is retried through throttling, 5xx answers and network errors without progress before EIO; requests that change the server are retried for `op_timeout` (see Retries)' },
-  { name: 'attr_ttl', type: 'number', default: 30, help: 'seconds a listing, attribute or missing name is trusted without asking the server again' },
+  { name: 'attr_ttl', type: 'number', default: 1, help: "the freshness bound: seconds a listing, attribute or missing name is trusted without asking the server again, so what other clients did longer ago than this is what the mount shows. Longer saves listings on buckets nobody else writes (see Semantics, What other clients see)" },
   { name: 'list_cache', type: 'int', default: 250_000, help: 'listing entries kept in memory, across all directories (about 1 KiB each): `find` over a bucket of millions of keys keeps the most recent ones' },
   { name: 'meta', type: 'enum', default: 'list', values: ['list', 'head'], help: '`list`: `ls -l` from listings alone; `head`: a HEAD per file and directory for exact s3fs metadata (buckets s3fs writes)' },
   { name: 'block_size', type: 'size', default: MiB / 4, help: 'read block size: the least a read fetches (a random 4 KiB read costs one GET of this)' },

@@ -8,7 +8,9 @@
 //   - a record that does not match: a HEAD of that one object;
 //   - no record, object not newer than the index: the defaults (whoever wrote
 //     the index knew it, and it needed none);
-//   - no record, object newer than the index: a HEAD (another tool made it).
+//   - no record, object newer than the index: a HEAD (another tool made it);
+//   - no index, a zero-byte object: a HEAD (it may be another tool's
+//     directory object, which a listing cannot tell from an empty file).
 // The listing shows whether the index exists, so it costs at most one GET per
 // directory listed. Writes are debounced and rewrite the whole (small) object,
 // merged with what the server holds just before (another mount's records
@@ -25,6 +27,7 @@ import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
 import type { MetaSource } from './namespace.js'
 import { INDEX_SUFFIX } from './names.js'
+import { isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
 /** one record: the object it describes, and its attributes */
@@ -73,6 +76,17 @@ interface DirIndex {
   rebuilt?: boolean
 }
 
+/**
+ * How long an index read (or found missing) is used without a listing of its
+ * parent showing its ETag, at least. Longer than the freshness bound on
+ * purpose: a file's record is checked against the object the listing shows
+ * (ETag, size, LastModified), so any change to a file, by anyone, is seen at
+ * its next listing whatever the index's age; only another mount's records of
+ * directories wait for this. Re-reading the index at every re-listing would
+ * cost a GET per directory per second.
+ */
+export const INDEX_TTL_MS = 30_000
+
 /** directories whose index (or its absence) is kept in memory */
 const MAX_DIRS = 20_000
 
@@ -114,7 +128,7 @@ export class AttrIndex implements MetaSource {
       }
       const verdict = this.judge(idx, name, e)
       if (verdict === 'head') heads.push(this.headInto(dir, name, e).then(f => { if (f) listing.entries.set(name, f) }))
-      else if (verdict) listing.entries.set(name, { ...e, meta: verdict.meta, target: verdict.target })
+      else listing.entries.set(name, this.judged(e, verdict))
     }
     await Promise.all(heads)
     // every file of the directory was asked: the records now set make a whole index
@@ -170,7 +184,16 @@ export class AttrIndex implements MetaSource {
     const idx = await this.indexOrHeads(dir)
     const verdict = this.judge(idx, name, e)
     if (verdict === 'head') return (await this.headInto(dir, name, e)) ?? e
-    return verdict ? { ...e, meta: verdict.meta, target: verdict.target } : e
+    return this.judged(e, verdict)
+  }
+
+  /**
+   * The entry with the index's verdict. The defaults are recorded too (an
+   * empty meta): a later listing showing another version of the object then
+   * knows the attributes it showed were of the old one, and asks (carryMeta).
+   */
+  private judged (e: Entry, verdict: { meta: Meta, target?: string } | undefined): Entry {
+    return verdict ? { ...e, meta: verdict.meta, target: verdict.target } : { ...e, meta: {} }
   }
 
   /**
@@ -190,12 +213,15 @@ export class AttrIndex implements MetaSource {
   private judge (idx: DirIndex, name: string, e: Entry): { meta: Meta, target?: string } | 'head' | undefined {
     const rec = idx.records.get(name)
     if (idx.untrusted && !idx.set?.has(name)) return 'head'
+    // another version of an object we knew: whatever the index says was of the old one
+    if (e.replaced) return 'head'
     if (e.kind === 'dir') return rec ? { meta: metaOf(rec) } : undefined
     if (rec) {
       const described: Entry = { kind: 'file', key: e.key, size: rec.s ?? -1, etag: rec.e, lastModified: rec.t !== undefined ? new Date(rec.t) : undefined }
       return sameObject(e, described) ? { meta: metaOf(rec), target: rec.l } : 'head'
     }
-    if (!idx.exists) return undefined
+    // a zero-byte object no index vouches for may be another tool's directory object (dir-objects.ts): only a HEAD tells
+    if (!idx.exists) return e.size === 0 ? 'head' : undefined
     // newer than the index: made by someone who did not update it
     if (e.lastModified && idx.lastModified !== undefined && e.lastModified.getTime() > idx.lastModified + 1000) return 'head'
     return undefined
@@ -207,10 +233,10 @@ export class AttrIndex implements MetaSource {
     if (!h) return undefined
     const fresh: Entry = {
       ...e, size: h.size, etag: h.etag, meta: decodeMeta(h.metadata), metaKnown: true,
-      headers: h.metadata, contentType: h.contentType,
+      headers: h.metadata, contentType: h.contentType, replaced: undefined,
     }
     // refresh the stale record so the next mount need not ask again
-    this.changed(dir, name, fresh)
+    this.changed(dir, name, fresh, true)
     return fresh
   }
 
@@ -284,11 +310,11 @@ export class AttrIndex implements MetaSource {
   }
 
   /** a name in dir changed (undefined: removed); keeps the index in step, if one is needed */
-  changed (dir: string, name: string, e: Entry | undefined): void {
+  changed (dir: string, name: string, e: Entry | undefined, headed = false): void {
     // a read-only mount writes nothing: what a HEAD taught it stays in the listing it cached
     if (name.endsWith(INDEX_SUFFIX) || this.opts.readOnly) return
     let idx = this.dirs.get(dir)
-    const rec = e ? this.recordOf(e) : undefined
+    const rec = e ? this.recordOf(e, headed && e.kind === 'file' && e.size === 0) : undefined
     if (!idx) {
       if (!rec) return // nothing to record, and whether an index exists is unknown: leave it be
       idx = { records: new Map(), exists: false, loadedAt: 0, dirty: true }
@@ -309,11 +335,18 @@ export class AttrIndex implements MetaSource {
     this.schedule(dir)
   }
 
-  /** a record if the entry's attributes differ from what a listing alone would show */
-  private recordOf (e: Entry): IndexRecord | undefined {
+  /**
+   * A record if the entry's attributes differ from what a listing alone would
+   * show; also for a zero-byte file a HEAD showed to be one (`headedEmpty`): a
+   * listing cannot tell it from another tool's directory object, and the next
+   * mount need not ask again. (Our own new empty files get none: a `touch`
+   * stays one PUT.)
+   */
+  private recordOf (e: Entry, headedEmpty = false): IndexRecord | undefined {
     const m = e.meta
     if (!m) return undefined
-    const mode = m.mode ?? this.defaults.mode(e.kind)
+    // another tool's directory object is recorded as one: the next listing folds it without a HEAD
+    const mode = m.mode ?? this.defaults.mode(isDirObject(e) ? 'dir' : e.kind)
     // what a listing alone shows: a file's LastModified (mtime and ctime), a directory no date at all
     const listed = e.kind === 'file' ? e.lastModified?.getTime() : undefined
     const far = (t: number | undefined, from: number | undefined): boolean =>
@@ -323,7 +356,7 @@ export class AttrIndex implements MetaSource {
     // atime shows mtime unless one is stored (touch -a): kept exactly
     const ownAtime = m.atimeMs !== undefined && m.atimeMs !== (m.mtimeMs ?? listed)
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
-      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || ownCtime || ownAtime
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || ownCtime || ownAtime || headedEmpty
     if (!differs) return undefined
     const rec: IndexRecord = { m: mode }
     if (m.uid !== undefined) rec.u = m.uid

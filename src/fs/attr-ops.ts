@@ -3,11 +3,14 @@
 // any other object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import { DIRECTORY_TYPE } from './content-type.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
 import type { NodeDates, OpenFiles } from './open-files.js'
-import { storedMeta } from './stored-meta.js'
+import { storedMeta, type StoredMeta } from './stored-meta.js'
+import { copyObject } from './write/copy-object.js'
+import type { DeleteBatcher } from './write/delete-batcher.js'
 import type { DirTimes } from './write/dir-times.js'
 import type { MetaWriter } from './write/meta-writer.js'
 
@@ -16,6 +19,7 @@ export class AttrOps {
     private readonly ctx: FsContext,
     private readonly files: OpenFiles,
     private readonly meta: MetaWriter,
+    private readonly deletes: DeleteBatcher,
     private readonly dirs: DirTimes,
   ) {}
 
@@ -117,11 +121,10 @@ export class AttrOps {
     if (this.files.changeMeta(path, onNode)) return
     const e = path === '/' ? undefined : await this.files.existing(path)
     if (!e || e.kind === 'dir') {
-      // a directory's attributes and times are one write of its marker (the root's own object)
+      // a directory's attributes and times are one write of its object (the root's own one: dir-times.ts)
       await this.dirs.store(path, current => {
         const meta = change(current)
         if (JSON.stringify(encodeMeta(meta)) === JSON.stringify(encodeMeta(current))) return undefined
-        checkMetadataSize(encodeMeta(meta), path)
         return { ...meta, ctimeMs: now }
       })
       return
@@ -147,6 +150,43 @@ export class AttrOps {
     this.ctx.ns.noted(path, entry)
     this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
     this.files.metaStored(path, meta)
+  }
+
+  /**
+   * A directory's attributes (and times: dir-times.ts) rewritten from what
+   * the server holds, `change` answering undefined when there is nothing to
+   * store. False if the directory is gone.
+   */
+  async storeDir (path: string, change: (m: Meta, e: Entry) => Meta | undefined): Promise<boolean> {
+    const e = await this.files.entry(path)
+    if (e?.kind !== 'dir') return false
+    const stored = await storedMeta(this.ctx, path, e)
+    const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, 'dir') }
+    const meta = change(current, stored.entry)
+    if (!meta) return true
+    const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
+    checkMetadataSize(headers, path)
+    await this.storeDirMeta(path, stored, meta, headers)
+    return true
+  }
+
+  /**
+   * A directory's attributes, rewritten at once on the object that holds them
+   * (its marker, or another tool's `dir_$folder$` or slashless `dir`), keeping
+   * its other headers and its Content-Type; a directory without any object
+   * gets a `dir/` marker.
+   */
+  private async storeDirMeta (path: string, stored: StoredMeta, meta: Meta, headers: Record<string, string>): Promise<void> {
+    const e = stored.entry
+    const key = stored.dirObject?.key ?? e.key
+    // an object another tool wrote keeps its type (only what changed is ours to set); a new marker gets s3fs's
+    const contentType = stored.dirObject ? stored.contentType : DIRECTORY_TYPE
+    await this.deletes.before(key)
+    // a directory object has no bytes to keep, but one that has some keeps them
+    const r = stored.dirObject && stored.dirObject.size > 0
+      ? await copyObject(this.ctx.store, key, key, stored.dirObject.size, { metadata: headers, contentType, priority: Priority.Metadata })
+      : await this.ctx.store.put(key, Buffer.alloc(0), { metadata: headers, contentType, priority: Priority.Metadata })
+    this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, contentType, lastModified: r.serverDate ?? e.lastModified })
   }
 }
 

@@ -4,7 +4,7 @@
 // learned from HEADs or our own writes. Everything expires after the TTL.
 import { LRUCache } from 'lru-cache'
 import { carryMeta, type Entry } from './entry.js'
-import { compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { compareKeys, FOLDER_SUFFIX, SHADOWED_FILE_SUFFIX } from './names.js'
 import { monotonic } from '../util/clock.js'
 
 interface Listing {
@@ -31,6 +31,8 @@ class DirState {
   full?: Listing
   windows: Window[] = []
   known = new Map<string, Known>()
+  /** the marker the last listing from the directory's first key showed (fresh or not) */
+  lastMarker?: Entry
 
   /** entries held, what the cache's memory bound counts */
   get entries (): number {
@@ -91,7 +93,8 @@ export class DirCache {
     const key = dirPrefix + base
     for (const w of s.windows) {
       if (!this.fresh(w.at)) continue
-      if (compareKeys(w.after, key) < 0 && (w.until === null || compareKeys(w.until, key + '/') >= 0)) {
+      // the name's last possible key is `name_$folder$` (another tool's directory object), after `name/`
+      if (compareKeys(w.after, key) < 0 && (w.until === null || compareKeys(w.until, key + FOLDER_SUFFIX) >= 0)) {
         return { found: true, entry: w.entries.get(name) }
       }
     }
@@ -102,6 +105,17 @@ export class DirCache {
   marker (dir: string): Entry | undefined {
     const full = this.dirs.get(dir)?.full
     return full && this.fresh(full.at) ? full.marker : undefined
+  }
+
+  /**
+   * Records the marker a listing from dir's first key showed (undefined: none)
+   * and returns the one the listing before showed, if any.
+   */
+  swapMarker (dir: string, marker: Entry | undefined): Entry | undefined {
+    const s = this.state(dir)
+    const was = s.lastMarker
+    s.lastMarker = marker
+    return was
   }
 
   /** a full, fresh listing of dir, with what was learned since merged in */
@@ -166,10 +180,27 @@ export class DirCache {
     this.weigh(dir, s)
   }
 
+  /**
+   * A directory name held in dir is confirmed to exist as of `at` (keys under
+   * it were listed then): it is fresh again, with what we knew of it. Nothing
+   * is learned of a name we hold as missing or as a file.
+   */
+  confirm (dir: string, name: string, at: number): void {
+    const s = this.dirs.get(dir)
+    if (!s) return
+    const k = s.known.get(name)
+    if (k && k.at >= at) return
+    const e = this.previous(dir, name)
+    if (e?.kind !== 'dir') return
+    s.known.set(name, { entry: e, at })
+    if (!k) this.weigh(dir, s)
+  }
+
   /** a directory we just made is known to be empty */
   setEmpty (dir: string, marker?: Entry): void {
     const s = this.state(dir)
     s.full = { entries: new Map(), at: this.now(), marker }
+    s.lastMarker = marker
     s.windows = []
     s.known.clear()
   }

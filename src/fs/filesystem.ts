@@ -7,7 +7,7 @@ import type { ObjectStore } from '../s3/store.js'
 import { FsError } from '../errors.js'
 import type { Attr, FileSystem, StatFs } from './api.js'
 import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
-import { AttrIndex } from './attr-index.js'
+import { AttrIndex, INDEX_TTL_MS } from './attr-index.js'
 import { AttrOps } from './attr-ops.js'
 import { defaultMode, writable, type CoreOptions, type FsContext } from './context.js'
 import type { Entry } from './entry.js'
@@ -58,8 +58,12 @@ export class OortFs implements FileSystem {
       ? new HeadMetaSource(store)
       : new AttrIndex(store, {
         uid: opts.uid, gid: opts.gid, mode: kind => defaultMode(this.ctx, kind),
-      }, { ttlMs: opts.attrTtlMs, now: this.monotonic, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
-    this.ns = new Namespace(store, this.names, { ttlMs: opts.attrTtlMs, now: this.monotonic, meta, maxEntries: opts.listCacheEntries })
+      }, { ttlMs: Math.max(opts.attrTtlMs, INDEX_TTL_MS), now: this.monotonic, indexKey: dir => this.names.indexKey(dir), readOnly: opts.readOnly }))
+    this.ns = new Namespace(store, this.names, {
+      ttlMs: opts.attrTtlMs, now: this.monotonic, meta, maxEntries: opts.listCacheEntries,
+      // the batcher is made below; asked only once listings come back
+      deletedSince: (key, at) => this.deletes.deletedSince(key, at),
+    })
     // the directory times are made below, after the delete batcher they wait for
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now, dirs: { entryChanged: dir => this.dirs.entryChanged(dir) } }
     // read-ahead in flight counts against the cache's memory
@@ -67,7 +71,7 @@ export class OortFs implements FileSystem {
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
     // a delete given up: the server still has the object, so the name must show again
-    this.deletes = new DeleteBatcher(store, { lost: key => this.ns.stale(this.names.pathOfKey(key.endsWith('/') ? key.slice(0, -1) : key)) })
+    this.deletes = new DeleteBatcher(store, { now: this.monotonic, lost: key => this.ns.stale(this.names.pathOfKey(key.endsWith('/') ? key.slice(0, -1) : key)) })
     const ns = this.ns
     this.meta = new MetaWriter(store, {
       previous: path => ns.previous(path),
@@ -80,14 +84,14 @@ export class OortFs implements FileSystem {
     this.journal = new RenameJournal(store, opts.journalBeatMs, this.names.prefix)
     this.dirs = new DirTimes({
       store, names: this.names, now: this.now, readOnly: opts.readOnly,
-      lookup: dir => ns.lookup(dir),
-      changed: (dir, e) => ns.changed(dir, e),
+      // the attribute ops are made below; asked only once a write is due
+      storeDir: (dir, change) => this.attrs.storeDir(dir, change),
       deletesBefore: key => this.deletes.before(key),
       dirMode: defaultMode(this.ctx, 'dir'),
       shownMtime: e => this.attr(e).mtime.getTime(),
     })
     this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
-    this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.dirs)
+    this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes, this.dirs)
     this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal, this.dirs)
   }
 

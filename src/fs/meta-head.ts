@@ -24,8 +24,9 @@ export class HeadMetaSource implements MetaSource {
   /** a directory's attributes live on its `dir/` marker; one with none keeps the defaults */
   private async headOf (e: Entry): Promise<Entry> {
     if (e.metaKnown) return e
-    const h = await this.store.head(e.key, { priority: Priority.Metadata })
+    // a directory another tool wrote keeps its attributes on its own object (dir-objects.ts)
+    const h = await this.store.head(e.object ?? e.key, { priority: Priority.Metadata })
     if (!h) return e.kind === 'dir' ? { ...e, meta: {}, metaKnown: true } : e
-    return { ...e, meta: decodeMeta(h.metadata), metaKnown: true, headers: h.metadata, contentType: h.contentType }
+    return { ...e, meta: decodeMeta(h.metadata), metaKnown: true, headers: h.metadata, contentType: h.contentType, replaced: undefined }
   }
 }

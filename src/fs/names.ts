@@ -24,6 +24,13 @@ export const JOURNAL_DIR = '.oortfs-journal'
  */
 export const SHADOWED_FILE_SUFFIX = '.oortfs-file'
 
+/**
+ * What Hadoop S3N, old s3fs and some consoles add to a directory's name for
+ * the empty object that stands for it: `a_$folder$` is the directory `a`
+ * (see dir-objects.ts). Names ending in it cannot be made.
+ */
+export const FOLDER_SUFFIX = '_$folder$'
+
 export class Names {
   /** '' or ending in '/' */
   readonly prefix: string
@@ -80,6 +87,7 @@ export function checkNewName (names: Names, path: string): void {
   const { name } = splitPath(path)
   if (Buffer.byteLength(name) > NAME_MAX) throw new FsError('ENAMETOOLONG', 'name longer than 255 bytes', path)
   if (name.endsWith(INDEX_SUFFIX)) throw new FsError('EPERM', `names ending in ${INDEX_SUFFIX} are reserved for oortfs's attribute index`, path)
+  if (name.endsWith(FOLDER_SUFFIX)) throw new FsError('EPERM', `names ending in ${FOLDER_SUFFIX} stand for directories (other tools' format)`, path)
   if (path === '/' + JOURNAL_DIR) throw new FsError('EPERM', `${JOURNAL_DIR} at the mount's root is reserved for oortfs's rename journal`, path)
   if (Buffer.byteLength(names.keyOf(path)) + 1 > KEY_MAX) throw new FsError('ENAMETOOLONG', 'key longer than 1,024 bytes', path)
 }

@@ -6,8 +6,10 @@ import type { ListPage, ObjectStore } from '../s3/store.js'
 import { Priority } from '../s3/store.js'
 import { DirCache } from './dir-cache.js'
 import { TreeWalk } from './tree-walk.js'
-import { parsePage, type Entry, type ParsedPage } from './entry.js'
-import { keyJustBefore, joinPath, Names, splitPath, compareKeys, SHADOWED_FILE_SUFFIX } from './names.js'
+import { parsePage, sameObject, type Entry, type ParsedPage } from './entry.js'
+import { decodeMeta } from './metadata.js'
+import { keyJustBefore, joinPath, Names, splitPath, compareKeys, FOLDER_SUFFIX, SHADOWED_FILE_SUFFIX } from './names.js'
+import { dirOfObject, foldDirObjects, isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
 /** fills in `meta` of listed entries (attribute index, or HEADs for meta=head) */
@@ -39,6 +41,13 @@ export interface NamespaceOptions {
   meta?: MetaSource
   /** the directory cache's bound in entries (default MAX_CACHED_ENTRIES) */
   maxEntries?: number
+  /**
+   * Whether a listing asked for at `at` must not show `key`: we deleted it
+   * (or are about to) after that moment. An unlink answers at once and its
+   * delete goes out later, in a batch: a listing in between must not bring
+   * the name back.
+   */
+  deletedSince?: (key: string, at: number) => boolean
 }
 
 export class Namespace {
@@ -47,6 +56,7 @@ export class Namespace {
   private readonly names: Names
   private readonly meta?: MetaSource
   private readonly now: () => number
+  private readonly deletedSince?: (key: string, at: number) => boolean
   /** one listing of a directory at a time: later callers share its answer */
   private readonly listing = new Map<string, Promise<Map<string, Entry>>>()
   private readonly probing = new Map<string, Promise<void>>()
@@ -56,6 +66,7 @@ export class Namespace {
     this.names = names
     this.meta = opts.meta
     this.now = opts.now ?? monotonic
+    this.deletedSince = opts.deletedSince
     this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now, maxEntries: opts.maxEntries })
   }
 
@@ -64,7 +75,9 @@ export class Namespace {
     const e = await this.find(path)
     if (!e || e.meta || e.metaKnown || !this.meta?.enrichOne) return e
     const { parent, name } = splitPath(path)
-    const enriched = await this.meta.enrichOne(parent, this.names.dirPrefix(parent), name, e)
+    let enriched = await this.meta.enrichOne(parent, this.names.dirPrefix(parent), name, e)
+    // a slashless directory object another tool wrote (a shadow name stays the object it is)
+    if (isDirObject(enriched) && !name.endsWith(SHADOWED_FILE_SUFFIX)) enriched = dirOfObject(enriched)
     if (enriched !== e) this.cache.set(parent, name, enriched)
     return enriched
   }
@@ -72,6 +85,7 @@ export class Namespace {
   private async find (path: string): Promise<Entry | undefined> {
     const { parent, name } = splitPath(path)
     const dirPrefix = this.names.dirPrefix(parent)
+    let proved = false
     for (let round = 0; ; round++) {
       const known = this.cache.answer(parent, dirPrefix, name)
       if (known) return known.entry
@@ -79,10 +93,31 @@ export class Namespace {
       const pending = this.listing.get(parent) ?? this.probing.get(parent)
       if (pending) { await pending.catch(() => {}); round--; continue }
       if (round > 0) return this.probeName(parent, dirPrefix, name)
+      if (!proved && this.cache.previous(parent, name)?.kind === 'dir') {
+        // a directory we knew, its answer older than the TTL: list it itself.
+        // Keys under it prove it is there (confirmAncestors), and the call
+        // that follows a path walk's lookup (a readdir, a lookup inside it)
+        // needs that listing anyway: one request serves both. Nothing under
+        // it: the parent is asked, as for any name.
+        proved = true
+        await this.proveDir(path)
+        round--
+        continue
+      }
       const probe = this.probeWindow(parent, dirPrefix, name)
       this.probing.set(parent, probe)
       try { await probe } finally { this.probing.delete(parent) }
     }
+  }
+
+  /** the first page of a directory's own listing, shared by everyone who asks meanwhile */
+  private async proveDir (dir: string): Promise<void> {
+    const pending = this.listing.get(dir) ?? this.probing.get(dir)
+    if (pending) { await pending.catch(() => {}); return }
+    // a window from the directory's first key: a full listing if one page holds it
+    const probe = this.probeWindow(dir, this.names.dirPrefix(dir), '')
+    this.probing.set(dir, probe)
+    try { await probe } finally { this.probing.delete(dir) }
   }
 
   /** all names of a directory, from one listing per 1,000 names when not fresh */
@@ -132,7 +167,7 @@ export class Namespace {
     for (const c of completed) {
       const path = this.names.pathOfDirPrefix(c.dirPrefix)
       if (this.cache.listing(path)) continue // listed meanwhile, and at least as fresh
-      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page), at)
+      await this.stored(path, c.dirPrefix, this.parse(c.dirPrefix, c.page, at), at)
     }
     return this.cache.listing(dir)
   }
@@ -151,7 +186,7 @@ export class Namespace {
     let token: string | undefined
     do {
       const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', continuationToken: token }, { priority: Priority.Metadata })
-      this.parse(dirPrefix, page, parsed)
+      this.parse(dirPrefix, page, at, parsed)
       token = page.truncated ? page.nextToken : undefined
     } while (token)
     await this.stored(dir, dirPrefix, parsed, at)
@@ -166,26 +201,69 @@ export class Namespace {
     if (compareKeys(after, dirPrefix) < 0) after = dirPrefix
     // starting at the directory's beginning lists its marker too (StartAfter the prefix would skip it)
     const page = await this.store.list({ prefix: dirPrefix, delimiter: '/', startAfter: after === dirPrefix ? undefined : after || undefined }, { priority: Priority.Metadata })
-    const parsed = this.parse(dirPrefix, page)
+    const parsed = this.parse(dirPrefix, page, at)
     if (!page.truncated && after === dirPrefix) {
       // it started at the directory's beginning and reached its end: a full listing
       await this.stored(dir, dirPrefix, parsed, at)
       return
     }
+    if (after === dirPrefix) await this.checkMarker(dir, parsed.marker)
     const last = lastItem(page)
     const until = page.truncated ? (last ?? after) : null
     // a directory's index key sorts just before its prefix: a page showing the prefix covered it
     this.reportIndexes(dir, parsed, at)
     this.cache.addWindow(dir, after, until, parsed.entries, at)
+    if (page.objects.length > 0 || page.prefixes.length > 0) this.confirmAncestors(dir, at)
+  }
+
+  /**
+   * Keys under dir's prefix, seen at `at`, prove that dir and every directory
+   * above it existed then: a path walk to a file in a/b/c (which the kernel
+   * sends for every open) need not list a and a/b again once their answers
+   * are older than the TTL, as long as lookups inside a/b/c keep listing.
+   */
+  private confirmAncestors (dir: string, at: number): void {
+    for (let d = dir; d !== '/'; d = splitPath(d).parent) {
+      const { parent, name } = splitPath(d)
+      this.cache.confirm(parent, name, at)
+    }
   }
 
   /** a full listing: metadata added, cached, and the subdirectories' index keys reported */
   private async stored (dir: string, dirPrefix: string, parsed: ParsedPage, at: number): Promise<void> {
+    await this.checkMarker(dir, parsed.marker)
     this.cache.carryInto(dir, parsed.entries)
+    foldDirObjects(parsed.entries)
     if (dir === '/') this.meta?.sawIndex?.('/', parsed.indexes?.get(''), at)
     this.reportIndexes(dir, parsed, at)
     await this.meta?.enrich(dir, dirPrefix, parsed)
+    foldDirObjects(parsed.entries)
     this.cache.setListing(dir, parsed, at)
+    if (parsed.entries.size > 0 || parsed.marker) this.confirmAncestors(dir, at)
+  }
+
+  /**
+   * A directory's own attributes live on its marker, which only its own
+   * listing shows (its parent's shows a prefix): when that marker is another
+   * version than the last listing showed, and not the one we wrote, another
+   * client rewrote them, and one HEAD reads them. A marker seen for the first
+   * time costs nothing (the index or the defaults answer, as before).
+   */
+  private async checkMarker (dir: string, marker: Entry | undefined): Promise<void> {
+    if (dir === '/') return
+    const was = this.cache.swapMarker(dir, marker)
+    if (!was || !marker || sameObject(was, marker)) return
+    const { parent, name } = splitPath(dir)
+    const entry = this.cache.previous(parent, name)
+    if (entry?.kind !== 'dir') return
+    // our own rewrite: the entry already has that version's attributes and date
+    if (entry.metaKnown && entry.lastModified && marker.lastModified &&
+      Math.abs(entry.lastModified.getTime() - marker.lastModified.getTime()) < 1000) return
+    const h = await this.store.head(marker.key, { priority: Priority.Metadata })
+    if (!h) return
+    const fresh: Entry = { ...entry, meta: decodeMeta(h.metadata), metaKnown: true, headers: h.metadata, contentType: h.contentType, lastModified: h.lastModified }
+    this.cache.set(parent, name, fresh)
+    this.meta?.changed?.(parent, name, fresh)
   }
 
   private reportIndexes (dir: string, parsed: ParsedPage, at: number): void {
@@ -199,24 +277,36 @@ export class Namespace {
   private async probeName (dir: string, dirPrefix: string, name: string): Promise<Entry | undefined> {
     const base = name.endsWith(SHADOWED_FILE_SUFFIX) ? name.slice(0, -SHADOWED_FILE_SUFFIX.length) : name
     const key = dirPrefix + base
-    const [head, under] = await Promise.all([
+    const at = this.now()
+    const [found, under, folder] = await Promise.all([
       this.store.head(key, { priority: Priority.Metadata }),
       this.store.list({ prefix: key + '/', maxKeys: 1 }, { priority: Priority.Metadata }),
+      this.store.head(key + FOLDER_SUFFIX, { priority: Priority.Metadata }),
     ])
-    const isDir = under.objects.length > 0 || under.prefixes.length > 0
+    const head = found && !this.deletedSince?.(key, at) ? found : undefined
+    const isDir = under.objects.some(o => !this.deletedSince?.(o.key, at)) || under.prefixes.length > 0 ||
+      (!!folder && !this.deletedSince?.(key + FOLDER_SUFFIX, at))
     const file: Entry | undefined = head
       ? { kind: 'file', key, size: head.size, etag: head.etag, lastModified: head.lastModified }
       : undefined
     let entry: Entry | undefined
     if (name !== base) entry = isDir ? file : undefined
-    else entry = isDir ? { kind: 'dir', key: key + '/', size: 0 } : file
+    else entry = isDir ? { kind: 'dir', key: key + '/', size: 0, ...folder && { object: folder.key, etag: folder.etag, lastModified: folder.lastModified } } : file
     this.cache.set(dir, name, entry)
     return entry
   }
 
-  /** a listing page's names; the rename journal is hidden at the mount's root (bucket or prefix) */
-  private parse (dirPrefix: string, page: ListPage, into?: ParsedPage): ParsedPage {
-    return parsePage(dirPrefix, page, into, dirPrefix === this.names.prefix)
+  /**
+   * A listing page's names; the rename journal is hidden at the mount's root
+   * (bucket or prefix), and so is every key we deleted after the listing was
+   * asked for (`at`).
+   */
+  private parse (dirPrefix: string, page: ListPage, at: number, into?: ParsedPage): ParsedPage {
+    const gone = this.deletedSince
+    const shown = gone && page.objects.some(o => gone(o.key, at))
+      ? { ...page, objects: page.objects.filter(o => !gone(o.key, at)) }
+      : page
+    return parsePage(dirPrefix, shown, into, dirPrefix === this.names.prefix)
   }
 
   /** records a change we made: a new or changed entry, or undefined for a removal */

@@ -15,6 +15,7 @@ import { Priority, sameEtag } from '../s3/store.js'
 import { log } from '../util/log.js'
 import { OpenFlags } from './api.js'
 import { type FsContext, writable } from './context.js'
+import { contentTypeOf } from './content-type.js'
 import type { Entry } from './entry.js'
 import { HandleTable } from './handles.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
@@ -295,7 +296,10 @@ export class OpenFiles {
       } else {
         // no mtime: until utimens sets one, a file's mtime is its LastModified
         const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
-        node = this.register(path, new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize }), true)
+        const fresh = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize })
+        // a new object: its name's type, kept from now on (a rename or a rewrite does not change it)
+        fresh.contentType = contentTypeOf(path)
+        node = this.register(path, fresh, true)
         // a new name: its directory's mtime and ctime move now
         this.ctx.dirs.entryChanged(splitPath(path).parent)
       }

@@ -3,10 +3,12 @@
 // nothing here edits one.
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import { DIRECTORY_TYPE, SYMLINK_TYPE } from './content-type.js'
 import type { FsContext } from './context.js'
 import type { Entry } from './entry.js'
-import { encodeMeta, foreignHeaders, METADATA_MAX_BYTES, metadataBytes, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
-import { checkNewName, splitPath } from './names.js'
+import { decodeMeta, encodeMeta, foreignHeaders, METADATA_MAX_BYTES, metadataBytes, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
+import { checkNewName, SHADOWED_FILE_SUFFIX, splitPath } from './names.js'
+import { isDirObject, movedDirObject } from './dir-objects.js'
 import { storedMeta } from './stored-meta.js'
 import type { OpenFiles } from './open-files.js'
 import type { RenameJournal } from './rename-journal.js'
@@ -65,8 +67,8 @@ export class TreeOps {
     const key = this.ctx.names.dirPrefix(path)
     const headers = encodeMeta(meta)
     await this.deletes.before(key)
-    const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, priority: Priority.Metadata })
-    const entry: Entry = { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers }
+    const r = await this.store.put(key, Buffer.alloc(0), { metadata: headers, contentType: DIRECTORY_TYPE, priority: Priority.Metadata })
+    const entry: Entry = { kind: 'dir', key, size: 0, lastModified: r.serverDate ?? new Date(), meta, metaKnown: true, headers, contentType: DIRECTORY_TYPE }
     this.ns.changed(path, entry)
     // nothing was under the name (we looked), so the new directory is empty
     this.ns.madeDir(path, { ...entry, kind: 'file', etag: r.etag })
@@ -80,10 +82,10 @@ export class TreeOps {
     const headers = encodeMeta(meta)
     const body = Buffer.from(target)
     await this.deletes.before(key)
-    const r = await this.store.put(key, body, { metadata: headers, priority: Priority.Metadata })
+    const r = await this.store.put(key, body, { metadata: headers, contentType: SYMLINK_TYPE, priority: Priority.Metadata })
     this.ns.changed(path, {
       kind: 'file', key, size: body.length, etag: r.etag, lastModified: r.serverDate ?? new Date(),
-      meta, metaKnown: true, headers, target,
+      meta, metaKnown: true, headers, contentType: SYMLINK_TYPE, target,
     })
     this.parentChanged(path)
   }
@@ -97,8 +99,9 @@ export class TreeOps {
     if (cached && cached.size > 0) throw new FsError('ENOTEMPTY', undefined, path)
     const prefix = e.key
     const indexKey = this.ctx.names.indexKey(path)
-    // what this rmdir needs gone: its children (rm -r), its marker, its index; others' failures are not its own
-    const mine = (key: string): boolean => key.startsWith(prefix) || key === indexKey
+    const object = await this.foreignObject(path, e)
+    // what this rmdir needs gone: its children (rm -r), its marker, its index, another tool's object for it; others' failures are not its own
+    const mine = (key: string): boolean => key.startsWith(prefix) || key === indexKey || key === object
     // a fresh full listing always shows the marker (every listing that makes
     // one starts at the directory's own key, whatever its children's names)
     let marker = !!this.ns.cache.marker(path)
@@ -114,21 +117,39 @@ export class TreeOps {
     // the children's deletes (rm -r), the marker and the index: one batch
     if (marker) this.deletes.delete(prefix)
     if (this.ns.hasIndex(path) !== false) this.deletes.delete(indexKey)
+    if (object) this.deletes.delete(object)
     await this.deletes.flush(mine)
     this.ns.changed(path, undefined)
+    if (object === prefix.slice(0, -1)) this.ns.changed(path + SHADOWED_FILE_SUFFIX, undefined)
     this.ns.forgetTree(path)
     this.parentChanged(path)
+  }
+
+  /**
+   * The directory's own object in another tool's form (dir-objects.ts), if
+   * any: the entry names it, or a zero-byte `dir.oortfs-file` beside the
+   * directory, not yet HEADed, may be it (one HEAD tells).
+   */
+  private async foreignObject (path: string, e: Entry): Promise<string | undefined> {
+    if (e.object) return e.object
+    const shadow = this.ns.previous(path + SHADOWED_FILE_SUFFIX)
+    if (shadow?.kind !== 'file' || shadow.size !== 0 || shadow.key !== e.key.slice(0, -1)) return undefined
+    if (shadow.metaKnown) return isDirObject(shadow) ? shadow.key : undefined
+    const h = await this.store.head(shadow.key, { priority: Priority.Metadata })
+    const headed: Entry | undefined = h && { ...shadow, size: h.size, meta: decodeMeta(h.metadata), metaKnown: true, contentType: h.contentType }
+    return headed && isDirObject(headed) ? headed.key : undefined
   }
 
   async rename (from: string, to: string): Promise<void> {
     if (from === to) return
     checkNewName(this.ctx.names, to)
     if (to.startsWith(from + '/')) throw new FsError('EINVAL', 'cannot move a directory into itself', to)
-    const src = await this.files.existing(from)
+    let src = await this.files.existing(from)
     const dst = await this.files.entry(to)
     if (src.kind === 'dir') {
       if (dst && dst.kind !== 'dir') throw new FsError('ENOTDIR', undefined, to)
       if (dst) await this.rmdir(to) // POSIX: an empty directory may be replaced; rmdir says ENOTEMPTY otherwise
+      src = { ...src, object: await this.foreignObject(from, src) }
       await this.renameDir(from, to, src)
     } else {
       if (dst?.kind === 'dir') throw new FsError('EISDIR', undefined, to)
@@ -187,7 +208,7 @@ export class TreeOps {
       const journal = await this.journal.begin(fromPrefix, toPrefix)
       let moved: Map<string, string>
       try {
-        moved = await this.moveKeys(from, to, fromPrefix, toPrefix)
+        moved = await this.moveKeys(from, to, fromPrefix, toPrefix, src.object)
       } catch (err) {
         // the journal stays, no longer rewritten: this process gave up on it, a later mount finishes it
         await journal.stop()
@@ -197,14 +218,15 @@ export class TreeOps {
       this.ns.forgetTree(from)
       this.ns.forgetTree(to)
       this.ns.changed(from, undefined)
-      this.ns.changed(to, { ...src, key: toPrefix })
+      if (src.object === fromPrefix.slice(0, -1)) this.ns.changed(from + SHADOWED_FILE_SUFFIX, undefined)
+      this.ns.changed(to, { ...src, key: toPrefix, object: src.object && movedDirObject(src.object, fromPrefix, toPrefix) })
       log.debug(`renamed ${from} to ${to}: ${moved.size} keys`)
       return moved
     }))
   }
 
-  /** copies every key under the old prefix (and the directory's index), then deletes the originals; returns each new key's ETag */
-  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string): Promise<Map<string, string>> {
+  /** copies every key under the old prefix (and the directory's index and other tools' object for it), then deletes the originals; returns each new key's ETag */
+  private async moveKeys (from: string, to: string, fromPrefix: string, toPrefix: string, object?: string): Promise<Map<string, string>> {
     const keys: { key: string, size: number }[] = []
     let token: string | undefined
     do {
@@ -230,8 +252,14 @@ export class TreeOps {
         .then(() => true, err => { if ((err as FsError).errno !== 'ENOENT') throw err; return false })
       if (copied) this.deletes.delete(fromIndex)
     }
+    // another tool's object for the directory (`a_$folder$`, a slashless `a`): copied to the new name
+    // in the same form, with its headers, so those tools see the directory there and not here
+    if (object) {
+      await this.store.copy(object, movedDirObject(object, fromPrefix, toPrefix), { priority: Priority.Data })
+      this.deletes.delete(object)
+    }
     for (const k of keys) this.deletes.delete(k.key)
-    await this.deletes.flush(key => key.startsWith(fromPrefix) || key === fromIndex)
+    await this.deletes.flush(key => key.startsWith(fromPrefix) || key === fromIndex || key === object)
     return moved
   }
 

@@ -38,6 +38,12 @@ export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | '
     'big_writes', 'max_write=1048576', 'max_read=1048576',
     // keep the page cache across opens while mtime and size stay the same
     'auto_cache',
+    // the kernel keeps no name or attribute of its own (libfuse's default is
+    // 1 s each): the freshness bound (attr_ttl) is then ours alone, an open
+    // sees the size and mtime our cache holds, and auto_cache drops the pages
+    // of an object another client replaced. Our cache answers these calls
+    // without a request.
+    'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0',
   ]
   // other users means the kernel must check the modes we report
   if (config.allowOther) o.push('allow_other', 'default_permissions')

@@ -130,6 +130,12 @@ export interface PresignOptions {
 
 export interface ObjectStore {
   readonly bucket: string
+  /**
+   * the largest object one CopyObject (and one UploadPartCopy part) takes,
+   * where less than S3's 5 GiB: a test's fake says so, and copies of small
+   * files go the multipart way
+   */
+  readonly maxCopySize?: number
   list(params: ListParams, opts?: CallOptions): Promise<ListPage>
   /** undefined when the key does not exist */
   head(key: string, opts?: CallOptions): Promise<ObjectHead | undefined>

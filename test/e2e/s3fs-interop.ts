@@ -1,42 +1,14 @@
 // oortfs and s3fs-fuse read each other's buckets, metadata included: what one
 // writes (content, mode, owner, mtime, symlinks, xattrs, directories), the
 // other shows the same. s3fs is Debian's (scripts/setup.sh installs it).
-import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import t from 'tap'
 import { join } from 'node:path'
-import { withS3, type LocalS3Info } from '../helpers/s3-server.js'
-import { cleanupMount, isMounted, tmpDir, waitFor } from '../helpers/oortfs-cli.js'
+import { withS3 } from '../helpers/s3-server.js'
+import { tmpDir } from '../helpers/oortfs-cli.js'
 import { mountBucket, q, sh, shOk } from '../helpers/mount.js'
+import { s3fsMount } from '../helpers/s3fs-mount.js'
 
 const s3 = await withS3(t)
-
-/** mounts BUCKET with s3fs in the foreground (so its pid is ours to stop) */
-async function s3fsMount (t: Test, s3: LocalS3Info, bucket: string): Promise<{ dir: string, unmount(): Promise<void> }> {
-  const work = tmpDir(t, 'oortfs-s3fs-')
-  const dir = join(work, 'mnt')
-  mkdirSync(dir)
-  const passwd = join(work, 'passwd')
-  writeFileSync(passwd, `${s3.accessKeyId}:${s3.secretAccessKey}\n`, { mode: 0o600 })
-  const child = spawn('s3fs', [bucket, dir, '-f', '-o', [
-    `url=${s3.endpoint}`, 'use_path_request_style', `endpoint=${s3.region}`, `passwd_file=${passwd}`,
-    'use_xattr', 'stat_cache_expire=1', 'dbglevel=warn',
-  ].join(',')], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let stderr = ''
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-  cleanupMount(t, dir, () => child.pid)
-  const exited = new Promise(resolve => child.on('exit', resolve))
-  if (!await Promise.race([waitFor(() => isMounted(dir), 20_000), exited.then(() => false)])) {
-    throw new Error(`s3fs did not mount ${bucket}: ${stderr.slice(-2000)}`)
-  }
-  return {
-    dir,
-    async unmount () {
-      await shOk(`fusermount -u ${q(dir)}`)
-      await exited
-    },
-  }
-}
 
 /** "name mode uid gid mtime type" of each path, one line each (a directory's size differs: s3fs says 0) */
 const statLines = (dir: string, names: string[]): Promise<string> =>

@@ -30,6 +30,8 @@ export interface FakeStoreOptions {
   pinsCopySource?: boolean
   /** true: a copy gets an ETag of its own (AWS, for multipart sources), not its source's (Ceph) */
   copiesNewEtag?: boolean
+  /** the largest object CopyObject (and one UploadPartCopy part) takes; S3's is 5 GiB: smaller, small files are multipart-copied */
+  maxCopySize?: number
 }
 
 export interface StoredObject {
@@ -82,6 +84,7 @@ const DEFAULT_TYPE = 'application/octet-stream'
 
 export class FakeStore implements ObjectStore {
   readonly bucket: string
+  readonly maxCopySize?: number
   /** requests made, by S3 operation name (the gateway's names) */
   readonly requests: Record<string, number> = {}
   latencyMs: number
@@ -106,6 +109,7 @@ export class FakeStore implements ObjectStore {
     this.missingBucket = opts.missingBucket ?? false
     this.pinsCopySource = opts.pinsCopySource ?? true
     this.copiesNewEtag = opts.copiesNewEtag ?? false
+    this.maxCopySize = opts.maxCopySize
     this.now = opts.now ?? Date.now
   }
 
@@ -145,15 +149,15 @@ export class FakeStore implements ObjectStore {
   }
 
   /** Seeds an object directly: no request counted, no latency, no fault. Returns the quoted ETag. */
-  putText (key: string, text: string, metadata: Record<string, string> = {}): string {
-    return this.putBytes(key, Buffer.from(text, 'utf8'), metadata)
+  putText (key: string, text: string, metadata: Record<string, string> = {}, contentType = DEFAULT_TYPE): string {
+    return this.putBytes(key, Buffer.from(text, 'utf8'), metadata, contentType)
   }
 
   /** the same with bytes: what a second client's PutObject leaves */
-  putBytes (key: string, data: Buffer, metadata: Record<string, string> = {}): string {
+  putBytes (key: string, data: Buffer, metadata: Record<string, string> = {}, contentType = DEFAULT_TYPE): string {
     const body = Buffer.from(data)
     const etag = `"${md5(body).toString('hex')}"`
-    this.store(key, { body, etag, lastModified: new Date(this.now()), metadata: lowerKeys(metadata), contentType: DEFAULT_TYPE })
+    this.store(key, { body, etag, lastModified: new Date(this.now()), metadata: lowerKeys(metadata), contentType })
     return etag
   }
 
@@ -255,6 +259,9 @@ export class FakeStore implements ObjectStore {
     if (sourceKey === destKey && !opts?.metadata) {
       throw serverError('InvalidRequest', 400, what, 'copying an object onto itself needs new metadata')
     }
+    if (this.maxCopySize !== undefined && src.body.length > this.maxCopySize) {
+      throw serverError('InvalidRequest', 400, what, `a copy source of ${src.body.length} bytes is over the ${this.maxCopySize} a copy takes`)
+    }
     const lastModified = new Date(this.now())
     const etag = this.copiesNewEtag ? `"${md5(Buffer.concat([src.body, Buffer.from(String(lastModified.getTime() + Math.random()))])).toString('hex')}"` : src.etag
     this.store(destKey, {
@@ -307,6 +314,9 @@ export class FakeStore implements ObjectStore {
     if (this.pinsCopySource) pinned(src, opts?.sourceIfMatch, what)
     if (start < 0 || end <= start || end > src.body.length) {
       throw serverError('InvalidRange', 416, what, `bytes ${start}-${end - 1} of a ${src.body.length}-byte object`)
+    }
+    if (this.maxCopySize !== undefined && end - start > this.maxCopySize) {
+      throw serverError('InvalidRequest', 400, what, `a part of ${end - start} bytes is over the ${this.maxCopySize} a copy takes`)
     }
     const hash = this.uploads.setPart(key, uploadId, partNumber, Buffer.from(src.body.subarray(start, end)), what)
     return hash.toString('hex') // unquoted, as Ceph sends it

@@ -152,12 +152,12 @@ t.test('debug logging shows calls, never data', async t => {
 
 t.test('OortFuse: options', async t => {
   const base = { fsname: 'oortfs#b', allowOther: false, readOnly: false, nonEmpty: false }
-  t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache'])
-  t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'allow_other', 'default_permissions', 'ro'])
+  t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0'])
+  t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'allow_other', 'default_permissions', 'ro'])
   t.same(fuseOptionList({ ...base, kernelFlags: ['noexec', 'nosuid', 'nodev'] }).slice(-3), ['noexec', 'nosuid', 'nodev'], 'mount flags reach the kernel')
   const f = new OortFuse({ ...base, mountpoint: '/tmp/x', opTimeoutMs: 300_000 }, fuseOps(new MemFs()))
-  t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache')
-  t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'nonempty'])
+  t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache,entry_timeout=0,attr_timeout=0,negative_timeout=0')
+  t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'nonempty'])
   t.same(f.opts.timeout, {
     default: 300_000, init: false,
     // long calls: no fixed limit, they fail when their work stalls (patience.ts)

@@ -125,7 +125,7 @@ t.test('a full config with defaults', async t => {
   t.equal(c.gid, process.getgid!())
   t.equal(c.umask, 0o022)
   t.equal(c.rps, 100)
-  t.equal(c.attrTtlMs, 30_000)
+  t.equal(c.attrTtlMs, 1_000)
   t.equal(c.partSize, 8 * 2 ** 20)
   t.equal(c.opTimeoutMs, 300_000)
   t.equal(c.logLevel, 'warn')

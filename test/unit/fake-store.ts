@@ -104,6 +104,22 @@ t.test('dates: listings keep milliseconds, HEAD whole seconds, copies move them'
   t.equal(s.object('a')?.lastModified.toISOString(), '2024-05-01T10:00:02.750Z')
 })
 
+t.test('maxCopySize: CopyObject and UploadPartCopy refuse more, as S3 above 5 GiB; the Content-Type goes where the request says', async t => {
+  const s = new FakeStore({ minPartSize: 4, maxCopySize: 4 })
+  s.putText('src', 'abcdefgh', {}, 'text/csv')
+  t.match(await s.copy('src', 'dst').catch(e => e), { code: 'InvalidRequest', status: 400 })
+  s.putText('four', 'abcd', {}, 'text/csv')
+  await s.copy('four', 'kept')
+  t.equal(s.object('kept')!.contentType, 'text/csv', 'COPY keeps the type')
+  await s.copy('four', 'replaced', { metadata: {}, contentType: 'image/png' })
+  t.equal(s.object('replaced')!.contentType, 'image/png', 'REPLACE sets the one given')
+  const id = await s.createMultipart('m', { contentType: 'text/plain' })
+  t.match(await s.uploadPartCopy('m', id, 1, 'src', 0, 5).catch(e => e), { code: 'InvalidRequest' })
+  const parts = [{ partNumber: 1, etag: await s.uploadPartCopy('m', id, 1, 'src', 0, 4) }, { partNumber: 2, etag: await s.uploadPartCopy('m', id, 2, 'src', 4, 8) }]
+  await s.completeMultipart('m', id, parts)
+  t.equal(s.object('m')!.contentType, 'text/plain', 'a multipart upload takes CreateMultipartUpload\'s')
+})
+
 t.test('multipart with a small minPartSize, and its failures', async t => {
   const s = new FakeStore({ minPartSize: 4 })
   s.putText('src', 'abcdefgh')

@@ -12,21 +12,28 @@ const PARALLEL = 4
 
 export async function copyObject (store: ObjectStore, from: string, to: string, size: number, opts: CopyOptions = {}): Promise<CopyResult> {
   const priority = opts.priority ?? Priority.Data
-  if (size <= COPY_LIMIT) return store.copy(from, to, { ...opts, priority })
+  const limit = Math.min(COPY_LIMIT, store.maxCopySize ?? COPY_LIMIT)
+  // the server keeps metadata and Content-Type itself (MetadataDirective COPY)
+  if (size <= limit && !opts.metadata) return store.copy(from, to, { ...opts, priority })
   let headers = opts.metadata
   let contentType = opts.contentType
-  if (!headers) {
-    // a multipart copy does not carry metadata over by itself
+  if (!headers || contentType === undefined) {
+    // new metadata (REPLACE) and a multipart copy set the Content-Type too:
+    // with none given the object would become application/octet-stream, so
+    // the source's goes along (a file keeps its type through rename and chmod);
+    // a multipart copy carries no metadata over by itself either
     const h = await store.head(from, { priority: Priority.Metadata })
-    headers = h?.metadata
-    contentType = h?.contentType
+    headers ??= h?.metadata
+    contentType ??= h?.contentType
   }
+  if (size <= limit) return store.copy(from, to, { ...opts, metadata: headers, contentType, priority })
   const call = { priority, urgency: opts.urgency }
   const pin = { ...call, sourceIfMatch: opts.sourceIfMatch }
   const uploadId = await store.createMultipart(to, { metadata: headers, contentType, ...call })
   try {
+    const part = Math.min(COPY_PART, limit)
     const ranges: [number, number][] = []
-    for (let at = 0; at < size; at += COPY_PART) ranges.push([at, Math.min(size, at + COPY_PART)])
+    for (let at = 0; at < size; at += part) ranges.push([at, Math.min(size, at + part)])
     const parts: PartRef[] = new Array(ranges.length)
     let next = 0
     const worker = async (): Promise<void> => {

@@ -21,6 +21,9 @@ import { DueTimer } from '../../util/due-timer.js'
 import { monotonic } from '../../util/clock.js'
 
 const BATCH = 1000
+/** how many landed deletes are remembered, and for how long at least (a listing is never slower than this) */
+const LANDED_KEPT = 20_000
+const LANDED_MS = 10 * 60_000
 
 export interface DeleteBatcherOptions {
   quietMs?: number
@@ -30,6 +33,8 @@ export interface DeleteBatcherOptions {
   maxAttempts?: number
   /** a key given up: the server still has it */
   lost?: (key: string, why: string) => void
+  /** the clock `deletedSince` compares with (the namespace's: tests move it) */
+  now?: () => number
 }
 
 interface Failing {
@@ -47,6 +52,12 @@ export class DeleteBatcher {
   private readonly given = new Map<string, string>()
   /** bumped by every delete() and before() of a key: a batch's outcome counts only for the turn it was sent in */
   private readonly turns = new Map<string, number>()
+  /**
+   * When each recent delete landed: a listing asked for before that may still
+   * show the key (it answers for the moment it was asked), so it is hidden from
+   * listings older than this. Kept a while, then let go.
+   */
+  private readonly landed = new Map<string, number>()
   private timer?: NodeJS.Timeout
   /** sends the keys whose pause is over, then comes back for the rest */
   private readonly retries = new DueTimer(() => this.send(), () => Math.min(...[...this.failing.values()].map(f => f.nextAt)))
@@ -73,6 +84,7 @@ export class DeleteBatcher {
 
   delete (key: string): void {
     this.turn(key)
+    this.landed.delete(key)
     this.given.delete(key)
     if (this.pending.size === 0) this.firstPendingAt = monotonic()
     this.pending.add(key)
@@ -89,7 +101,19 @@ export class DeleteBatcher {
     this.pending.delete(key)
     this.failing.delete(key)
     this.given.delete(key)
+    this.landed.delete(key)
     await this.inflight.get(key)
+  }
+
+  /**
+   * Whether a listing asked for at `at` (on opts.now's clock) must not show
+   * `key`: its delete is still to be sent, on its way, failing and to be tried
+   * again, or it landed after `at`. A key given up is shown (the server has it).
+   */
+  deletedSince (key: string, at: number): boolean {
+    if (this.pending.has(key) || this.inflight.has(key) || this.failing.has(key)) return true
+    const t = this.landed.get(key)
+    return t !== undefined && t >= at
   }
 
   /** true if the key is deleted or about to be */
@@ -157,8 +181,17 @@ export class DeleteBatcher {
       // written again (or deleted again) since this batch left: its outcome is not this key's any more
       if (this.turns.get(k) !== turns.get(k)) continue
       const why = failed.get(k)
-      if (why === undefined) this.failing.delete(k)
-      else this.failed(k, why)
+      if (why === undefined) { this.failing.delete(k); this.noteLanded(k) } else this.failed(k, why)
+    }
+  }
+
+  private noteLanded (key: string): void {
+    const now = (this.opts.now ?? monotonic)()
+    this.landed.delete(key) // newest last: the oldest go first
+    this.landed.set(key, now)
+    // a listing answers within minutes of being asked: older landings cannot matter
+    if (this.landed.size > LANDED_KEPT) {
+      for (const [k, t] of this.landed) { if (this.landed.size <= LANDED_KEPT / 2 && now - t < LANDED_MS) break; this.landed.delete(k) }
     }
   }
 

@@ -48,9 +48,8 @@ interface Pending extends DirStamp {
   attempts: number
 }
 
-/** a directory's attributes as the server has them */
+/** the mount root's attributes as the server has them */
 interface Stored {
-  entry?: Entry
   meta: Meta
   headers: Record<string, string>
   /** the mtime shown before any was stored (a directory's marker date, or the mount's start) */
@@ -62,11 +61,14 @@ export interface DirTimesHost {
   names: Names
   /** wall time (ms): the dates */
   now(): number
-  /** the directory's entry as the namespace has it (not '/') */
-  lookup(dir: string): Promise<Entry | undefined>
-  /** what the server now has for the directory (the parent's index learns it) */
-  changed(dir: string, entry: Entry): void
-  /** a delete of key still queued lands first (rmdir then mkdir) */
+  /**
+   * rewrites a directory's (not the root's) attributes on the object that
+   * holds them (its marker, made if none; another tool's directory object),
+   * from what the server has, and tells the namespace; `change` answers
+   * undefined for nothing to store. False: the directory is gone.
+   */
+  storeDir(dir: string, change: (m: Meta, e: Entry) => Meta | undefined): Promise<boolean>
+  /** a delete of key still queued lands first */
   deletesBefore(key: string): Promise<void>
   /** the mode of a directory without a stored one */
   dirMode: number
@@ -175,16 +177,25 @@ export class DirTimes {
     return this.rootLoading
   }
 
-  /** the directory's attributes on the server; undefined if it is gone */
-  private async stored (dir: string): Promise<Stored | undefined> {
-    if (dir === '/') return await this.rootStored()
-    const e = await this.host.lookup(dir)
-    if (e?.kind !== 'dir') return undefined
-    const shownMtimeMs = this.host.shownMtime(e)
-    if (e.metaKnown && e.headers) return { entry: e, meta: e.meta ?? {}, headers: e.headers, shownMtimeMs }
-    // a listing only guessed them: what another tool stored on the marker must survive our write
-    const h = await this.host.store.head(this.keyOf(dir), { priority: Priority.Metadata })
-    return { entry: e, meta: h ? decodeMeta(h.metadata) : (e.meta ?? {}), headers: h?.metadata ?? {}, shownMtimeMs }
+  /**
+   * Rewrites dir's attributes with `change` applied to what the server holds:
+   * the root's own object here, any other directory's through the host
+   * (whose object may be another tool's: it keeps that one's headers and form).
+   */
+  private async write (dir: string, change: (m: Meta, shownMtimeMs: number) => Meta | undefined, urgent: boolean): Promise<void> {
+    if (dir !== '/') {
+      let wrote = false
+      await this.host.storeDir(dir, (m, e) => {
+        const meta = change(m, this.host.shownMtime(e))
+        wrote = !!meta
+        return meta
+      })
+      if (wrote) this.markers.add(dir)
+      return
+    }
+    const base = await this.rootStored()
+    const meta = change({ ...base.meta, mode: base.meta.mode ?? this.host.dirMode }, base.shownMtimeMs)
+    if (meta) await this.putRoot(base, meta, urgent)
   }
 
   /** one write of dir at a time, in order */
@@ -204,17 +215,13 @@ export class DirTimes {
   async store (dir: string, change: (m: Meta) => Meta | undefined): Promise<void> {
     await this.serial(dir, async () => {
       const p = this.pending.get(dir)
-      const base = await this.stored(dir)
-      if (!base) return
-      const current: Meta = { ...base.meta, mode: base.meta.mode ?? this.host.dirMode }
-      if (p) {
-        current.ctimeMs = p.ctimeMs
-        current.mtimeMs = p.mtimeMs ?? current.mtimeMs
-      }
-      const meta = change(current)
-      if (!meta) return
-      this.pending.delete(dir)
-      await this.put(dir, base, meta)
+      await this.write(dir, m => {
+        const current: Meta = p ? { ...m, ctimeMs: p.ctimeMs, mtimeMs: p.mtimeMs ?? m.mtimeMs } : m
+        const meta = change(current)
+        // what was pending goes in this write
+        if (meta && this.pending.get(dir) === p) this.pending.delete(dir)
+        return meta
+      }, true)
     })
   }
 
@@ -225,13 +232,7 @@ export class DirTimes {
       this.pending.delete(dir)
       this.sending.set(dir, p)
       try {
-        const base = await this.stored(dir)
-        if (!base) return
-        const meta: Meta = {
-          ...base.meta, mode: base.meta.mode ?? this.host.dirMode,
-          mtimeMs: p.mtimeMs ?? base.meta.mtimeMs ?? base.shownMtimeMs, ctimeMs: p.ctimeMs,
-        }
-        await this.put(dir, base, meta, urgent)
+        await this.write(dir, (m, shown) => ({ ...m, mtimeMs: p.mtimeMs ?? m.mtimeMs ?? shown, ctimeMs: p.ctimeMs }), urgent)
       } catch (err) {
         this.failed(dir, p, (err as Error).message)
         if (urgent) throw err
@@ -241,23 +242,16 @@ export class DirTimes {
     })
   }
 
-  private async put (dir: string, base: Stored, meta: Meta, urgent = true): Promise<void> {
-    const key = this.keyOf(dir)
+  private async putRoot (base: Stored, meta: Meta, urgent: boolean): Promise<void> {
+    const key = this.keyOf('/')
     const headers = { ...foreignHeaders(base.headers), ...encodeMeta(meta) }
     if (metadataBytes(headers) > METADATA_MAX_BYTES) {
-      log.warn(`the times of ${dir} were not stored: its marker's metadata would exceed S3's ${METADATA_MAX_BYTES} bytes`)
+      log.warn(`the mount root's attributes were not stored: they would exceed S3's ${METADATA_MAX_BYTES} bytes of metadata`)
       return
     }
     await this.host.deletesBefore(key)
     await this.host.store.put(key, Buffer.alloc(0), { metadata: headers, priority: urgent ? Priority.Metadata : Priority.Background })
-    this.markers.add(dir)
-    if (dir === '/') {
-      this.root = { ...base, meta, headers }
-      return
-    }
-    // the entry as it is now (a listing may have replaced it meanwhile), with what the marker holds
-    const now = await this.host.lookup(dir)
-    if (now?.kind === 'dir') this.host.changed(dir, { ...now, meta, metaKnown: true, headers })
+    this.root = { ...base, meta, headers }
   }
 
   private failed (dir: string, p: Pending, why: string): void {
