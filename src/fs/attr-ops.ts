@@ -158,7 +158,9 @@ export class AttrOps {
    * store. False if the directory is gone.
    */
   async storeDir (path: string, change: (m: Meta, e: Entry) => Meta | undefined): Promise<boolean> {
-    const e = await this.files.entry(path)
+    // what the mount holds of it, fresh or not: a write of times waits for no listing
+    // (one may be waiting for this very write, at unmount); asked for only if unknown
+    const e = this.ctx.ns.previous(path) ?? await this.files.entry(path)
     if (e?.kind !== 'dir') return false
     const stored = await storedMeta(this.ctx, path, e)
     const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, 'dir') }
