@@ -43,6 +43,13 @@ interface IndexRecord {
   mt?: number
   l?: string
   rd?: number
+  /**
+   * atime and ctime (ms), where they differ from what the listing shows
+   * (`ls -l --time=ctime` then costs no HEAD). Added later: an index without
+   * them reads as before, and a mount that does not know them ignores them.
+   */
+  at?: number
+  ct?: number
 }
 
 interface IndexFile {
@@ -184,8 +191,12 @@ export class AttrIndex implements MetaSource {
 
   /** attributes for one entry found by a lookup (reads the directory's index at most once) */
   async enrichOne (dir: string, _dirPrefix: string, name: string, e: Entry): Promise<Entry> {
-    // a path walk looks up every directory on the way: their modes wait for a listing
-    if (e.metaKnown || e.meta || e.kind === 'dir') return e
+    if (e.metaKnown || e.meta) return e
+    // a path walk looks up every directory on the way: a directory's mode and
+    // times come from its parent's index when that one is known to exist (a
+    // listing showed it, or we hold it), never at the cost of a read to learn
+    // whether it does; else they wait for a listing of the parent
+    if (e.kind === 'dir' && this.hasIndex(dir) !== true) return e
     const idx = await this.indexOrHeads(dir)
     const verdict = this.judge(idx, name, e)
     if (verdict === 'head') return (await this.headInto(dir, name, e)) ?? e
@@ -356,14 +367,23 @@ export class AttrIndex implements MetaSource {
     if (!m) return undefined
     // another tool's directory object is recorded as one: the next listing folds it without a HEAD
     const mode = m.mode ?? this.defaults.mode(isDirObject(e) ? 'dir' : e.kind)
-    const ownMtime = m.mtimeMs !== undefined && (!e.lastModified || Math.abs(m.mtimeMs - e.lastModified.getTime()) >= 1000)
+    // what a listing alone shows: a file's LastModified (mtime and ctime), a directory no date at all
+    const listed = e.kind === 'file' ? e.lastModified?.getTime() : undefined
+    const far = (t: number | undefined, from: number | undefined): boolean =>
+      t !== undefined && (from === undefined || Math.abs(t - from) >= 1000)
+    const ownMtime = far(m.mtimeMs, listed)
+    const ownCtime = far(m.ctimeMs, listed)
+    // atime shows mtime unless one is stored (touch -a): kept exactly
+    const ownAtime = m.atimeMs !== undefined && m.atimeMs !== (m.mtimeMs ?? listed)
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
-      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || headedEmpty
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || ownCtime || ownAtime || headedEmpty
     if (!differs) return undefined
     const rec: IndexRecord = { m: mode }
     if (m.uid !== undefined) rec.u = m.uid
     if (m.gid !== undefined) rec.g = m.gid
     if (ownMtime) rec.mt = m.mtimeMs
+    if (ownCtime) rec.ct = m.ctimeMs
+    if (ownAtime) rec.at = m.atimeMs
     if (e.kind === 'file') {
       rec.e = e.etag
       rec.s = e.size
@@ -472,5 +492,7 @@ function metaOf (r: IndexRecord): Meta {
   if (r.g !== undefined) m.gid = r.g
   if (r.mt !== undefined) m.mtimeMs = r.mt
   if (r.rd !== undefined) m.rdev = r.rd
+  if (r.at !== undefined) m.atimeMs = r.at
+  if (r.ct !== undefined) m.ctimeMs = r.ct
   return m
 }

@@ -7,10 +7,11 @@ import { DIRECTORY_TYPE } from './content-type.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
-import type { OpenFiles } from './open-files.js'
+import type { NodeDates, OpenFiles } from './open-files.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
 import { copyObject } from './write/copy-object.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
+import type { DirTimes } from './write/dir-times.js'
 import type { MetaWriter } from './write/meta-writer.js'
 
 export class AttrOps {
@@ -19,6 +20,7 @@ export class AttrOps {
     private readonly files: OpenFiles,
     private readonly meta: MetaWriter,
     private readonly deletes: DeleteBatcher,
+    private readonly dirs: DirTimes,
   ) {}
 
   async readlink (path: string): Promise<string> {
@@ -50,10 +52,13 @@ export class AttrOps {
    */
   async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
     writable(this.ctx, path)
+    // a directory has no LastModified to show (listings give it no date): now is stored as a time
+    const now = this.ctx.now()
+    const isDir = path === '/' || (await this.files.entry(path))?.kind === 'dir'
     const time = (given: number, was: number | undefined): number | undefined =>
-      Number.isNaN(given) ? was : given === Infinity ? undefined : given
+      Number.isNaN(given) ? was : given === Infinity ? (isDir ? now : undefined) : given
     await this.setMeta(path, m => ({ ...m, atimeMs: time(atimeMs, m.atimeMs), mtimeMs: time(mtimeMs, m.mtimeMs) }),
-      mtimeMs === Infinity)
+      mtimeMs === Infinity && !isDir)
   }
 
   /** Linux's rules: flags XATTR_CREATE (EEXIST if there) and XATTR_REPLACE (ENODATA if not); sizes as ext4 answers them */
@@ -92,7 +97,7 @@ export class AttrOps {
   }
 
   private async xattrs (path: string): Promise<Record<string, Buffer>> {
-    if (path === '/') return {}
+    if (path === '/') return (await this.dirs.rootEntry()).meta?.xattr ?? {}
     const known = this.files.knownMeta(path)
     if (known) return known.xattr ?? {}
     return (await storedMeta(this.ctx, path, await this.files.existing(path))).meta.xattr ?? {}
@@ -101,25 +106,43 @@ export class AttrOps {
   /**
    * chmod, chown, utimens and xattrs: rewrite the object's metadata in place
    * (soon: see MetaWriter). `touch`: the object's date must become now too.
+   * Each sets ctime to now and leaves mtime as it was: an object that had no
+   * stored mtime (it showed its LastModified) gets that one stored, so the
+   * copy's new LastModified does not move it. A touch leaves mtime to the
+   * copy's date (now).
    */
   async setMeta (path: string, change: (m: Meta) => Meta, touch = false): Promise<void> {
+    const now = this.ctx.now()
+    const stamp = (m: Meta, shownMtimeMs: number | undefined): Meta =>
+      ({ ...m, ctimeMs: now, mtimeMs: m.mtimeMs ?? (touch ? undefined : shownMtimeMs) })
+    // content on its way: its upload dates mtime and ctime, after this change
+    const onNode = (m: Meta, n: NodeDates): Meta => n.contentPending ? { ...change(m), ctimeMs: undefined } : stamp(change(m), n.mtimeMs)
     // not on the server yet, or on its way: the upload (or one after it) carries it
-    if (this.files.changeMeta(path, change)) return
-    if (path === '/') return // the mount root has no object to keep attributes on
-    const e = await this.files.existing(path)
+    if (this.files.changeMeta(path, onNode)) return
+    const e = path === '/' ? undefined : await this.files.existing(path)
+    if (!e || e.kind === 'dir') {
+      // a directory's attributes and times are one write of its object (the root's own one: dir-times.ts)
+      await this.dirs.store(path, current => {
+        const meta = change(current)
+        if (JSON.stringify(encodeMeta(meta)) === JSON.stringify(encodeMeta(current))) return undefined
+        return { ...meta, ctimeMs: now }
+      })
+      return
+    }
     const stored = await storedMeta(this.ctx, path, e)
     const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, e.kind) }
-    if (e.kind === 'file' && ((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = defaultMode(this.ctx, 'file')
-    const meta = change(current)
+    if (((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = defaultMode(this.ctx, 'file')
+    const changed = change(current)
+    const unchanged = JSON.stringify(encodeMeta(changed)) === JSON.stringify(encodeMeta(current))
+    // nothing to store (a chmod to the mode it has: its ctime is not worth a copy), and no date
+    // to move (or it is already about now: touch of a file just written)
+    if (unchanged && (!touch || (e.lastModified && Math.abs(now - e.lastModified.getTime()) < 2000))) return
+    const meta = stamp(changed, stored.entry.lastModified?.getTime())
     const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
     // over S3's metadata limit every upload of the object would fail: refuse the change now
     checkMetadataSize(headers, path)
-    const unchanged = JSON.stringify(headers) === JSON.stringify({ ...foreignHeaders(stored.headers), ...encodeMeta(current) })
-    // nothing to store, and no date to move (or it is already about now: touch of a file just written)
-    if (unchanged && (!touch || (e.lastModified && Math.abs(this.ctx.now() - e.lastModified.getTime()) < 2000))) return
-    if (e.kind === 'dir') return this.storeDirMeta(path, stored, meta, headers)
     // an upload of the file may have begun while we looked: then it, or one after it, carries the change
-    if (this.files.changeMeta(path, change)) return
+    if (this.files.changeMeta(path, onNode)) return
     // a touch (UTIME_NOW) shows now at once; the copy, when it lands, dates it as the server does
     const lastModified = touch ? new Date(this.ctx.now()) : stored.entry.lastModified
     const entry: Entry = { ...stored.entry, meta, metaKnown: true, headers, contentType: stored.contentType, lastModified }
@@ -127,6 +150,26 @@ export class AttrOps {
     this.ctx.ns.noted(path, entry)
     this.meta.schedule(path, { entry, headers, contentType: stored.contentType })
     this.files.metaStored(path, meta)
+  }
+
+  /**
+   * A directory's attributes (and times: dir-times.ts) rewritten from what
+   * the server holds, `change` answering undefined when there is nothing to
+   * store. False if the directory is gone.
+   */
+  async storeDir (path: string, change: (m: Meta, e: Entry) => Meta | undefined): Promise<boolean> {
+    // what the mount holds of it, fresh or not: a write of times waits for no listing
+    // (one may be waiting for this very write, at unmount); asked for only if unknown
+    const e = this.ctx.ns.previous(path) ?? await this.files.entry(path)
+    if (e?.kind !== 'dir') return false
+    const stored = await storedMeta(this.ctx, path, e)
+    const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, 'dir') }
+    const meta = change(current, stored.entry)
+    if (!meta) return true
+    const headers = { ...foreignHeaders(stored.headers), ...encodeMeta(meta) }
+    checkMetadataSize(headers, path)
+    await this.storeDirMeta(path, stored, meta, headers)
+    return true
   }
 
   /**

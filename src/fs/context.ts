@@ -19,12 +19,19 @@ export type CoreOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | '
   listCacheEntries?: number
 }
 
+/** told of every change of a directory's entries: its mtime and ctime move (write/dir-times.ts) */
+export interface DirChanges {
+  /** an entry of dir was created, removed or renamed */
+  entryChanged(dir: string): void
+}
+
 export interface FsContext {
   readonly store: ObjectStore
   readonly names: Names
   readonly ns: Namespace
   readonly opts: CoreOptions
   readonly now: () => number
+  readonly dirs: DirChanges
 }
 
 /** throws EROFS on a read-only mount */

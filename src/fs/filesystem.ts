@@ -20,6 +20,7 @@ import { RenameJournal, type RecoveryReport } from './rename-journal.js'
 import { SpecialFiles } from './special-files.js'
 import { TreeOps } from './tree-ops.js'
 import { DeleteBatcher } from './write/delete-batcher.js'
+import { DirTimes } from './write/dir-times.js'
 import { MetaWriter } from './write/meta-writer.js'
 import { monotonic } from '../util/clock.js'
 
@@ -45,6 +46,7 @@ export class OortFs implements FileSystem {
   readonly attrs: AttrOps
   readonly special: SpecialFiles
   readonly journal: RenameJournal
+  readonly dirs: DirTimes
   readonly now: () => number
   readonly monotonic: () => number
   private readonly ctx: FsContext
@@ -64,7 +66,8 @@ export class OortFs implements FileSystem {
       // the batcher is made below; asked only once listings come back
       deletedSince: (key, at) => this.deletes.deletedSince(key, at),
     })
-    this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now }
+    // the directory times are made below, after the delete batcher they wait for
+    this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now, dirs: { entryChanged: dir => this.dirs.entryChanged(dir) } }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
@@ -81,10 +84,18 @@ export class OortFs implements FileSystem {
       recopied: (path, was, now) => this.files.recopied(path, was, now),
     })
     this.journal = new RenameJournal(store, opts.journalBeatMs, this.names.prefix)
+    this.dirs = new DirTimes({
+      store, names: this.names, now: this.now, readOnly: opts.readOnly,
+      // the attribute ops are made below; asked only once a write is due
+      storeDir: (dir, change) => this.attrs.storeDir(dir, change),
+      deletesBefore: key => this.deletes.before(key),
+      dirMode: defaultMode(this.ctx, 'dir'),
+      shownMtime: e => attrOf(e, this.defaults).mtime.getTime(),
+    })
     this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
-    this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes)
-    this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal)
-    this.special = new SpecialFiles(this.ctx, this.files, this.deletes)
+    this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes, this.dirs)
+    this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal, this.dirs)
+    this.special = new SpecialFiles(this.ctx, this.files, this.deletes, this.dirs)
   }
 
   /**
@@ -101,11 +112,12 @@ export class OortFs implements FileSystem {
 
   // ---- names and attributes
 
-  /** the entry at path, or ENOENT; files being written count */
+  /** the entry at path, or ENOENT; files being written count; a directory's times as they moved */
   async entry (path: string): Promise<Entry> {
     if (path === '/') return rootEntry(this.opts.prefix)
     if (splitPath(path).name.endsWith(INDEX_SUFFIX)) throw new FsError('ENOENT', undefined, path)
-    return await this.files.existing(path)
+    const e = await this.files.existing(path)
+    return e.kind === 'dir' ? this.dirs.over(path, e) : e
   }
 
   attr (entry: Entry, path: string): Attr {
@@ -128,7 +140,8 @@ export class OortFs implements FileSystem {
   }
 
   async getattr (path: string): Promise<Attr> {
-    return this.attr(await this.entry(path), path)
+    // the root's attributes are read (once) only when asked for: a readdir needs none
+    return this.attr(path === '/' ? await this.dirs.rootEntry() : await this.entry(path), path)
   }
 
   async fgetattr (path: string, fh: number): Promise<Attr> {
@@ -189,6 +202,8 @@ export class OortFs implements FileSystem {
     const failures = await this.files.saveAll()
     await this.files.uploader.retryAborts()
     await this.tree.flushPending().catch(err => { failures.push((err as Error).message) })
+    // before the indexes: each directory written tells its parent's index
+    await this.dirs.flush().catch(err => { failures.push((err as Error).message) })
     await this.ns.flushMeta().catch(err => { failures.push(`attribute index: ${(err as Error).message}`) })
     if (failures.length) throw new FsError('EIO', `could not save ${failures.length} item(s): ${failures.join('; ')}`)
   }

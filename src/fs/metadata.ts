@@ -73,14 +73,21 @@ function parseIntStrict (s: string | undefined): number | undefined {
 function parseTime (s: string | undefined): number | undefined {
   const m = s !== undefined ? /^\s*(-?\d+)(?:\.(\d+))?\s*$/.exec(s) : null
   if (!m) return undefined
-  const frac = m[2] ? Number(('0.' + m[2]).slice(0, 5)) : 0
-  return Number(m[1]) * 1000 + Math.round(frac * 1000)
+  // milliseconds are what Meta keeps: `.123456789` is 123.457 ms, rounded
+  const frac = m[2] ? Math.round(Number('0.' + m[2].slice(0, 9)) * 1e6) / 1e3 : 0
+  const sec = Number(m[1])
+  // `-1.5` is 1.5 s before the epoch: the fraction has the seconds' sign
+  return sec * 1000 + (m[1].startsWith('-') ? -frac : frac)
 }
 
 function formatTime (ms: number): string {
-  const sec = Math.floor(ms / 1000)
-  const nanos = Math.round((ms - sec * 1000) * 1e6)
-  return nanos === 0 ? String(sec) : `${sec}.${String(nanos).padStart(9, '0')}`
+  // the fraction carries the seconds' sign, as parseTime reads it
+  const sign = ms < 0 ? '-' : ''
+  const abs = Math.abs(ms)
+  let sec = Math.floor(abs / 1000)
+  let nanos = Math.round((abs - sec * 1000) * 1e6)
+  if (nanos >= 1e9) { sec++; nanos -= 1e9 }
+  return nanos === 0 ? sign + String(sec) : `${sign}${sec}.${String(nanos).padStart(9, '0')}`
 }
 
 function parseXattr (s: string | undefined): Record<string, Buffer> | undefined {

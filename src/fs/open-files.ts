@@ -29,6 +29,14 @@ import { FileNode, type BaseObject, type RemoteReader } from './write/file-node.
 import type { MetaWriter } from './write/meta-writer.js'
 import { Uploader } from './write/uploader.js'
 
+/** what a change of an open file's attributes needs to know of its dates */
+export interface NodeDates {
+  /** content is on its way: the upload will date mtime and ctime, after this change */
+  contentPending: boolean
+  /** the mtime it shows when none is stored */
+  mtimeMs?: number
+}
+
 interface Handle {
   node: FileNode
   flags: number
@@ -292,6 +300,8 @@ export class OpenFiles {
         // a new object: its name's type, kept from now on (a rename or a rewrite does not change it)
         fresh.contentType = contentTypeOf(path)
         node = this.register(path, fresh, true)
+        // a new name: its directory's mtime and ctime move now
+        this.ctx.dirs.entryChanged(splitPath(path).parent)
       }
     } else {
       await this.hold(node, true)
@@ -489,11 +499,11 @@ export class OpenFiles {
    * after it, carries it): true. Otherwise false, and the caller rewrites the
    * object's metadata; a clean node there learns the new attributes too.
    */
-  changeMeta (path: string, change: (m: Meta) => Meta): boolean {
+  changeMeta (path: string, change: (m: Meta, node: NodeDates) => Meta): boolean {
     const node = this.byPath.get(path)
     if (!node) return false
     if (node.dirty || node.isUploading) {
-      const next = change(node.meta)
+      const next = change(node.meta, { contentPending: node.contentDirty, mtimeMs: node.modifiedAt ?? node.baseDate })
       checkMetadataSize({ ...node.extraMeta, ...encodeMeta(next) }, path)
       node.setMeta(next)
       return true

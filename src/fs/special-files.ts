@@ -15,7 +15,7 @@ import { contentTypeOf } from './content-type.js'
 import type { FsContext } from './context.js'
 import type { Entry } from './entry.js'
 import { encodeMeta, S_IFMT, S_IFREG, type Meta } from './metadata.js'
-import { checkNewName } from './names.js'
+import { checkNewName, splitPath } from './names.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
 
 export const S_IFIFO = 0o010000
@@ -46,6 +46,8 @@ export class SpecialFiles {
     private readonly ctx: FsContext,
     private readonly files: NameLookup,
     private readonly deletes: DeleteBatcher,
+    /** a name made in a directory moves its mtime and ctime (write/dir-times.ts) */
+    private readonly dirs: { entryChanged(dir: string): void },
   ) {}
 
   /**
@@ -71,5 +73,6 @@ export class SpecialFiles {
       kind: 'file', key, size: 0, etag: r.etag, lastModified: r.serverDate ?? new Date(this.ctx.now()),
       meta, metaKnown: true, headers, contentType,
     })
+    this.dirs.entryChanged(splitPath(path).parent)
   }
 }

@@ -6,13 +6,15 @@ import { Priority } from '../s3/store.js'
 import { DIRECTORY_TYPE, SYMLINK_TYPE } from './content-type.js'
 import type { FsContext } from './context.js'
 import type { Entry } from './entry.js'
-import { decodeMeta, encodeMeta, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
-import { checkNewName, INDEX_SUFFIX, KEY_MAX, keyFits, SHADOWED_FILE_SUFFIX } from './names.js'
+import { decodeMeta, encodeMeta, foreignHeaders, METADATA_MAX_BYTES, metadataBytes, S_IFDIR, S_IFLNK, type Meta } from './metadata.js'
+import { checkNewName, INDEX_SUFFIX, KEY_MAX, keyFits, SHADOWED_FILE_SUFFIX, splitPath } from './names.js'
 import { isDirObject, movedDirObject } from './dir-objects.js'
+import { storedMeta } from './stored-meta.js'
 import type { OpenFiles } from './open-files.js'
 import type { RenameJournal } from './rename-journal.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
 import { copyObject } from './write/copy-object.js'
+import type { DirTimes } from './write/dir-times.js'
 import type { MetaWriter } from './write/meta-writer.js'
 import { log } from '../util/log.js'
 
@@ -25,7 +27,13 @@ export class TreeOps {
     private readonly meta: MetaWriter,
     private readonly deletes: DeleteBatcher,
     private readonly journal: RenameJournal,
+    private readonly dirs: DirTimes,
   ) {}
+
+  /** an entry of path's directory was created, removed or renamed: its mtime and ctime move */
+  private parentChanged (path: string): void {
+    this.dirs.entryChanged(splitPath(path).parent)
+  }
 
   private get ns () { return this.ctx.ns }
   private get store () { return this.ctx.store }
@@ -35,7 +43,7 @@ export class TreeOps {
     if (await this.files.entry(path)) throw new FsError('EEXIST', undefined, path)
   }
 
-  /** attributes of something new: its dates are the object's LastModified */
+  /** attributes of something new: a file's dates are the object's LastModified */
   private baseMeta (mode: number): Meta {
     return { mode, uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
   }
@@ -48,11 +56,14 @@ export class TreeOps {
     await this.files.unlinked(path, e.key)
     // a file created at the name meanwhile is that name's now
     if (!this.files.node(path)) this.ns.changed(path, undefined)
+    this.parentChanged(path)
   }
 
   async mkdir (path: string, mode: number): Promise<void> {
     await this.mustNotExist(path, 'dir')
-    const meta = this.baseMeta(S_IFDIR | (mode & 0o7777))
+    // a directory's listing shows no date: its times are stored from the start
+    const now = this.ctx.now()
+    const meta: Meta = { ...this.baseMeta(S_IFDIR | (mode & 0o7777)), mtimeMs: now, ctimeMs: now }
     const key = this.ctx.names.dirPrefix(path)
     const headers = encodeMeta(meta)
     await this.deletes.before(key)
@@ -61,6 +72,7 @@ export class TreeOps {
     this.ns.changed(path, entry)
     // nothing was under the name (we looked), so the new directory is empty
     this.ns.madeDir(path, { ...entry, kind: 'file', etag: r.etag })
+    this.parentChanged(path)
   }
 
   async symlink (target: string, path: string): Promise<void> {
@@ -75,6 +87,7 @@ export class TreeOps {
       kind: 'file', key, size: body.length, etag: r.etag, lastModified: r.serverDate ?? new Date(),
       meta, metaKnown: true, headers, contentType: SYMLINK_TYPE, target,
     })
+    this.parentChanged(path)
   }
 
   async rmdir (path: string): Promise<void> {
@@ -99,6 +112,8 @@ export class TreeOps {
       if (page.objects.some(o => o.key !== prefix)) throw new FsError('ENOTEMPTY', undefined, path)
       marker = page.objects.length > 0
     }
+    // a marker our directory times made after the listing was cached goes too
+    if (await this.dirs.removed(path)) marker = true
     // the children's deletes (rm -r), the marker and the index: one batch
     if (marker) this.deletes.delete(prefix)
     if (this.ns.hasIndex(path) !== false) this.deletes.delete(indexKey)
@@ -107,6 +122,7 @@ export class TreeOps {
     this.ns.changed(path, undefined)
     if (object === prefix.slice(0, -1)) this.ns.changed(path + SHADOWED_FILE_SUFFIX, undefined)
     this.ns.forgetTree(path)
+    this.parentChanged(path)
   }
 
   /**
@@ -137,10 +153,12 @@ export class TreeOps {
       if (dst) await this.rmdir(to) // POSIX: an empty directory may be replaced; rmdir says ENOTEMPTY otherwise
       src = { ...src, object: await this.foreignObject(from, src) }
       await this.renameDir(from, to, src)
-      return
+    } else {
+      if (dst?.kind === 'dir') throw new FsError('EISDIR', undefined, to)
+      await this.renameFile(from, to, src)
     }
-    if (dst?.kind === 'dir') throw new FsError('EISDIR', undefined, to)
-    await this.renameFile(from, to, src)
+    this.parentChanged(from)
+    this.parentChanged(to)
   }
 
   private async renameFile (from: string, to: string, src: Entry): Promise<void> {
@@ -157,12 +175,22 @@ export class TreeOps {
       // lands first, so the copy takes what it wrote
       const pending = this.meta.take(from)
       await this.meta.before(from)
+      // a rename sets ctime and keeps mtime: the copy must carry them (its new
+      // LastModified would otherwise become the mtime of a file that stored none)
+      const was = pending
+        ? { entry: pending.entry, headers: pending.headers, contentType: pending.contentType }
+        : await storedMeta(this.ctx, from, src)
+      const meta: Meta = { ...was.entry.meta, mtimeMs: was.entry.meta?.mtimeMs ?? src.lastModified?.getTime(), ctimeMs: this.ctx.now() }
+      let headers: Record<string, string> | undefined = { ...foreignHeaders(was.headers), ...encodeMeta(meta) }
+      // no room for the times in S3's metadata: the object moves as it is
+      if (metadataBytes(headers) > METADATA_MAX_BYTES) headers = pending?.headers
       const r = await copyObject(this.store, src.key, toKey, src.size,
-        pending ? { metadata: pending.headers, contentType: pending.contentType, sourceIfMatch: src.etag } : {})
+        headers ? { metadata: headers, contentType: was.contentType, sourceIfMatch: was.entry.etag ?? src.etag } : {})
       this.deletes.delete(src.key)
-      const moved: Entry = pending ? { ...pending.entry, key: toKey } : { ...src, key: toKey }
+      const moved: Entry = { ...was.entry, key: toKey, ...(headers ? { meta: headers === pending?.headers ? pending.entry.meta : meta, metaKnown: true, headers } : {}) }
       this.ns.changed(to, { ...moved, etag: r.etag || src.etag, lastModified: r.lastModified ?? src.lastModified })
       this.ns.changed(from, undefined)
+      if (moved.meta) this.files.metaStored(from, moved.meta)
       return r.etag || undefined
     })
   }
@@ -174,8 +202,9 @@ export class TreeOps {
   private async renameDir (from: string, to: string, src: Entry): Promise<void> {
     const fromPrefix = src.key
     const toPrefix = this.ctx.names.dirPrefix(to)
-    // open files below: saved first, and no upload of theirs starts until they have moved
-    await this.files.moveTree(from, to, async () => {
+    // open files below: saved first, and no upload of theirs starts until they have moved;
+    // times of directories below land first, then follow (the directory's ctime moves)
+    await this.dirs.moveTree(from, to, () => this.files.moveTree(from, to, async () => {
       // its own pending deletes and attribute changes first (others' failures are not this rename's)
       await Promise.all([this.deletes.flush(key => key.startsWith(fromPrefix)), this.meta.flush(true)])
       // the attribute indexes go with the keys, as the server has them: records still
@@ -207,7 +236,7 @@ export class TreeOps {
       this.ns.changed(to, { ...src, key: toPrefix, object: src.object && movedDirObject(src.object, fromPrefix, toPrefix) })
       log.debug(`renamed ${from} to ${to}: ${moved.size} keys`)
       return moved
-    })
+    }))
   }
 
   /** every key under a prefix, with its size */

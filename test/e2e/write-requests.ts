@@ -48,7 +48,9 @@ t.test('request counts of small writes; chmod +x of 10 of 1,000 files seen after
   const cp = await count('cp of a 4 KiB file into a listed directory', `cp ${q(join(work, 'four-k'))} ${p('new.bin')}`)
   t.ok(cp.total <= 2, `cp of 4 KiB: ${describeRequests(cp)} (at most 2)`)
   const mv = await count('mv of a small file', `mv ${p('new.bin')} ${p('renamed.bin')}`)
-  t.ok(mv.total <= 3, `mv of a small file: ${describeRequests(mv)} (at most 3)`)
+  // the copy and the delete; the directory's new times (a rename moves its mtime and ctime: the
+  // root's marker), and its index recording the mtime the file keeps (its copy's new date would move it)
+  t.ok(mv.total <= 5, `mv of a small file: ${describeRequests(mv)} (at most 5)`)
   t.equal(await sha256sum(join(m.dir, 'renamed.bin')), await sha256sum(join(work, 'four-k')))
   await count('rm of a file', `rm ${p('renamed.bin')}`)
   await count('mkdir', `mkdir ${p('newdir')}`)
@@ -164,6 +166,7 @@ t.test('rm while the server is away: the deletes are kept, unmount refuses namin
   const background = (await m.stats()).app.background as { deleteFailures: number, deletesNotDone: number }
   t.ok(background.deleteFailures > 0 && background.deletesNotDone === 3, `oortfs stats counts them: ${JSON.stringify(background)}`)
   await m.unmount()
-  t.same(await keysUnder(client, bucket, ''), [], 'the server back: the deletes landed before the unmount')
+  // what is left is the mount root's own attributes: the rm moved its times
+  t.same(await keysUnder(client, bucket, ''), ['..oortfs-attrs'], 'the server back: the deletes landed before the unmount')
   t.equal(proxy.stats().byMethod.DELETE ?? 0, 0, 'tried again as a batch (DeleteObjects), never one DeleteObject per key')
 })

@@ -20,9 +20,11 @@ t.test('rm whose batched delete fails: tried again as a batch, unmount says so, 
   t.match(err?.message, /3 delete\(s\) did not reach the server: d\/a/, 'unmount names the keys not deleted')
   t.equal(store.requests.DeleteObjects, 2, 'each try is one DeleteObjects')
   t.equal(store.requests.DeleteObject ?? 0, 0, 'never a delete per key')
-  t.same(store.keys().sort(), ['d/a', 'd/b', 'd/c'], 'the server still has them')
+  // d/ stays, a marker with its new times (an emptied directory is still there, as in POSIX), and the root's index records them
+  const files = (): string[] => store.keys().filter(k => k.startsWith('d/') && k !== 'd/')
+  t.same(files().sort(), ['d/a', 'd/b', 'd/c'], 'the server still has them')
   await fs.flushAll()
-  t.same(store.keys(), [], 'the server back: the next flush deletes them')
+  t.same(files(), [], 'the server back: the next flush deletes them')
   t.equal(store.requests.DeleteObjects, 3)
 })
 

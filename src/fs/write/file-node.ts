@@ -137,9 +137,15 @@ export class FileNode {
     this.contentType = contentType
   }
 
-  /** the content changed: the mtime is now, and becomes the object's LastModified once saved */
+  /**
+   * The content changed: mtime and ctime are now, and become the object's
+   * LastModified once saved (a stored one from before, a chmod's ctime say,
+   * would hide the write). atime stays: writes do not move it.
+   */
   modified (now: number): void {
-    if (this._meta.mtimeMs !== undefined) this._meta = { ...this._meta, mtimeMs: undefined }
+    if (this._meta.mtimeMs !== undefined || this._meta.ctimeMs !== undefined) {
+      this._meta = { ...this._meta, mtimeMs: undefined, ctimeMs: undefined }
+    }
     this.modifiedAt = now
   }
 
