@@ -73,7 +73,8 @@ t.test('background mount, stats, url, unmount', async t => {
 
   const table = await runCli(['stats', mnt], env)
   t.equal(table.code, 0)
-  t.match(table.stdout, /^mount +.*\nrate +\d+ req\/s over the last second; limit 100\/s/)
+  // another test's mount running at once shares the account's rate on this machine: its share then shows
+  t.match(table.stdout, /^mount +.*\nrate +\d+ req\/s over the last second; limit (100\/s|\d+\/s \(configured 100\/s\))/)
 
   const url = await runCli(['url', join(mnt, 'hello.txt'), '--expires', '5m'], env)
   t.equal(url.code, 0, url.stderr)
