@@ -26,7 +26,7 @@ import { log } from '../util/log.js'
 import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
 import type { MetaSource } from './namespace.js'
-import { INDEX_SUFFIX, keyFits } from './names.js'
+import { INDEX_SUFFIX, keyFits, SHADOWED_FILE_SUFFIX } from './names.js'
 import { isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
@@ -87,6 +87,18 @@ interface DirIndex {
  * cost a GET per directory per second.
  */
 export const INDEX_TTL_MS = 30_000
+
+/**
+ * A zero-byte key `a` beside keys under `a/` (so listed as the shadow name
+ * `a.oortfs-file`) may be another tool's slashless directory object, which
+ * then is that directory rather than a file: only a HEAD tells. A zero-byte
+ * key alone is taken for the empty file it nearly always is (buckets hold
+ * them by the hundred thousand: .keep files, locks, markers of jobs); another
+ * tool's empty slashless directory shows as one with meta=head.
+ */
+function maybeDirObject (name: string, e: Entry): boolean {
+  return e.kind === 'file' && e.size === 0 && name.endsWith(SHADOWED_FILE_SUFFIX)
+}
 
 /** directories whose index (or its absence) is kept in memory */
 const MAX_DIRS = 20_000
@@ -238,12 +250,12 @@ export class AttrIndex implements MetaSource {
       return sameObject(e, described) ? { meta: metaOf(rec), target: rec.l } : 'head'
     }
     // a zero-byte object no index vouches for may be another tool's directory object (dir-objects.ts): only a HEAD tells
-    if (!idx.exists) return e.size === 0 ? 'head' : undefined
+    if (!idx.exists) return maybeDirObject(name, e) ? 'head' : undefined
     // newer than the index: made by someone who did not update it
     if (e.lastModified && idx.lastModified !== undefined && e.lastModified.getTime() > idx.lastModified + 1000) return 'head'
     // dates whole seconds apart: a zero-byte object not clearly older than the index (a directory
     // object moved just after an index write, say) may be a directory, and only a HEAD tells
-    if (e.size === 0 && (!e.lastModified || idx.lastModified === undefined || e.lastModified.getTime() > idx.lastModified - 1000)) return 'head'
+    if (maybeDirObject(name, e) && (!e.lastModified || idx.lastModified === undefined || e.lastModified.getTime() > idx.lastModified - 1000)) return 'head'
     return undefined
   }
 

@@ -41,8 +41,20 @@ async function seedForeign (client: S3Client, bucket: string): Promise<void> {
   await putEmpty(client, bucket, 'marked/', undefined, { color: 'green' })
 }
 
-t.test('directory objects another tool wrote: ls -l, stat, chmod keeping their headers, rmdir, mv', async t => {
+t.test('the default (meta=list): the objects beside their prefixes, folder objects and markers are directories; a zero-byte key alone is a file (no HEAD for it)', async t => {
   const m = await mountBucket(t, { s3 })
+  await seedForeign(m.client, m.bucket)
+  await m.mark()
+  t.same(lines(await shOk(`ls -1A ${q(m.dir)} | LC_ALL=C sort`)), names, 'no .oortfs-file, no _$folder$')
+  const types = lines(await shOk(`cd ${q(m.dir)} && stat -c '%n %F' ${names.join(' ')}`))
+  t.same(types, ['empty regular empty file', 'legacy directory', 'marked directory', 'old directory'])
+  t.same(lines(await shOk(`ls ${q(join(m.dir, 'legacy'))}`)), ['a.txt'], 'ls legacy: its child')
+  const heads = (await m.requestsSince()).byType.HeadObject ?? 0
+  t.ok(heads <= 2, `${heads} HEAD: only for the slashless object beside its prefix, and the mount root's own attributes (once)`)
+})
+
+t.test('directory objects another tool wrote, with meta=head (every object read): ls -l, stat, chmod keeping their headers, rmdir, mv', async t => {
+  const m = await mountBucket(t, { s3, options: ['meta=head'] })
   const { client, bucket } = m
   await seedForeign(client, bucket)
   const markedType = (await head(client, bucket, 'marked/'))!.ContentType
@@ -87,14 +99,13 @@ t.test('directory objects another tool wrote: ls -l, stat, chmod keeping their h
     'nothing left under the old names')
 
   await m.remount()
-  // with meta=list a directory's mode comes with its parent's listing (a path walk's lookups do not wait for it)
   await shOk(`ls -l ${q(m.dir)} >/dev/null`)
   t.same(lines(await shOk(`cd ${q(m.dir)} && stat -c '%n %F %a' marked moved`)), ['marked directory 700', 'moved directory 700'], 'a fresh mount agrees')
   t.same(lines(await shOk(`ls ${q(join(m.dir, 'moved'))}`)), ['a.txt'])
 })
 
 t.test('s3fs sees them as directories too, with the mode oortfs stored on each', async t => {
-  const m = await mountBucket(t, { s3 })
+  const m = await mountBucket(t, { s3, options: ['meta=head'] })
   await seedForeign(m.client, m.bucket)
   await shOk(`ls -l ${q(m.dir)} >/dev/null && cd ${q(m.dir)} && chmod 700 ${names.join(' ')}`)
   await m.unmount()
