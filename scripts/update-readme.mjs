@@ -8,6 +8,6 @@ let readme = readFileSync(new URL('README.md', root), 'utf8')
 readme = readme.replace(/(<!-- options[^>]*-->\n)[\s\S]*?(\n<!-- \/options -->)/, (_, a, b) => a + optionsMarkdown() + b)
 const bench = new URL('bench-results.md', root)
 if (existsSync(bench)) {
-  readme = readme.replace(/(<!-- bench[^>]*-->\n)[\s\S]*?(<!-- \/bench -->|(?=\n## ))/, (_, a) => a + readFileSync(bench, 'utf8').trim() + '\n<!-- /bench -->\n')
+  readme = readme.replace(/(<!-- bench[^>]*-->\n)[\s\S]*?(<!-- \/bench -->\n?|(?=\n## ))/, (_, a) => a + readFileSync(bench, 'utf8').trim() + '\n<!-- /bench -->\n')
 }
 writeFileSync(new URL('README.md', root), readme)
