@@ -65,6 +65,7 @@ export class OortFs implements FileSystem {
       ttlMs: opts.attrTtlMs, now: this.monotonic, meta, maxEntries: opts.listCacheEntries,
       // the batcher is made below; asked only once listings come back
       deletedSince: (key, at) => this.deletes.deletedSince(key, at),
+      keeps: dir => this.dirs.keeps(dir),
     })
     // the directory times are made below, after the delete batcher they wait for
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now, dirs: { entryChanged: dir => this.dirs.entryChanged(dir) } }
@@ -153,8 +154,9 @@ export class OortFs implements FileSystem {
     const e = await this.entry(path)
     if (e.kind !== 'dir') throw new FsError('ENOTDIR', undefined, path)
     const names = new Set((await this.ns.list(path)).keys())
-    // files created here but not uploaded yet
+    // files created here but not uploaded yet, and directories whose marker is about to be made
     for (const name of this.files.pendingNames(path)) names.add(name)
+    for (const name of this.dirs.keptIn(path)) names.add(name)
     return [...names]
   }
 

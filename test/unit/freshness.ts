@@ -239,3 +239,20 @@ t.test('a delete that failed and waits to be tried again keeps the name hidden',
   step(BOUND)
   t.same(await fs.readdir('/d'), ['b'], 'a listing after the bound does not bring it back')
 })
+
+t.test("rm of an implied directory's last files leaves the directory until rmdir, past the bound too", async t => {
+  const { fs, store, step } = fresh()
+  for (let i = 0; i < 1000; i++) store.putText(`gone/f${String(i).padStart(4, '0')}`, 'x')
+  await fs.getattr('/gone')
+  for (const n of await fs.readdir('/gone')) { await fs.unlink('/gone/' + n); step(3) }
+  step(BOUND)
+  t.ok((await fs.getattr('/gone')).mode & 0o040000, 'still a directory: its deletes wait in their batch, its marker (its new times) in its own')
+  t.same(await fs.readdir('/'), ['gone'])
+  t.same(await fs.readdir('/gone'), [])
+  await fs.rmdir('/gone')
+  t.equal(await errno(fs.getattr('/gone')), 'ENOENT', 'gone once rmdir-ed')
+  await fs.flushAll()
+  step(BOUND)
+  t.same((await fs.readdir('/')).filter(n => !n.startsWith('.')), [], 'and after the bound')
+  t.same(store.keys().filter(k => !k.includes('.oortfs-attrs')), [], 'nothing left on the server')
+})

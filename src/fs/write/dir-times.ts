@@ -148,6 +148,26 @@ export class DirTimes {
     await Promise.all(due.map(d => this.send(d, false)))
   }
 
+  /**
+   * Whether dir has times still to be written: it exists, whatever a listing
+   * shows meanwhile (an rm of its last file, whose delete goes out before its
+   * marker is made, leaves an implied directory no key at all for a moment).
+   */
+  keeps (dir: string): boolean {
+    return this.pending.has(dir) || this.sending.has(dir)
+  }
+
+  /** directories directly in dir whose times are still to be written (readdir shows them) */
+  keptIn (dir: string): string[] {
+    const out: string[] = []
+    for (const d of [...this.pending.keys(), ...this.sending.keys()]) {
+      if (d === '/' || out.includes(d)) continue
+      const cut = d.lastIndexOf('/')
+      if ((cut === 0 ? '/' : d.slice(0, cut)) === dir) out.push(d.slice(cut + 1))
+    }
+    return out
+  }
+
   /** the times path shows before the server has them */
   over (dir: string, e: Entry): Entry {
     const s = this.pending.get(dir) ?? this.sending.get(dir)
