@@ -189,6 +189,8 @@ export class AttrOps {
       ? await copyObject(this.ctx.store, key, key, stored.dirObject.size, { metadata: headers, contentType, priority: Priority.Metadata })
       : await this.ctx.store.put(key, Buffer.alloc(0), { metadata: headers, contentType, priority: Priority.Metadata })
     this.ctx.ns.changed(path, { ...e, meta, metaKnown: true, headers, contentType, lastModified: r.serverDate ?? e.lastModified })
+    // the marker the directory's next listing shows is this one: no HEAD for it (namespace.ts checkMarker)
+    if (key === e.key) this.ctx.ns.markerWritten(path)
   }
 }
 

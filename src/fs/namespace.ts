@@ -12,6 +12,9 @@ import { keyJustBefore, joinPath, Names, splitPath, compareKeys, FOLDER_SUFFIX, 
 import { dirOfObject, foldDirObjects, isDirObject } from './dir-objects.js'
 import { monotonic } from '../util/clock.js'
 
+/** what DirCache.swapMarker holds after our own write of a directory's marker */
+const OUR_MARKER: Entry = { kind: 'file', key: '', size: 0 }
+
 /** fills in `meta` of listed entries (attribute index, or HEADs for meta=head) */
 export interface MetaSource {
   enrich(dir: string, dirPrefix: string, listing: ParsedPage): Promise<void>
@@ -278,8 +281,9 @@ export class Namespace {
   private async checkMarker (dir: string, marker: Entry | undefined): Promise<void> {
     if (dir === '/') return
     const was = this.cache.swapMarker(dir, marker)
-    // first sight, or no marker now (the directory's attributes are the defaults again, or the index's)
-    if (was === undefined || !marker) return
+    // first sight, or no marker now (the directory's attributes are the defaults again, or the index's),
+    // or the one we wrote last (a rewrite elsewhere in between is taken for ours: README)
+    if (was === undefined || was === OUR_MARKER || !marker) return
     // unchanged; else changed, or added to a directory that had none (s3fs's chmod of an implied one)
     if (was && sameObject(was, marker)) return
     const { parent, name } = splitPath(dir)
@@ -365,6 +369,11 @@ export class Namespace {
   /** whether a directory's attribute index exists, if a listing of its parent showed it */
   hasIndex (dir: string): boolean | undefined {
     return this.meta?.hasIndex?.(dir)
+  }
+
+  /** we wrote dir's marker: the next listing's is ours, whatever its date (a directory's times, a chmod) */
+  markerWritten (dir: string): void {
+    this.cache.swapMarker(dir, OUR_MARKER)
   }
 
   /** a directory we just made: empty but for its marker, and without an index */

@@ -95,6 +95,8 @@ export class TreeOps {
     const e = await this.files.existing(path)
     if (e.kind !== 'dir') throw new FsError('ENOTDIR', undefined, path)
     if (this.files.hasUnder(path)) throw new FsError('ENOTEMPTY', undefined, path)
+    // a subdirectory emptied here, its marker (its new times) still to be made, is a child still
+    if (this.dirs.keptIn(path).length > 0) throw new FsError('ENOTEMPTY', undefined, path)
     const cached = this.ns.cache.listing(path)
     if (cached && cached.size > 0) throw new FsError('ENOTEMPTY', undefined, path)
     const prefix = e.key

@@ -154,18 +154,24 @@ export class DirTimes {
    * marker is made, leaves an implied directory no key at all for a moment).
    */
   keeps (dir: string): boolean {
-    return this.pending.has(dir) || this.sending.has(dir)
+    // and so does every directory above it (a path walk must reach it)
+    for (const d of this.kept()) if (d === dir || d.startsWith(dir + '/')) return true
+    return false
   }
 
-  /** directories directly in dir whose times are still to be written (readdir shows them) */
+  /** names directly in dir of the directories kept (see keeps), or above one: readdir shows them, rmdir refuses */
   keptIn (dir: string): string[] {
-    const out: string[] = []
-    for (const d of [...this.pending.keys(), ...this.sending.keys()]) {
-      if (d === '/' || out.includes(d)) continue
-      const cut = d.lastIndexOf('/')
-      if ((cut === 0 ? '/' : d.slice(0, cut)) === dir) out.push(d.slice(cut + 1))
+    const out = new Set<string>()
+    const below = dir === '/' ? '/' : dir + '/'
+    for (const d of this.kept()) {
+      if (d === '/' || !d.startsWith(below)) continue
+      out.add(d.slice(below.length).split('/')[0]!)
     }
-    return out
+    return [...out]
+  }
+
+  private kept (): Iterable<string> {
+    return new Set([...this.pending.keys(), ...this.sending.keys()])
   }
 
   /** the times path shows before the server has them */
