@@ -157,11 +157,18 @@ export class AttrOps {
    * the server holds, `change` answering undefined when there is nothing to
    * store. False if the directory is gone.
    */
-  async storeDir (path: string, change: (m: Meta, e: Entry) => Meta | undefined): Promise<boolean> {
+  async storeDir (path: string, change: (m: Meta, e: Entry) => Meta | undefined, checkGone = false): Promise<boolean> {
     // what the mount holds of it, fresh or not: a write of times waits for no listing
     // (one may be waiting for this very write, at unmount); asked for only if unknown
     const e = this.ctx.ns.previous(path) ?? await this.files.entry(path)
     if (e?.kind !== 'dir') return false
+    // a batched write of its times, seconds after we wrote into it: another client may have
+    // removed the directory since (its rm -r, even within the freshness bound), and a marker
+    // written now would bring it back for everyone
+    if (checkGone && !await this.stillThere(e)) {
+      this.ctx.ns.stale(path)
+      return false
+    }
     const stored = await storedMeta(this.ctx, path, e)
     const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, 'dir') }
     const meta = change(current, stored.entry)
@@ -170,6 +177,18 @@ export class AttrOps {
     checkMetadataSize(headers, path)
     await this.storeDirMeta(path, stored, meta, headers)
     return true
+  }
+
+  /**
+   * One key under the directory (a request per directory and burst of
+   * changes, not per file), its own object (another tool's), or keys under it
+   * that this mount deleted: emptied here (`rm dir/*`), it stays until rmdir.
+   */
+  private async stillThere (e: Entry): Promise<boolean> {
+    const page = await this.ctx.store.list({ prefix: e.key, maxKeys: 1 }, { priority: Priority.Metadata })
+    if (page.objects.length > 0 || page.prefixes.length > 0) return true
+    if (this.deletes.deletedUnder(e.key)) return true
+    return !!e.object && !!await this.ctx.store.head(e.object, { priority: Priority.Metadata })
   }
 
   /**

@@ -88,7 +88,7 @@ export class OortFs implements FileSystem {
     this.dirs = new DirTimes({
       store, names: this.names, now: this.now, readOnly: opts.readOnly,
       // the attribute ops are made below; asked only once a write is due
-      storeDir: (dir, change) => this.attrs.storeDir(dir, change),
+      storeDir: (dir, change, checkGone) => this.attrs.storeDir(dir, change, checkGone),
       deletesBefore: key => this.deletes.before(key),
       dirMode: defaultMode(this.ctx, 'dir'),
       shownMtime: e => attrOf(e, this.defaults).mtime.getTime(),

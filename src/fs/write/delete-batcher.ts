@@ -125,6 +125,18 @@ export class DeleteBatcher {
     return this.pending.has(key) || this.inflight.has(key)
   }
 
+  /**
+   * Whether a key under prefix is being deleted here or was, within the last
+   * minutes (LANDED_MS): a directory with no key left was emptied by us, not
+   * removed by someone else.
+   */
+  deletedUnder (prefix: string): boolean {
+    for (const keys of [this.pending, this.inflight.keys(), this.failing.keys(), this.landed.keys()]) {
+      for (const k of keys) if (k.startsWith(prefix)) return true
+    }
+    return false
+  }
+
   /** keys waiting for a retry or given up (for stats) */
   get unsent (): number {
     return this.failing.size + this.given.size

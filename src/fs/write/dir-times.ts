@@ -67,7 +67,7 @@ export interface DirTimesHost {
    * from what the server has, and tells the namespace; `change` answers
    * undefined for nothing to store. False: the directory is gone.
    */
-  storeDir(dir: string, change: (m: Meta, e: Entry) => Meta | undefined): Promise<boolean>
+  storeDir(dir: string, change: (m: Meta, e: Entry) => Meta | undefined, checkGone: boolean): Promise<boolean>
   /** a delete of key still queued lands first */
   deletesBefore(key: string): Promise<void>
   /** the mode of a directory without a stored one */
@@ -208,14 +208,15 @@ export class DirTimes {
    * the root's own object here, any other directory's through the host
    * (whose object may be another tool's: it keeps that one's headers and form).
    */
-  private async write (dir: string, change: (m: Meta, shownMtimeMs: number) => Meta | undefined, urgent: boolean): Promise<void> {
+  /** checkGone: a batched write of times, seconds after the change, asks first whether the directory is still there */
+  private async write (dir: string, change: (m: Meta, shownMtimeMs: number) => Meta | undefined, urgent: boolean, checkGone = false): Promise<void> {
     if (dir !== '/') {
       let wrote = false
       await this.host.storeDir(dir, (m, e) => {
         const meta = change(m, this.host.shownMtime(e))
         wrote = !!meta
         return meta
-      })
+      }, checkGone)
       if (wrote) this.markers.add(dir)
       return
     }
@@ -258,7 +259,7 @@ export class DirTimes {
       this.pending.delete(dir)
       this.sending.set(dir, p)
       try {
-        await this.write(dir, (m, shown) => ({ ...m, mtimeMs: p.mtimeMs ?? m.mtimeMs ?? shown, ctimeMs: p.ctimeMs }), urgent)
+        await this.write(dir, (m, shown) => ({ ...m, mtimeMs: p.mtimeMs ?? m.mtimeMs ?? shown, ctimeMs: p.ctimeMs }), urgent, true)
       } catch (err) {
         this.failed(dir, p, (err as Error).message)
         if (urgent) throw err
