@@ -38,6 +38,19 @@ export function makeFs (store = new FakeStore({ minPartSize: 64 * KiB }), opts: 
   return { fs, store }
 }
 
+/**
+ * An OortFs whose clocks (its monotonic one, its wall one and the store's) move
+ * only when the test steps them: TTLs expire, and LastModified tells versions
+ * apart, exactly when the test says so.
+ */
+export function steppedFs (ttlMs: number, opts: Partial<FsOptions> = {}): { fs: OortFs, store: FakeStore, step: (ms: number) => void } {
+  let mono = 1_000_000
+  let wall = 1_750_000_000_000
+  const store = new FakeStore({ minPartSize: 64 * KiB, now: () => wall })
+  const { fs } = makeFs(store, { attrTtlMs: ttlMs, monotonic: () => mono, now: () => wall, ...opts })
+  return { fs, store, step: ms => { mono += ms; wall += ms } }
+}
+
 /** writes a whole file through the filesystem the way cp would */
 export async function writeFile (fs: OortFs, path: string, data: Buffer, chunk = 4096): Promise<void> {
   const fh = await fs.create(path, 0o644)
@@ -71,6 +84,7 @@ export function pattern (size: number, seed = 1): Buffer {
   return b
 }
 
+/** the errno a call fails with, or undefined if it succeeds */
 export async function errnoOf (p: Promise<unknown>): Promise<string | undefined> {
   try { await p; return undefined } catch (err) { return (err as { errno?: string }).errno }
 }

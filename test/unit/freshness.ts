@@ -4,24 +4,13 @@
 // while its own changes show at once and are never undone by a listing that
 // was asked for before they reached the server.
 import t from 'tap'
-import { makeFs, readFile, writeFile } from '../helpers/make-fs.js'
+import { errnoOf as errno, makeFs, readFile, steppedFs, writeFile } from '../helpers/make-fs.js'
 import { FakeStore } from '../helpers/fake-store.js'
-import { errnoOf } from '../../src/errors.js'
 
 const BOUND = 1000
 
-function fresh () {
-  let mono = 1_000_000
-  let wall = 1_750_000_000_000
-  // the server's clock moves with the test's: LastModified tells versions apart
-  const store = new FakeStore({ minPartSize: 64 * 1024, now: () => wall })
-  const { fs } = makeFs(store, { attrTtlMs: BOUND, monotonic: () => mono, now: () => wall })
-  return { fs, store, step: (ms: number) => { mono += ms; wall += ms } }
-}
-
-async function errno (p: Promise<unknown>): Promise<string | undefined> {
-  try { await p; return undefined } catch (err) { return errnoOf(err) }
-}
+/** the server's clock moves with the test's: LastModified tells versions apart */
+const fresh = () => steppedFs(BOUND)
 
 const lists = (store: FakeStore): number => store.requests.ListObjectsV2 ?? 0
 

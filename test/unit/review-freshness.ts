@@ -1,8 +1,7 @@
 // Races found by a review of the freshness bound (issue 15): each was a failing test first.
 import t from 'tap'
-import { makeFs, writeFile } from '../helpers/make-fs.js'
+import { errnoOf as errno, makeFs, writeFile } from '../helpers/make-fs.js'
 import { FakeStore } from '../helpers/fake-store.js'
-import { errnoOf } from '../../src/errors.js'
 
 const BOUND = 1000
 
@@ -30,7 +29,6 @@ function fresh (store = new SlowAnswers({ minPartSize: 64 * 1024, now: () => clo
 }
 const clock = { mono: 1_000_000, wall: 1_750_000_000_000 }
 const step = (ms: number) => { clock.mono += ms; clock.wall += ms }
-async function errno (p: Promise<unknown>) { try { await p; return undefined } catch (err) { return errnoOf(err) } }
 
 t.test('A: an older full listing answered last replaces a newer one and drops our new file', async t => {
   const { fs, store } = fresh()

@@ -2,21 +2,11 @@
 // a directory kept by the times writer (its last file removed here, its marker still to be
 // made) keeps its parents visible, and an rmdir of a parent refuses (ENOTEMPTY).
 import t from 'tap'
-import { makeFs } from '../helpers/make-fs.js'
-import { FakeStore } from '../helpers/fake-store.js'
+import { errnoOf as errno, steppedFs } from '../helpers/make-fs.js'
 import { errnoOf } from '../../src/errors.js'
 
 const BOUND = 1000
-function fresh () {
-  let mono = 1_000_000
-  let wall = 1_750_000_000_000
-  const store = new FakeStore({ minPartSize: 64 * 1024, now: () => wall })
-  const { fs } = makeFs(store, { attrTtlMs: BOUND, monotonic: () => mono, now: () => wall })
-  return { fs, store, step: (ms: number) => { mono += ms; wall += ms } }
-}
-async function errno (p: Promise<unknown>): Promise<string | undefined> {
-  try { await p; return undefined } catch (err) { return errnoOf(err) }
-}
+const fresh = () => steppedFs(BOUND)
 
 t.test('rm build/out/* (build holds only out): build stays visible while out is kept', async t => {
   const { fs, store, step } = fresh()

@@ -2,8 +2,7 @@
 // our own times write of a directory's marker is never taken for another client's change at
 // the directory's next listing (it once cost a HEAD per directory: find, touch in each, find).
 import t from 'tap'
-import { makeFs, writeFile } from '../helpers/make-fs.js'
-import { FakeStore } from '../helpers/fake-store.js'
+import { steppedFs, writeFile } from '../helpers/make-fs.js'
 import { OortFs } from '../../src/fs/filesystem.js'
 
 const BOUND = 1000
@@ -16,11 +15,7 @@ async function walk (fs: OortFs, dir: string): Promise<void> {
 }
 
 t.test('find; touch a file in each of 20 directories; find again: no HEAD for our own markers', async t => {
-  let mono = 1_000_000
-  let wall = 1_750_000_000_000
-  const store = new FakeStore({ minPartSize: 64 * 1024, now: () => wall })
-  const { fs } = makeFs(store, { attrTtlMs: BOUND, monotonic: () => mono, now: () => wall })
-  const step = (ms: number): void => { mono += ms; wall += ms }
+  const { fs, store, step } = steppedFs(BOUND)
   for (let i = 0; i < 20; i++) store.putText(`top/d${i}/old`, 'x')
   await walk(fs, '/')
   for (let i = 0; i < 20; i++) await writeFile(fs, `/top/d${i}/new`, Buffer.from('x'))
