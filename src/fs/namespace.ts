@@ -122,10 +122,15 @@ export class Namespace {
         round--
         continue
       }
-      const probe = this.probeWindow(parent, dirPrefix, name)
-      this.probing.set(parent, probe)
-      try { await probe } finally { this.probing.delete(parent) }
+      await this.probeShared(parent, dirPrefix, name)
     }
+  }
+
+  /** a window probe of dir, held in its probing slot: lookups and readdirs meanwhile wait for it */
+  private async probeShared (dir: string, dirPrefix: string, name: string): Promise<void> {
+    const probe = this.probeWindow(dir, dirPrefix, name)
+    this.probing.set(dir, probe)
+    try { await probe } finally { this.probing.delete(dir) }
   }
 
   /** the first page of a directory's own listing, shared by everyone who asks meanwhile */
@@ -133,9 +138,7 @@ export class Namespace {
     const pending = this.listing.get(dir) ?? this.probing.get(dir)
     if (pending) { await pending.catch(() => {}); return }
     // a window from the directory's first key: a full listing if one page holds it
-    const probe = this.probeWindow(dir, this.names.dirPrefix(dir), '')
-    this.probing.set(dir, probe)
-    try { await probe } finally { this.probing.delete(dir) }
+    await this.probeShared(dir, this.names.dirPrefix(dir), '')
   }
 
   /** all names of a directory, from one listing per 1,000 names when not fresh */
