@@ -46,8 +46,86 @@ if (!c.includes('flag_utime_omit_ok')) {
   writeFileSync(src, c)
 }
 
+// The request's caller and exact times. libfuse knows who asks (uid, gid, pid,
+// umask: fuse_get_context() on the FUSE thread), but fuse-native passes none of
+// it on, so every new file belonged to the mounting user. A utimens call's
+// times reached JS as milliseconds, and stat times went back as milliseconds,
+// so `touch -d` with nanoseconds, `rsync -a` and `cp -a` lost their sub-ms
+// part, and seconds beyond 2^53 ms were wrong. This keeps the caller and the
+// exact timespecs of each request in its thread's locals, shows the one being
+// dispatched to JS through fuse_native_request(), and lets a stat answer carry
+// 64-bit seconds and nanoseconds (a 21-word layout; the old 18-word one still
+// reads as milliseconds).
+const CALLER_MARK = '/* oortfs: caller and exact times */'
+if (!c.includes(CALLER_MARK)) {
+  const edits = [
+    ['  // Extended attributes\n',
+      `  ${CALLER_MARK}\n  uint32_t caller[4];\n  int64_t times[4];\n\n  // Extended attributes\n`],
+    ['static fuse_thread_locals_t* get_thread_locals();\n',
+      'static fuse_thread_locals_t* get_thread_locals();\n' +
+      '\n' +
+      '/* oortfs: the request now being dispatched to JS, read by fuse_native_request() */\n' +
+      'static fuse_thread_locals_t *oortfs_dispatching = NULL;\n' +
+      '\n' +
+      'static void oortfs_take_caller (fuse_thread_locals_t *l) {\n' +
+      '  struct fuse_context *fc = fuse_get_context();\n' +
+      '  l->caller[0] = fc->uid;\n' +
+      '  l->caller[1] = fc->gid;\n' +
+      '  l->caller[2] = fc->pid;\n' +
+      '  l->caller[3] = fc->umask;\n' +
+      '}\n'],
+    ['  l->op_fn = fuse_native_dispatch_##name;\\\n',
+      '  l->op_fn = fuse_native_dispatch_##name;\\\n  oortfs_take_caller(l);\\\n'],
+    ['  l->mtime = timespec_to_uint64(&tv[1]);\n',
+      '  l->mtime = timespec_to_uint64(&tv[1]);\n' +
+      '  l->times[0] = tv[0].tv_sec; l->times[1] = tv[0].tv_nsec;\n' +
+      '  l->times[2] = tv[1].tv_sec; l->times[3] = tv[1].tv_nsec;\n'],
+    ['  fn(handle, l, ft);\n}\n',
+      '  oortfs_dispatching = l;\n  fn(handle, l, ft);\n  oortfs_dispatching = NULL;\n}\n' +
+      '\n' +
+      '/* oortfs: [uid, gid, pid, umask, atime s, atime ns, mtime s, mtime ns] as int64 LE, while a call is dispatched */\n' +
+      'NAPI_METHOD(fuse_native_request) {\n' +
+      '  napi_value out;\n' +
+      '  if (oortfs_dispatching == NULL) {\n' +
+      '    napi_get_undefined(env, &out);\n' +
+      '    return out;\n' +
+      '  }\n' +
+      '  int64_t words[8];\n' +
+      '  for (int i = 0; i < 4; i++) words[i] = oortfs_dispatching->caller[i];\n' +
+      '  for (int i = 0; i < 4; i++) words[4 + i] = oortfs_dispatching->times[i];\n' +
+      '  napi_create_buffer_copy(env, sizeof(words), words, NULL, &out);\n' +
+      '  return out;\n' +
+      '}\n'],
+    ['static void populate_statvfs (uint32_t *ints, struct statvfs* statvfs) {\n',
+      '/* oortfs: a 21-word stat carries each time as int64 seconds (two words) and nanoseconds */\n' +
+      'static void oortfs_populate_stat (uint32_t *ints, size_t len, struct stat* stat) {\n' +
+      '  populate_stat(ints, stat);\n' +
+      '  if (len < 21 * sizeof(uint32_t)) return;\n' +
+      '  struct timespec *ts[3] = { &stat->st_atim, &stat->st_mtim, &stat->st_ctim };\n' +
+      '  for (int i = 0; i < 3; i++) {\n' +
+      '    uint64_t raw = ((uint64_t) ints[13 + 3 * i] << 32) | ints[12 + 3 * i];\n' +
+      '    ts[i]->tv_sec = (time_t) (int64_t) raw;\n' +
+      '    ts[i]->tv_nsec = ints[14 + 3 * i];\n' +
+      '  }\n' +
+      '}\n' +
+      '\n' +
+      'static void populate_statvfs (uint32_t *ints, struct statvfs* statvfs) {\n'],
+    ['  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n',
+      '  NAPI_EXPORT_FUNCTION(fuse_native_unmount)\n  NAPI_EXPORT_FUNCTION(fuse_native_request)\n'],
+  ]
+  for (const [from, to] of edits) {
+    if (!c.includes(from)) {
+      console.error('oortfs: fuse-native.c is not the version this patch knows; the caller and exact times stay unknown')
+      process.exit(1)
+    }
+    c = c.replace(from, to)
+  }
+  c = c.replaceAll('  populate_stat(ints, l->stat);\n', '  oortfs_populate_stat(ints, ints_len, l->stat);\n')
+  writeFileSync(src, c)
+}
+
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-utimens-v2'
+const BUILD_MARK = 'oortfs-v3'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')

@@ -15,6 +15,24 @@ export interface Attr {
   blksize: number
   /** st_rdev: a character or block device's number (Linux's encoding, as stat(2) shows it); absent: 0 */
   rdev?: number
+  /** the exact times in nanoseconds since the epoch, where they are finer than the Dates or beyond their range */
+  atimeNs?: bigint
+  mtimeNs?: bigint
+  ctimeNs?: bigint
+}
+
+/** who asks: the calling process's ids and umask, from the FUSE request (a new object is theirs) */
+export interface Caller {
+  uid: number
+  gid: number
+  pid: number
+  umask: number
+}
+
+/** a utimens call's exact times in nanoseconds since the epoch (any 64-bit second value); undefined: UTIME_NOW or UTIME_OMIT */
+export interface ExactTimes {
+  atimeNs?: bigint
+  mtimeNs?: bigint
 }
 
 export interface StatFs {
@@ -50,7 +68,8 @@ export interface FileSystem {
   /** names only; '.' and '..' are the adapter's business */
   readdir(path: string): Promise<string[]>
   open(path: string, flags: number): Promise<number>
-  create(path: string, mode: number): Promise<number>
+  /** `caller`: whose the new file is (absent: the mount's uid and gid) */
+  create(path: string, mode: number, caller?: Caller): Promise<number>
   read(fh: number, buf: Buffer, length: number, position: number): Promise<number>
   write(fh: number, buf: Buffer, length: number, position: number): Promise<number>
   flush(fh: number): Promise<void>
@@ -59,16 +78,16 @@ export interface FileSystem {
   truncate(path: string, size: number): Promise<void>
   ftruncate(fh: number, size: number): Promise<void>
   unlink(path: string): Promise<void>
-  mkdir(path: string, mode: number): Promise<void>
+  mkdir(path: string, mode: number, caller?: Caller): Promise<void>
   rmdir(path: string): Promise<void>
   rename(from: string, to: string): Promise<void>
   chmod(path: string, mode: number): Promise<void>
   chown(path: string, uid: number, gid: number): Promise<void>
   /** times in milliseconds since the epoch; NaN leaves that time unchanged (UTIME_OMIT), Infinity is now (UTIME_NOW) */
-  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void>
-  symlink(target: string, path: string): Promise<void>
+  utimens(path: string, atimeMs: number, mtimeMs: number, exact?: ExactTimes): Promise<void>
+  symlink(target: string, path: string, caller?: Caller): Promise<void>
   /** a FIFO, character or block device or socket (mode carries the file type); rdev is a device's number */
-  mknod(path: string, mode: number, rdev: number): Promise<void>
+  mknod(path: string, mode: number, rdev: number, caller?: Caller): Promise<void>
   readlink(path: string): Promise<string>
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>
   /** undefined: no such attribute (ENODATA) */

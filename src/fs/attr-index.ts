@@ -204,11 +204,14 @@ export class AttrIndex implements MetaSource {
   /** attributes for one entry found by a lookup (reads the directory's index at most once) */
   async enrichOne (dir: string, _dirPrefix: string, name: string, e: Entry): Promise<Entry> {
     if (e.metaKnown || e.meta) return e
-    // a path walk looks up every directory on the way: a directory's mode and
-    // times come from its parent's index when that one is known to exist (a
-    // listing showed it, or we hold it), never at the cost of a read to learn
-    // whether it does; else they wait for a listing of the parent
-    if (e.kind === 'dir' && this.hasIndex(dir) !== true) return e
+    // a path walk looks up every directory on the way: a directory's mode,
+    // owner and times come from its parent's index. The kernel checks each
+    // step against them (default_permissions), so they are read even when no
+    // listing told whether the index exists. That costs little: a directory's
+    // index key sorts just before its prefix, so the probe that found the
+    // directory showed whether its own index exists; only the mount root's is
+    // read to learn it (once per INDEX_TTL_MS, or never if the root was listed)
+    if (e.kind === 'dir' && this.hasIndex(dir) === false) return e
     const idx = await this.indexOrHeads(dir)
     const verdict = this.judge(idx, name, e)
     if (verdict === 'head') return (await this.headInto(dir, name, e)) ?? e

@@ -9,6 +9,7 @@ import type { ObjectStore } from '../s3/store.js'
 import { S_IFDIR, S_IFREG } from './metadata.js'
 import type { Names } from './names.js'
 import type { Namespace } from './namespace.js'
+import type { Entry } from './entry.js'
 
 /** the mount's settings the core uses, as config-types.ts defines them */
 export type CoreOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | 'umask' | 'attrTtlMs' | 'metaMode' |
@@ -23,6 +24,8 @@ export type CoreOptions = Pick<Config, 'prefix' | 'readOnly' | 'uid' | 'gid' | '
 export interface DirChanges {
   /** an entry of dir was created, removed or renamed */
   entryChanged(dir: string): void
+  /** the mount root's entry, with its stored attributes (read once) */
+  rootEntry(): Promise<Entry>
 }
 
 export interface FsContext {

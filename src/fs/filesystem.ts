@@ -5,7 +5,7 @@
 // gets the shared context and the owners it asks, never this object.
 import type { ObjectStore } from '../s3/store.js'
 import { FsError } from '../errors.js'
-import type { Attr, FileSystem, StatFs } from './api.js'
+import type { Attr, Caller, FileSystem, StatFs } from './api.js'
 import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
 import { AttrIndex, INDEX_TTL_MS } from './attr-index.js'
 import { AttrOps } from './attr-ops.js'
@@ -68,7 +68,7 @@ export class OortFs implements FileSystem {
       keeps: dir => this.dirs.keeps(dir),
     })
     // the directory times are made below, after the delete batcher they wait for
-    this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now, dirs: { entryChanged: dir => this.dirs.entryChanged(dir) } }
+    this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now, dirs: { entryChanged: dir => this.dirs.entryChanged(dir), rootEntry: () => this.dirs.rootEntry() } }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
     this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
@@ -163,7 +163,7 @@ export class OortFs implements FileSystem {
   // ---- open files (open-files.ts)
 
   open (path: string, flags: number): Promise<number> { return this.files.open(path, flags) }
-  create (path: string, mode: number): Promise<number> { return this.files.create(path, mode) }
+  create (path: string, mode: number, caller?: Caller): Promise<number> { return this.files.create(path, mode, caller) }
   read (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.read(fh, buf, length, position) }
   write (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.write(fh, buf, length, position) }
   flush (fh: number): Promise<void> { return this.files.flush(fh) }
@@ -175,12 +175,12 @@ export class OortFs implements FileSystem {
   // ---- names (tree-ops.ts)
 
   async unlink (path: string): Promise<void> { this.writable(path); await this.tree.unlink(path) }
-  async mkdir (path: string, mode: number): Promise<void> { this.writable(path); await this.tree.mkdir(path, mode) }
+  async mkdir (path: string, mode: number, caller?: Caller): Promise<void> { this.writable(path); await this.tree.mkdir(path, mode, caller) }
   async rmdir (path: string): Promise<void> { this.writable(path); await this.tree.rmdir(path) }
   async rename (from: string, to: string): Promise<void> { this.writable(from); await this.tree.rename(from, to) }
-  async symlink (target: string, path: string): Promise<void> { this.writable(path); await this.tree.symlink(target, path) }
+  async symlink (target: string, path: string, caller?: Caller): Promise<void> { this.writable(path); await this.tree.symlink(target, path, caller) }
   // FIFOs, devices and sockets (special-files.ts)
-  async mknod (path: string, mode: number, rdev: number): Promise<void> { this.writable(path); await this.special.mknod(path, mode, rdev) }
+  async mknod (path: string, mode: number, rdev: number, caller?: Caller): Promise<void> { this.writable(path); await this.special.mknod(path, mode, rdev, caller) }
 
   // ---- attributes (attr-ops.ts)
 

@@ -13,13 +13,14 @@
 import { FsError, errnoOf } from '../errors.js'
 import { Priority, sameEtag } from '../s3/store.js'
 import { log } from '../util/log.js'
-import { OpenFlags } from './api.js'
+import { type Caller, OpenFlags } from './api.js'
 import { type FsContext, writable } from './context.js'
 import { contentTypeOf } from './content-type.js'
 import type { Entry } from './entry.js'
 import { HandleTable } from './handles.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
 import { checkNewName, splitPath } from './names.js'
+import { ownerOfNew, type ParentAttrs } from './new-owner.js'
 import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
@@ -94,6 +95,19 @@ export class OpenFiles {
     if (node && node.state !== 'clean') return this.entryOf(node)
     const e = await this.ctx.ns.lookup(path)
     return e && this.meta.over(path, e)
+  }
+
+  /** the mode and group of the directory path is made in, as this mount sees them (new-owner.ts) */
+  async parentAttrs (path: string): Promise<ParentAttrs | undefined> {
+    const dir = splitPath(path).parent
+    const e = dir === '/' ? await this.ctx.dirs.rootEntry() : await this.entry(dir)
+    if (!e) return undefined
+    return { mode: e.meta?.mode ?? 0, gid: e.meta?.gid ?? this.ctx.opts.gid }
+  }
+
+  /** the mode, uid and gid of something new made at path (new-owner.ts) */
+  async ownerOfNew (path: string, mode: number, caller: Caller | undefined): Promise<Pick<Meta, 'mode' | 'uid' | 'gid'>> {
+    return ownerOfNew(mode, caller, this.ctx.opts, await this.parentAttrs(path))
   }
 
   /** the same, or ENOENT */
@@ -281,7 +295,7 @@ export class OpenFiles {
     this.storedKnown.add(node)
   }
 
-  async create (path: string, mode: number): Promise<number> {
+  async create (path: string, mode: number, caller?: Caller): Promise<number> {
     writable(this.ctx, path)
     checkNewName(this.ctx.names, path)
     let node = this.byPath.get(path)
@@ -295,7 +309,9 @@ export class OpenFiles {
         node = await this.acquire(path, e, true)
       } else {
         // no mtime: until utimens sets one, a file's mtime is its LastModified
-        const meta: Meta = { mode: S_IFREG | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
+        const meta: Meta = await this.ownerOfNew(path, S_IFREG | (mode & 0o7777), caller)
+        // the parent's lookup may have waited: another open may have made the file meanwhile
+        if (this.byPath.has(path)) return this.create(path, mode, caller)
         const fresh = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize })
         // a new object: its name's type, kept from now on (a rename or a rewrite does not change it)
         fresh.contentType = contentTypeOf(path)

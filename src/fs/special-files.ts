@@ -9,6 +9,7 @@
 // device or a socket on its own (a FUSE filesystem never gets their open,
 // read or write), and every other call (chmod, chown, utimens, rename,
 // unlink) treats it as the empty file it is stored as.
+import type { Caller } from './api.js'
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
 import { contentTypeOf } from './content-type.js'
@@ -39,6 +40,8 @@ export function hasDeviceNumber (mode: number): boolean {
 /** what the special-file calls need of the open files: whether a name is taken (pending creates count) */
 export interface NameLookup {
   entry(path: string): Promise<Entry | undefined>
+  /** the mode, uid and gid of something new made at path (new-owner.ts) */
+  ownerOfNew(path: string, mode: number, caller: Caller | undefined): Promise<Pick<Meta, 'mode' | 'uid' | 'gid'>>
 }
 
 export class SpecialFiles {
@@ -55,13 +58,13 @@ export class SpecialFiles {
    * number (glibc's makedev), kept as it is so stat shows the same major and
    * minor; it is stored for devices only.
    */
-  async mknod (path: string, mode: number, rdev: number): Promise<void> {
+  async mknod (path: string, mode: number, rdev: number, caller?: Caller): Promise<void> {
     const type = mode & S_IFMT
     // libfuse sends regular files to create() instead; one that still comes here is an empty file
     if (!SPECIAL.has(type) && type !== S_IFREG && type !== 0) throw new FsError('EINVAL', `mknod of file type 0${type.toString(8)}`, path)
     checkNewName(this.ctx.names, path)
     if (await this.files.entry(path)) throw new FsError('EEXIST', undefined, path)
-    const meta: Meta = { mode: (type || S_IFREG) | (mode & 0o7777), uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
+    const meta: Meta = await this.files.ownerOfNew(path, (type || S_IFREG) | (mode & 0o7777), caller)
     if (hasDeviceNumber(mode)) meta.rdev = rdev >>> 0
     const key = this.ctx.names.keyOf(path)
     const headers = encodeMeta(meta)

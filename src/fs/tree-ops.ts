@@ -1,6 +1,7 @@
 // Changes to names: unlink, mkdir, rmdir, rename (files and whole
 // directories), symlink. An open file's node is told (open-files.ts owns it);
 // nothing here edits one.
+import type { Caller } from './api.js'
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
 import { DIRECTORY_TYPE, SYMLINK_TYPE } from './content-type.js'
@@ -43,9 +44,9 @@ export class TreeOps {
     if (await this.files.entry(path)) throw new FsError('EEXIST', undefined, path)
   }
 
-  /** attributes of something new: a file's dates are the object's LastModified */
-  private baseMeta (mode: number): Meta {
-    return { mode, uid: this.ctx.opts.uid, gid: this.ctx.opts.gid }
+  /** attributes of something new: the caller's (new-owner.ts); a file's dates are the object's LastModified */
+  private baseMeta (path: string, mode: number, caller: Caller | undefined): Promise<Meta> {
+    return this.files.ownerOfNew(path, mode, caller)
   }
 
   async unlink (path: string): Promise<void> {
@@ -59,11 +60,11 @@ export class TreeOps {
     this.parentChanged(path)
   }
 
-  async mkdir (path: string, mode: number): Promise<void> {
+  async mkdir (path: string, mode: number, caller?: Caller): Promise<void> {
     await this.mustNotExist(path, 'dir')
     // a directory's listing shows no date: its times are stored from the start
     const now = this.ctx.now()
-    const meta: Meta = { ...this.baseMeta(S_IFDIR | (mode & 0o7777)), mtimeMs: now, ctimeMs: now }
+    const meta: Meta = { ...await this.baseMeta(path, S_IFDIR | (mode & 0o7777), caller), mtimeMs: now, ctimeMs: now }
     const key = this.ctx.names.dirPrefix(path)
     const headers = encodeMeta(meta)
     await this.deletes.before(key)
@@ -75,9 +76,9 @@ export class TreeOps {
     this.parentChanged(path)
   }
 
-  async symlink (target: string, path: string): Promise<void> {
+  async symlink (target: string, path: string, caller?: Caller): Promise<void> {
     await this.mustNotExist(path, 'file')
-    const meta = this.baseMeta(S_IFLNK | 0o777)
+    const meta = await this.baseMeta(path, S_IFLNK | 0o777, caller)
     const key = this.ctx.names.keyOf(path)
     const headers = encodeMeta(meta)
     const body = Buffer.from(target)

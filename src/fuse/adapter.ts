@@ -1,9 +1,10 @@
 // FileSystem (promises, errno names) -> fuse-native's ops (callbacks, negative
 // numbers). Thin on purpose: conversions, errno mapping and debug timing only.
 import Fuse from 'fuse-native'
-import type { Attr, FileSystem, StatFs } from '../fs/api.js'
+import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from '../fs/api.js'
 import { errnoOf, FsError } from '../errors.js'
 import { log } from '../util/log.js'
+import { requestCaller } from './fuse-request.js'
 
 /** fuse-native's stat shape (its getStatArray reads these): the core's Attr as it is */
 export type FuseStat = Attr
@@ -13,6 +14,8 @@ export interface AdapterOptions {
   debug?: boolean
   /** a lookup of a PING_PREFIX name: the process asking whether the mount is still its own (answered ENOENT) */
   onPing?: (name: string) => void
+  /** the calling process of the request being dispatched (tests give their own; default: the binding's) */
+  caller?: () => Caller | undefined
 }
 
 /** names a mount looks up in itself to learn whether the mount there is still its own */
@@ -45,6 +48,7 @@ export function toFuseStat (a: Attr): FuseStat {
     mode: a.mode, uid: a.uid, gid: a.gid, size: a.size,
     mtime: a.mtime, atime: a.atime, ctime: a.ctime,
     nlink: a.nlink, blocks: a.blocks, blksize: a.blksize, rdev: a.rdev ?? 0,
+    atimeNs: a.atimeNs, mtimeNs: a.mtimeNs, ctimeNs: a.ctimeNs,
   }
 }
 
@@ -60,6 +64,8 @@ export function toFuseStatfs (s: StatFs): StatFs {
 
 export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
   const debug = opts.debug ?? false
+  // who asks: read at once, while the binding still dispatches this request
+  const caller = opts.caller ?? requestCaller
 
   /**
    * Runs one call. `ok` turns the result into the callback's arguments;
@@ -104,8 +110,10 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
       run('readdir', path, cb, () => fs.readdir(path), names => [0, ['.', '..', ...names]]),
     open: (path: string, flags: number, cb: Cb) =>
       run('open', `${path} flags=0${flags.toString(8)}`, cb, () => fs.open(path, flags), fh => [0, fh]),
-    create: (path: string, mode: number, cb: Cb) =>
-      run('create', `${path} mode=0${mode.toString(8)}`, cb, () => fs.create(path, mode), fh => [0, fh]),
+    create: (path: string, mode: number, cb: Cb) => {
+      const who = caller()
+      run('create', `${path} mode=0${mode.toString(8)}`, cb, () => fs.create(path, mode, who), fh => [0, fh])
+    },
     // read and write answer with the byte count in the errno position
     read: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
       run('read', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.read(fh, buf, len, pos), n => [n]),
@@ -122,23 +130,30 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
     ftruncate: (path: string, fh: number, size: number, cb: Cb) =>
       run('ftruncate', `${path} fh=${fh} ${size}`, cb, () => fs.ftruncate(fh, size), done),
     unlink: (path: string, cb: Cb) => run('unlink', path, cb, () => fs.unlink(path), done),
-    mkdir: (path: string, mode: number, cb: Cb) =>
-      run('mkdir', `${path} mode=0${mode.toString(8)}`, cb, () => fs.mkdir(path, mode), done),
+    mkdir: (path: string, mode: number, cb: Cb) => {
+      const who = caller()
+      run('mkdir', `${path} mode=0${mode.toString(8)}`, cb, () => fs.mkdir(path, mode, who), done)
+    },
     rmdir: (path: string, cb: Cb) => run('rmdir', path, cb, () => fs.rmdir(path), done),
     rename: (from: string, to: string, cb: Cb) => run('rename', `${from} ${to}`, cb, () => fs.rename(from, to), done),
     chmod: (path: string, mode: number, cb: Cb) =>
       run('chmod', `${path} 0${mode.toString(8)}`, cb, () => fs.chmod(path, mode), done),
     chown: (path: string, uid: number, gid: number, cb: Cb) =>
       run('chown', `${path} ${uid}:${gid}`, cb, () => fs.chown(path, uid, gid), done),
-    // ms since the epoch; NaN: leave unchanged (OortFuse decodes UTIME_NOW/OMIT)
-    utimens: (path: string, atime: number, mtime: number, cb: Cb) =>
-      run('utimens', `${path} ${atime} ${mtime}`, cb, () => fs.utimens(path, atime, mtime), done),
+    // ms since the epoch; NaN: leave unchanged, Infinity: now (OortFuse decodes
+    // UTIME_NOW/OMIT); `exact`: the same times in ns, where the binding gives them
+    utimens: (path: string, atime: number, mtime: number, exact: ExactTimes | undefined, cb: Cb) =>
+      run('utimens', `${path} ${exact?.atimeNs ?? atime} ${exact?.mtimeNs ?? mtime}`, cb, () => fs.utimens(path, atime, mtime, exact), done),
     // fuse-native passes (link target, link path), the FileSystem's order too
-    symlink: (target: string, path: string, cb: Cb) =>
-      run('symlink', `${path} -> ${target}`, cb, () => fs.symlink(target, path), done),
+    symlink: (target: string, path: string, cb: Cb) => {
+      const who = caller()
+      run('symlink', `${path} -> ${target}`, cb, () => fs.symlink(target, path, who), done)
+    },
     // mkfifo, mknod, a Unix socket's bind: fuse-native passes st_rdev as the kernel encodes it
-    mknod: (path: string, mode: number, dev: number, cb: Cb) =>
-      run('mknod', `${path} mode=0${mode.toString(8)} dev=${dev}`, cb, () => fs.mknod(path, mode, dev), done),
+    mknod: (path: string, mode: number, dev: number, cb: Cb) => {
+      const who = caller()
+      run('mknod', `${path} mode=0${mode.toString(8)} dev=${dev}`, cb, () => fs.mknod(path, mode, dev, who), done)
+    },
     readlink: (path: string, cb: Cb) => run('readlink', path, cb, () => fs.readlink(path), t => [0, t]),
     // no hard links on S3: EPERM, as link(2) documents for a filesystem without
     // them. Without this op libfuse answers ENOSYS, which only kernels since

@@ -19,6 +19,7 @@ declare module 'fuse-native' {
     unmount (cb: (err: Error | null) => void): void
     /** the `-o...` string handed to libfuse (at most 1023 bytes) */
     _fuseOptions (): string
+    _op_getattr (signal: Signal, path: string): void
     _op_fgetattr (signal: Signal, path: string, fd: number): void
     _op_utimens (signal: Signal, path: string, aLow: number, aHigh: number, mLow: number, mHigh: number): void
     _op_getxattr (signal: Signal, path: string, name: string, valueBuf: Buffer, position: number): void

@@ -4,13 +4,17 @@
 // - _op_fgetattr: stock fuse-native answers fgetattr with ops.getattr(path), so
 //   a just-created or unlinked open file would be looked up by name.
 // - _op_utimens: the patched binding (scripts/patch-fuse-native.mjs) sends
-//   UTIME_NOW / UTIME_OMIT as 2^64-1 / 2^64-2, which differ only in the low word.
+//   UTIME_NOW / UTIME_OMIT as 2^64-1 / 2^64-2, which differ only in the low word,
+//   and the exact timespecs through fuse-request.ts.
+// - _op_getattr/_op_fgetattr: the patched binding's stat layout, with 64-bit
+//   seconds and nanoseconds (statArray).
 // - _op_getxattr/_op_listxattr: stock fuse-native copies a value larger than
 //   the caller's buffer anyway and returns its full length; answer ERANGE.
 import { execFile } from 'node:child_process'
 import Fuse from 'fuse-native'
 import type { Config } from '../config-types.js'
 import type { FuseOps, FuseStat } from './adapter.js'
+import { requestTimes } from './fuse-request.js'
 import { PATIENT_CALLS } from './patience.js'
 
 type Signal = (code: number, ...rest: unknown[]) => void
@@ -45,8 +49,12 @@ export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | '
     // without a request.
     'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0',
   ]
-  // other users means the kernel must check the modes we report
-  if (config.allowOther) o.push('allow_other', 'default_permissions')
+  // the kernel checks every call against the modes and owners we report, as
+  // on a local filesystem: who may open, create, unlink in a sticky directory,
+  // chmod, chown or set times (EACCES/EPERM). Without it any user let in
+  // (the mounting one, or all with allow_other) could do anything.
+  o.push('default_permissions')
+  if (config.allowOther) o.push('allow_other')
   if (config.readOnly) o.push('ro')
   if (config.nonEmpty) o.push('nonempty')
   // noexec, nosuid, nodev, sync...: the kernel enforces them
@@ -54,15 +62,31 @@ export function fuseOptionList (config: Pick<Config, 'fsname' | 'allowOther' | '
   return o
 }
 
-/** fuse-native's getStatArray layout (not exported by it): 18 uint32 */
+/**
+ * The stat array the patched binding reads: fuse-native's getStatArray layout
+ * (18 uint32) up to the times, which are each an int64 of seconds (two words)
+ * and the nanoseconds: 21 words. Exact times (atimeNs...) win over the Dates.
+ */
+export const STAT_WORDS = 21
 export function statArray (st?: Partial<FuseStat>): Uint32Array {
-  const ints = new Uint32Array(18)
+  const ints = new Uint32Array(STAT_WORDS)
   const put64 = (i: number, n: number): void => {
     ints[i] = n % 4294967296
     ints[i + 1] = Math.floor(n / 4294967296)
   }
-  // a date shown as a file time: wall time
-  const ms = (d: Date | undefined): number => d ? d.getTime() : Date.now()
+  // a file time as seconds and nanoseconds; no date at all: wall time
+  const putTime = (i: number, ns: bigint | undefined, d: Date | undefined): void => {
+    const ms = d?.getTime()
+    const t = ns ?? BigInt(ms !== undefined && Number.isFinite(ms) ? ms : Date.now()) * 1_000_000n
+    let sec = t / 1_000_000_000n
+    let nsec = t % 1_000_000_000n
+    // BigInt division truncates toward zero: a time before the epoch borrows a second
+    if (nsec < 0n) { sec -= 1n; nsec += 1_000_000_000n }
+    const raw = BigInt.asUintN(64, sec)
+    ints[i] = Number(raw & 0xffffffffn)
+    ints[i + 1] = Number(raw >> 32n)
+    ints[i + 2] = Number(nsec)
+  }
   ints[0] = st?.mode ?? 0
   ints[1] = st?.uid ?? 0
   ints[2] = st?.gid ?? 0
@@ -71,9 +95,9 @@ export function statArray (st?: Partial<FuseStat>): Uint32Array {
   ints[8] = st?.rdev ?? 0
   ints[9] = st?.blksize ?? 0
   put64(10, st?.blocks ?? 0)
-  put64(12, ms(st?.atime))
-  put64(14, ms(st?.mtime))
-  put64(16, ms(st?.ctime))
+  putTime(12, st?.atimeNs, st?.atime)
+  putTime(15, st?.mtimeNs, st?.mtime)
+  putTime(18, st?.ctimeNs, st?.ctime)
   return ints
 }
 
@@ -102,6 +126,11 @@ export class OortFuse extends Fuse {
     return '-o' + this.optionList.join(',')
   }
 
+  // stock fuse-native packs the 18-word, millisecond layout
+  override _op_getattr (signal: Signal, path: string): void {
+    this.ops.getattr!(path, (err: number, stat?: FuseStat) => { err ? signal(err) : signal(0, statArray(stat)) })
+  }
+
   override _op_fgetattr (signal: Signal, path: string, fd: number): void {
     const answer = (err: number, stat?: FuseStat): void => { err ? signal(err) : signal(0, statArray(stat)) }
     // fh 0: libfuse had no file info; only the name is left
@@ -110,7 +139,8 @@ export class OortFuse extends Fuse {
   }
 
   override _op_utimens (signal: Signal, path: string, aLow: number, aHigh: number, mLow: number, mHigh: number): void {
-    this.ops.utimens!(path, utimeArg(aLow, aHigh), utimeArg(mLow, mHigh), (err: number) => signal(err))
+    // the ms arguments say UTIME_NOW / UTIME_OMIT; the request's own timespecs give the exact times
+    this.ops.utimens!(path, utimeArg(aLow, aHigh), utimeArg(mLow, mHigh), requestTimes(), (err: number) => signal(err))
   }
 
   override _op_getxattr (signal: Signal, path: string, name: string, valueBuf: Buffer, position: number): void {

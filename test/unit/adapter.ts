@@ -2,7 +2,7 @@
 // shapes, and OortFuse's option string and handler fixes.
 import t from 'tap'
 import Fuse from 'fuse-native'
-import type { Attr, FileSystem, StatFs } from '../../src/fs/api.js'
+import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from '../../src/fs/api.js'
 import { FsError } from '../../src/errors.js'
 import { fuseOps, toFuseErrno, toFuseStat, toFuseStatfs, errnoName } from '../../src/fuse/adapter.js'
 import { OortFuse, escapeOption, fuseOptionList, statArray, utimeArg } from '../../src/fuse/oort-fuse.js'
@@ -23,6 +23,7 @@ class MemFs implements FileSystem {
   files = new Map<string, Buffer>([['/a', Buffer.from('hello')]])
   xattrs = new Map<string, Buffer>()
   calls: string[] = []
+  callers: string[] = []
   async getattr (path: string): Promise<Attr> {
     if (path === '/') return attr(0o40755, 4096)
     const f = this.files.get(path)
@@ -32,7 +33,7 @@ class MemFs implements FileSystem {
   async fgetattr (path: string, fh: number): Promise<Attr> { this.calls.push(`fgetattr ${fh}`); return await this.getattr(path) }
   async readdir (): Promise<string[]> { return [...this.files.keys()].map(k => k.slice(1)) }
   async open (path: string): Promise<number> { await this.getattr(path); return 7 }
-  async create (path: string): Promise<number> { this.files.set(path, Buffer.alloc(0)); return 8 }
+  async create (path: string, _mode: number, caller?: Caller): Promise<number> { this.files.set(path, Buffer.alloc(0)); this.callers.push(`create ${caller?.uid}:${caller?.gid}`); return 8 }
   async read (_fh: number, buf: Buffer, length: number, position: number): Promise<number> {
     return this.files.get('/a')!.copy(buf, 0, position, position + length)
   }
@@ -43,14 +44,19 @@ class MemFs implements FileSystem {
   async truncate (): Promise<void> { throw new Error('kaboom') }
   async ftruncate (): Promise<void> { throw Object.assign(new Error('disk full'), { code: 'ENOSPC' }) }
   async unlink (path: string): Promise<void> { throw new FsError('EACCES', undefined, path) }
-  async mkdir (): Promise<void> { throw new FsError('EEXIST') }
+  async mkdir (_path: string, _mode: number, caller?: Caller): Promise<void> { this.callers.push(`mkdir ${caller?.uid}:${caller?.gid}`); throw new FsError('EEXIST') }
   async rmdir (): Promise<void> { throw new FsError('ENOTEMPTY') }
   async rename (): Promise<void> { throw new FsError('EXDEV') }
   async chmod (): Promise<void> { throw new FsError('EROFS') }
   async chown (): Promise<void> { throw new FsError('EPERM') }
-  async utimens (path: string, a: number, m: number): Promise<void> { this.calls.push(`utimens ${path} ${a} ${m}`) }
-  async symlink (target: string, path: string): Promise<void> { this.calls.push(`symlink ${target} ${path}`) }
-  async mknod (path: string, mode: number, rdev: number): Promise<void> { this.calls.push(`mknod ${path} 0${mode.toString(8)} ${rdev}`) }
+  async utimens (path: string, a: number, m: number, exact?: ExactTimes): Promise<void> {
+    this.calls.push(`utimens ${path} ${a} ${m}` + (exact ? ` ${exact.atimeNs} ${exact.mtimeNs}` : ''))
+  }
+  async symlink (target: string, path: string, caller?: Caller): Promise<void> { this.calls.push(`symlink ${target} ${path}`); this.callers.push(`symlink ${caller?.uid}:${caller?.gid}`) }
+  async mknod (path: string, mode: number, rdev: number, caller?: Caller): Promise<void> {
+    this.calls.push(`mknod ${path} 0${mode.toString(8)} ${rdev}`)
+    this.callers.push(`mknod ${caller?.uid}:${caller?.gid}`)
+  }
   async readlink (): Promise<string> { return 'target' }
   async setxattr (_path: string, name: string, value: Buffer): Promise<void> { this.xattrs.set(name, value) }
   async getxattr (_path: string, name: string): Promise<Buffer | undefined> { return this.xattrs.get(name) }
@@ -88,7 +94,13 @@ t.test('Attr -> stat', async t => {
   t.equal(arr[4], 5, 'size high word')
   t.equal(arr[6], 1)
   t.equal(arr[9], 4096)
-  t.equal(arr[14]! + arr[15]! * 2 ** 32, T.getTime(), 'mtime in ms')
+  t.same([arr[15], arr[16], arr[17]], [Math.floor(T.getTime() / 1000), 0, 123_000_000], 'mtime as 64-bit seconds and nanoseconds')
+  t.equal(arr.length, 21, 'the patched binding reads 21 words (fuse-native 18 would be read as milliseconds)')
+  // exact times win over the Dates: nanoseconds, before the epoch, and seconds far beyond a Date's range
+  const exact = statArray({ ...st, atimeNs: 1_700_000_000_123_456_789n, mtimeNs: -1_500_000_000n, ctimeNs: (2n ** 62n) * 1_000_000_000n + 7n })
+  t.same([exact[12], exact[13], exact[14]], [1_700_000_000, 0, 123_456_789], 'ns kept')
+  t.same([exact[15], exact[16], exact[17]], [0xfffffffe, 0xffffffff, 500_000_000], '-1.5 s is -2 s + 0.5 s, as a timespec holds it')
+  t.same([exact[18], exact[19], exact[20]], [0, 2 ** 30, 7], '2^62 seconds')
   // a block device 8,1 (makedev: major << 8 | minor) reaches st_rdev, in both stat paths
   const dev = toFuseStat({ ...attr(0o60660), rdev: 0x801 })
   t.equal(statArray(dev)[8], 0x801, "OortFuse's fgetattr array carries st_rdev")
@@ -125,13 +137,30 @@ t.test('callback shapes', async t => {
   t.same(await call(ops, 'rename', '/a', '/b'), [E.EXDEV])
   t.same(await call(ops, 'chmod', '/a', 0o600), [E.EROFS])
   t.same(await call(ops, 'chown', '/a', 1, 1), [E.EPERM])
-  t.same(await call(ops, 'utimens', '/a', 1000, NaN), [0])
+  t.same(await call(ops, 'utimens', '/a', 1000, NaN, undefined), [0])
+  t.same(await call(ops, 'utimens', '/a', 1000, NaN, { atimeNs: 1_000_000_001n }), [0], 'the exact times reach the FileSystem')
   t.same(await call(ops, 'symlink', 'target', '/l'), [0])
   t.same(await call(ops, 'mknod', '/fifo', 0o10644, 0), [0])
   t.same(await call(ops, 'readlink', '/l'), [0, 'target'])
   t.same(await call(ops, 'link', '/a', '/hard'), [E.EPERM], 'no hard links: EPERM, as link(2) says, whatever the kernel makes of ENOSYS')
   t.same(await call(ops, 'statfs', '/'), [0, toFuseStatfs(await fs.statfs())])
-  t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'symlink target /l', 'mknod /fifo 010644 0'])
+  t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'utimens /a 1000 NaN 1000000001 undefined', 'symlink target /l', 'mknod /fifo 010644 0'])
+  t.same(fs.callers, ['create undefined:undefined', 'mkdir undefined:undefined', 'symlink undefined:undefined', 'mknod undefined:undefined'], 'outside a FUSE request there is no caller')
+})
+
+t.test('a new object is the calling process\'s: the caller reaches create, mkdir, symlink and mknod', async t => {
+  const fs = new MemFs()
+  let who: Caller | undefined = { uid: 1234, gid: 99, pid: 1, umask: 0o22 }
+  const ops = fuseOps(fs, { caller: () => who })
+  // read when the call arrives, not when it runs: the binding knows the caller only then
+  const created = call(ops, 'create', '/c', 0o644)
+  who = undefined
+  await created
+  who = { uid: 5, gid: 6, pid: 2, umask: 0 }
+  await call(ops, 'mkdir', '/d', 0o755)
+  await call(ops, 'symlink', 'target', '/l')
+  await call(ops, 'mknod', '/fifo', 0o10644, 0)
+  t.same(fs.callers, ['create 1234:99', 'mkdir 5:6', 'symlink 5:6', 'mknod 5:6'])
 })
 
 t.test('xattrs', async t => {
@@ -159,12 +188,12 @@ t.test('debug logging shows calls, never data', async t => {
 
 t.test('OortFuse: options', async t => {
   const base = { fsname: 'oortfs#b', allowOther: false, readOnly: false, nonEmpty: false }
-  t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0'])
-  t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'allow_other', 'default_permissions', 'ro'])
+  t.same(fuseOptionList(base), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'default_permissions'], 'the kernel checks modes and owners on every mount')
+  t.match(fuseOptionList({ ...base, allowOther: true, readOnly: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'default_permissions', 'allow_other', 'ro'])
   t.same(fuseOptionList({ ...base, kernelFlags: ['noexec', 'nosuid', 'nodev'] }).slice(-3), ['noexec', 'nosuid', 'nodev'], 'mount flags reach the kernel')
   const f = new OortFuse({ ...base, mountpoint: '/tmp/x', opTimeoutMs: 300_000 }, fuseOps(new MemFs()))
-  t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache,entry_timeout=0,attr_timeout=0,negative_timeout=0')
-  t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'nonempty'])
+  t.equal(f._fuseOptions(), '-ofsname=oortfs#b,subtype=oortfs,big_writes,max_write=1048576,max_read=1048576,auto_cache,entry_timeout=0,attr_timeout=0,negative_timeout=0,default_permissions')
+  t.match(fuseOptionList({ ...base, nonEmpty: true }), ['fsname=oortfs#b', 'subtype=oortfs', 'big_writes', 'max_write=1048576', 'max_read=1048576', 'auto_cache', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0', 'default_permissions', 'nonempty'])
   t.same(f.opts.timeout, {
     default: 300_000, init: false,
     // long calls: no fixed limit, they fail when their work stalls (patience.ts)

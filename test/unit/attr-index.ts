@@ -31,8 +31,33 @@ t.test('chmod +x on 10 of 1,000 files: after a remount ls -l shows them right fr
     else t.equal(a.mode, 0o100644)
   }
   t.equal(execs, 10)
-  t.ok(store.totalRequests() <= 3, `ls -l cost ${store.totalRequests()} requests: ${JSON.stringify(store.requests)}`)
+  // the listing, the index of /src, and the root's index (once a mount: /src's own mode and owner, which the kernel checks)
+  t.ok(store.totalRequests() <= 4, `ls -l cost ${store.totalRequests()} requests: ${JSON.stringify(store.requests)}`)
   t.equal(store.requests.HeadObject ?? 0, 0, 'no HEAD per file')
+})
+
+t.test('a directory\'s own mode and owner, on a fresh mount, from a path walk alone (no listing of its parent)', async t => {
+  const { fs, store } = makeFs()
+  await fs.mkdir('/team', 0o755)
+  await fs.mkdir('/team/private', 0o755)
+  await fs.chmod('/team', 0o2770)
+  await fs.chown('/team', 1001, 4242)
+  await fs.chmod('/team/private', 0o700)
+  await fs.flushAll()
+  const again = remount(fs, store)
+  store.resetCounts()
+  // what the kernel asks on `stat /mnt/team/private`: a lookup of each name on the way
+  const team = await again.getattr('/team')
+  t.same([team.mode, team.uid, team.gid], [0o42770, 1001, 4242], 'the root index tells /team')
+  t.equal((await again.getattr('/team/private')).mode, 0o40700, "team's index tells /team/private")
+  t.ok(store.totalRequests() <= 4, `a walk of two directories: ${JSON.stringify(store.requests)}`)
+  // a walk into another directory reads the root's index no more
+  await again.mkdir('/other', 0o755)
+  const again2 = remount(again, store)
+  await again2.getattr('/team')
+  store.resetCounts()
+  await again2.getattr('/other')
+  t.equal(store.requests.GetObject ?? 0, 0, 'the root index is read once')
 })
 
 t.test('a file changed by another tool after the index is asked about, not trusted', async t => {

@@ -1,0 +1,51 @@
+// What the patched binding (scripts/patch-fuse-native.mjs) tells about the
+// request now being dispatched: who asks, and a utimens call's exact times.
+// Valid only synchronously inside an op's first call: the binding clears it
+// once the op returns to the event loop.
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
+import type { Caller } from '../fs/api.js'
+
+const require = createRequire(import.meta.url)
+
+interface Binding { fuse_native_request?: () => Buffer | undefined }
+
+let binding: Binding | undefined
+function load (): Binding {
+  // the same addon fuse-native loaded, found as fuse-native finds it (node-gyp-build caches it by path)
+  const dir = dirname(require.resolve('fuse-native/package.json'))
+  binding ??= createRequire(dir + '/index.js')('node-gyp-build')(dir) as Binding
+  return binding
+}
+
+/** the binding can tell callers and exact times (an unpatched one cannot: mount.ts refuses it) */
+export function bindingTellsRequests (): boolean {
+  return typeof load().fuse_native_request === 'function'
+}
+
+/** the request's 8 words: uid, gid, pid, umask, atime s, atime ns, mtime s, mtime ns */
+function words (): BigInt64Array | undefined {
+  const buf = load().fuse_native_request?.()
+  if (!buf || buf.length < 64) return undefined
+  return new BigInt64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + 64))
+}
+
+/** the calling process of the op being dispatched; undefined outside one */
+export function requestCaller (): Caller | undefined {
+  const w = words()
+  if (!w) return undefined
+  return { uid: Number(w[0]), gid: Number(w[1]), pid: Number(w[2]), umask: Number(w[3]) }
+}
+
+/** Linux's UTIME_NOW / UTIME_OMIT in tv_nsec */
+const UTIME_NOW = (1n << 30n) - 1n
+const UTIME_OMIT = (1n << 30n) - 2n
+
+/** a utimens call's times as nanoseconds since the epoch; undefined for UTIME_NOW and UTIME_OMIT (the ms arguments say which) */
+export function requestTimes (): { atimeNs?: bigint, mtimeNs?: bigint } | undefined {
+  const w = words()
+  if (!w) return undefined
+  const ns = (sec: bigint, nsec: bigint): bigint | undefined =>
+    nsec === UTIME_NOW || nsec === UTIME_OMIT ? undefined : sec * 1_000_000_000n + nsec
+  return { atimeNs: ns(w[4]!, w[5]!), mtimeNs: ns(w[6]!, w[7]!) }
+}
