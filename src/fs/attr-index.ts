@@ -25,6 +25,7 @@ import { Priority } from '../s3/store.js'
 import { log } from '../util/log.js'
 import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
+import { exactNs, finerThanMs, formatNs, nsOfMs, parseNs, timeNs } from './exact-time.js'
 import type { MetaSource } from './namespace.js'
 import { INDEX_SUFFIX, keyFits, SHADOWED_FILE_SUFFIX } from './names.js'
 import { isDirObject } from './dir-objects.js'
@@ -50,6 +51,16 @@ interface IndexRecord {
    */
   at?: number
   ct?: number
+  /**
+   * The exact times (`seconds.nnnnnnnnn`, as the headers store them), where
+   * they say more than mt/at/ct (ns, or seconds too large for a whole-ms
+   * number), and read only while they still agree with them (exact-time.ts).
+   * Added later, beside the ms numbers: an older record reads as before, and
+   * an older mount reads the ms numbers and writes its own records whole.
+   */
+  mtn?: string
+  atn?: string
+  ctn?: string
 }
 
 interface IndexFile {
@@ -386,10 +397,21 @@ export class AttrIndex implements MetaSource {
     const listed = e.kind === 'file' ? e.lastModified?.getTime() : undefined
     const far = (t: number | undefined, from: number | undefined): boolean =>
       t !== undefined && (from === undefined || Math.abs(t - from) >= 1000)
-    const ownMtime = far(m.mtimeMs, listed)
-    const ownCtime = far(m.ctimeMs, listed)
+    // an exact time finer than a ms (rsync -a, cp -a, touch -d with ns) is never what a listing
+    // shows, however near: kept, so a new mount shows it exactly (and rsync copies nothing again)
+    const fine = (t: number | undefined, ns: bigint | undefined): bigint | undefined => {
+      const exact = exactNs(t, ns)
+      return exact !== undefined && finerThanMs(t!, exact) ? exact : undefined
+    }
+    const fineMtime = fine(m.mtimeMs, m.mtimeNs)
+    const fineCtime = fine(m.ctimeMs, m.ctimeNs)
+    const fineAtime = fine(m.atimeMs, m.atimeNs)
+    const ownMtime = far(m.mtimeMs, listed) || (fineMtime !== undefined && (listed === undefined || fineMtime !== nsOfMs(listed)))
+    const ownCtime = far(m.ctimeMs, listed) || (fineCtime !== undefined && (listed === undefined || fineCtime !== nsOfMs(listed)))
     // atime shows mtime unless one is stored (touch -a): kept exactly
-    const ownAtime = m.atimeMs !== undefined && m.atimeMs !== (m.mtimeMs ?? listed)
+    const shownMtime = m.mtimeMs ?? listed
+    const ownAtime = m.atimeMs !== undefined && (shownMtime === undefined ||
+      timeNs(m.atimeMs, m.atimeNs) !== timeNs(shownMtime, m.mtimeMs !== undefined ? m.mtimeNs : undefined))
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
       (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || ownCtime || ownAtime || headedEmpty
     if (!differs) return undefined
@@ -399,6 +421,9 @@ export class AttrIndex implements MetaSource {
     if (ownMtime) rec.mt = m.mtimeMs
     if (ownCtime) rec.ct = m.ctimeMs
     if (ownAtime) rec.at = m.atimeMs
+    if (ownMtime && fineMtime !== undefined) rec.mtn = formatNs(fineMtime)
+    if (ownCtime && fineCtime !== undefined) rec.ctn = formatNs(fineCtime)
+    if (ownAtime && fineAtime !== undefined) rec.atn = formatNs(fineAtime)
     if (e.kind === 'file') {
       rec.e = e.etag
       rec.s = e.size
@@ -505,9 +530,17 @@ function metaOf (r: IndexRecord): Meta {
   if (r.m !== undefined) m.mode = r.m
   if (r.u !== undefined) m.uid = r.u
   if (r.g !== undefined) m.gid = r.g
-  if (r.mt !== undefined) m.mtimeMs = r.mt
   if (r.rd !== undefined) m.rdev = r.rd
-  if (r.at !== undefined) m.atimeMs = r.at
-  if (r.ct !== undefined) m.ctimeMs = r.ct
+  timeOf(m, 'mtime', r.mt, r.mtn)
+  timeOf(m, 'atime', r.at, r.atn)
+  timeOf(m, 'ctime', r.ct, r.ctn)
   return m
+}
+
+/** a recorded time, with its exact value while that agrees with the ms number (another mount may have written the record) */
+function timeOf (m: Meta, field: 'mtime' | 'atime' | 'ctime', ms: unknown, exact: unknown): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return
+  m[`${field}Ms`] = ms
+  const ns = exactNs(ms, typeof exact === 'string' ? parseNs(exact) : undefined)
+  if (ns !== undefined) m[`${field}Ns`] = ns
 }
