@@ -395,35 +395,37 @@ export class AttrIndex implements MetaSource {
     const mode = m.mode ?? this.defaults.mode(isDirObject(e) ? 'dir' : e.kind)
     // what a listing alone shows: a file's LastModified (mtime and ctime), a directory no date at all
     const listed = e.kind === 'file' ? e.lastModified?.getTime() : undefined
-    const far = (t: number | undefined, from: number | undefined): boolean =>
-      t !== undefined && (from === undefined || Math.abs(t - from) >= 1000)
-    // an exact time finer than a ms (rsync -a, cp -a, touch -d with ns) is never what a listing
-    // shows, however near: kept, so a new mount shows it exactly (and rsync copies nothing again)
-    const fine = (t: number | undefined, ns: bigint | undefined): bigint | undefined => {
-      const exact = exactNs(t, ns)
-      return exact !== undefined && finerThanMs(t!, exact) ? exact : undefined
-    }
-    const fineMtime = fine(m.mtimeMs, m.mtimeNs)
-    const fineCtime = fine(m.ctimeMs, m.ctimeNs)
-    const fineAtime = fine(m.atimeMs, m.atimeNs)
-    const ownMtime = far(m.mtimeMs, listed) || (fineMtime !== undefined && (listed === undefined || fineMtime !== nsOfMs(listed)))
-    const ownCtime = far(m.ctimeMs, listed) || (fineCtime !== undefined && (listed === undefined || fineCtime !== nsOfMs(listed)))
+    const listedNs = listed !== undefined ? nsOfMs(listed) : undefined
+    // a stored time the listing would not show as it is
+    const own = (t: number | undefined, ns: bigint | undefined): t is number => t !== undefined && timeNs(t, ns) !== listedNs
+    // a record of its own for a time a second or more from what the listing shows (a listing's
+    // LastModified and a HEAD's may differ by a fraction: both whole seconds and ms are seen), or
+    // for an exact time finer than a ms (rsync -a, cp -a, touch -d with ns), which is never what a
+    // listing shows, however near: a new mount shows it exactly, and rsync copies nothing again
+    const far = (t: number | undefined, ns: bigint | undefined): boolean => own(t, ns) &&
+      (listed === undefined || Math.abs(t - listed) >= 1000 || finerThanMs(t, timeNs(t, ns)))
     // atime shows mtime unless one is stored (touch -a): kept exactly
     const shownMtime = m.mtimeMs ?? listed
     const ownAtime = m.atimeMs !== undefined && (shownMtime === undefined ||
       timeNs(m.atimeMs, m.atimeNs) !== timeNs(shownMtime, m.mtimeMs !== undefined ? m.mtimeNs : undefined))
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
-      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || ownCtime || ownAtime || headedEmpty
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || far(m.mtimeMs, m.mtimeNs) || far(m.ctimeMs, m.ctimeNs) || ownAtime || headedEmpty
     if (!differs) return undefined
     const rec: IndexRecord = { m: mode }
     if (m.uid !== undefined) rec.u = m.uid
     if (m.gid !== undefined) rec.g = m.gid
-    if (ownMtime) rec.mt = m.mtimeMs
-    if (ownCtime) rec.ct = m.ctimeMs
-    if (ownAtime) rec.at = m.atimeMs
-    if (ownMtime && fineMtime !== undefined) rec.mtn = formatNs(fineMtime)
-    if (ownCtime && fineCtime !== undefined) rec.ctn = formatNs(fineCtime)
-    if (ownAtime && fineAtime !== undefined) rec.atn = formatNs(fineAtime)
+    // a record written anyway keeps every stored time the listing would not show as it is, however near
+    const time = (t: number | undefined, ns: bigint | undefined, keep: boolean): [number, string?] | undefined => {
+      if (!keep || t === undefined) return undefined
+      const exact = exactNs(t, ns)
+      return exact !== undefined && finerThanMs(t, exact) ? [t, formatNs(exact)] : [t]
+    }
+    const mt = time(m.mtimeMs, m.mtimeNs, own(m.mtimeMs, m.mtimeNs))
+    const ct = time(m.ctimeMs, m.ctimeNs, own(m.ctimeMs, m.ctimeNs))
+    const at = time(m.atimeMs, m.atimeNs, ownAtime)
+    if (mt) { rec.mt = mt[0]; if (mt[1]) rec.mtn = mt[1] }
+    if (ct) { rec.ct = ct[0]; if (ct[1]) rec.ctn = ct[1] }
+    if (at) { rec.at = at[0]; if (at[1]) rec.atn = at[1] }
     if (e.kind === 'file') {
       rec.e = e.etag
       rec.s = e.size

@@ -303,3 +303,23 @@ t.test('an exact utimens costs the requests a ms one does', async t => {
   }
   t.equal(counts[1], counts[0], counts[0])
 })
+
+t.test('a record the index keeps anyway (a mode, an mtime) keeps the ctime too, however near the object\'s date; a touch alone writes no index', async t => {
+  const { fs, store, at } = clocked()
+  await writeFile(fs, '/f', Buffer.from('x'))
+  await writeFile(fs, '/g', Buffer.from('x'))
+  await fs.flushAll()
+  at(T0 + 10_000)
+  await fs.chmod('/f', 0o600)
+  await fs.utimens('/g', Infinity, Infinity) // touch
+  at(T0 + 10_300) // the copies land 0.3 s later: their LastModified
+  await fs.flushAll()
+  t.equal(store.object('f')!.lastModified.getTime(), T0 + 10_300)
+  t.equal(store.object('.oortfs-attrs') !== undefined, true, 'the chmod needs a record')
+  const idx = JSON.parse(store.object('.oortfs-attrs')!.body.toString()) as { r: Record<string, unknown> }
+  t.same(Object.keys(idx.r), ['f'], 'the touch needs none: its times are the object\'s date')
+  const again = remount(fs, store)
+  await again.readdir('/')
+  t.equal((await again.getattr('/f')).ctime.getTime(), T0 + 10_000, 'the chmod\'s ctime, not the copy\'s date')
+  t.equal((await again.getattr('/g')).mtime.getTime(), T0 + 10_300, 'touch: the copy\'s date')
+})
