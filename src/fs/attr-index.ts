@@ -539,10 +539,14 @@ function metaOf (r: IndexRecord): Meta {
   return m
 }
 
-/** a recorded time, with its exact value while that agrees with the ms number (another mount may have written the record) */
+/**
+ * A recorded time and its exact value. Another mount (one older than the ns)
+ * may have changed the ms number of a record holding one: the exact value
+ * then disagrees, and counts nowhere (exact-time.ts).
+ */
 function timeOf (m: Meta, field: 'mtime' | 'atime' | 'ctime', ms: unknown, exact: unknown): void {
   if (typeof ms !== 'number' || !Number.isFinite(ms)) return
   m[`${field}Ms`] = ms
-  const ns = exactNs(ms, typeof exact === 'string' ? parseNs(exact) : undefined)
+  const ns = typeof exact === 'string' ? parseNs(exact) : undefined
   if (ns !== undefined) m[`${field}Ns`] = ns
 }
