@@ -25,6 +25,7 @@ import { Priority } from '../s3/store.js'
 import { log } from '../util/log.js'
 import { sameObject, type Entry, type ParsedPage } from './entry.js'
 import { decodeMeta, S_IFMT, S_IFLNK, type Meta } from './metadata.js'
+import { exactNs, finerThanMs, formatNs, nsOfMs, parseNs, timeNs } from './exact-time.js'
 import type { MetaSource } from './namespace.js'
 import { INDEX_SUFFIX, keyFits, SHADOWED_FILE_SUFFIX } from './names.js'
 import { isDirObject } from './dir-objects.js'
@@ -50,6 +51,16 @@ interface IndexRecord {
    */
   at?: number
   ct?: number
+  /**
+   * The exact times (`seconds.nnnnnnnnn`, as the headers store them), where
+   * they say more than mt/at/ct (ns, or seconds too large for a whole-ms
+   * number), and read only while they still agree with them (exact-time.ts).
+   * Added later, beside the ms numbers: an older record reads as before, and
+   * an older mount reads the ms numbers and writes its own records whole.
+   */
+  mtn?: string
+  atn?: string
+  ctn?: string
 }
 
 interface IndexFile {
@@ -384,21 +395,37 @@ export class AttrIndex implements MetaSource {
     const mode = m.mode ?? this.defaults.mode(isDirObject(e) ? 'dir' : e.kind)
     // what a listing alone shows: a file's LastModified (mtime and ctime), a directory no date at all
     const listed = e.kind === 'file' ? e.lastModified?.getTime() : undefined
-    const far = (t: number | undefined, from: number | undefined): boolean =>
-      t !== undefined && (from === undefined || Math.abs(t - from) >= 1000)
-    const ownMtime = far(m.mtimeMs, listed)
-    const ownCtime = far(m.ctimeMs, listed)
+    const listedNs = listed !== undefined ? nsOfMs(listed) : undefined
+    // a stored time the listing would not show as it is
+    const own = (t: number | undefined, ns: bigint | undefined): t is number => t !== undefined && timeNs(t, ns) !== listedNs
+    // a record of its own for a time a second or more from what the listing shows (a listing's
+    // LastModified and a HEAD's may differ by a fraction: both whole seconds and ms are seen), or
+    // for an exact time finer than a ms (rsync -a, cp -a, touch -d with ns), which is never what a
+    // listing shows, however near: a new mount shows it exactly, and rsync copies nothing again
+    const far = (t: number | undefined, ns: bigint | undefined): boolean => own(t, ns) &&
+      (listed === undefined || Math.abs(t - listed) >= 1000 || finerThanMs(t, timeNs(t, ns)))
     // atime shows mtime unless one is stored (touch -a): kept exactly
-    const ownAtime = m.atimeMs !== undefined && m.atimeMs !== (m.mtimeMs ?? listed)
+    const shownMtime = m.mtimeMs ?? listed
+    const ownAtime = m.atimeMs !== undefined && (shownMtime === undefined ||
+      timeNs(m.atimeMs, m.atimeNs) !== timeNs(shownMtime, m.mtimeMs !== undefined ? m.mtimeNs : undefined))
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
-      (m.gid ?? this.defaults.gid) !== this.defaults.gid || ownMtime || ownCtime || ownAtime || headedEmpty
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || far(m.mtimeMs, m.mtimeNs) || far(m.ctimeMs, m.ctimeNs) || ownAtime || headedEmpty
     if (!differs) return undefined
     const rec: IndexRecord = { m: mode }
     if (m.uid !== undefined) rec.u = m.uid
     if (m.gid !== undefined) rec.g = m.gid
-    if (ownMtime) rec.mt = m.mtimeMs
-    if (ownCtime) rec.ct = m.ctimeMs
-    if (ownAtime) rec.at = m.atimeMs
+    // a record written anyway keeps every stored time the listing would not show as it is, however near
+    const time = (t: number | undefined, ns: bigint | undefined, keep: boolean): [number, string?] | undefined => {
+      if (!keep || t === undefined) return undefined
+      const exact = exactNs(t, ns)
+      return exact !== undefined && finerThanMs(t, exact) ? [t, formatNs(exact)] : [t]
+    }
+    const mt = time(m.mtimeMs, m.mtimeNs, own(m.mtimeMs, m.mtimeNs))
+    const ct = time(m.ctimeMs, m.ctimeNs, own(m.ctimeMs, m.ctimeNs))
+    const at = time(m.atimeMs, m.atimeNs, ownAtime)
+    if (mt) { rec.mt = mt[0]; if (mt[1]) rec.mtn = mt[1] }
+    if (ct) { rec.ct = ct[0]; if (ct[1]) rec.ctn = ct[1] }
+    if (at) { rec.at = at[0]; if (at[1]) rec.atn = at[1] }
     if (e.kind === 'file') {
       rec.e = e.etag
       rec.s = e.size
@@ -505,9 +532,21 @@ function metaOf (r: IndexRecord): Meta {
   if (r.m !== undefined) m.mode = r.m
   if (r.u !== undefined) m.uid = r.u
   if (r.g !== undefined) m.gid = r.g
-  if (r.mt !== undefined) m.mtimeMs = r.mt
   if (r.rd !== undefined) m.rdev = r.rd
-  if (r.at !== undefined) m.atimeMs = r.at
-  if (r.ct !== undefined) m.ctimeMs = r.ct
+  timeOf(m, 'mtime', r.mt, r.mtn)
+  timeOf(m, 'atime', r.at, r.atn)
+  timeOf(m, 'ctime', r.ct, r.ctn)
   return m
+}
+
+/**
+ * A recorded time and its exact value. Another mount (one older than the ns)
+ * may have changed the ms number of a record holding one: the exact value
+ * then disagrees, and counts nowhere (exact-time.ts).
+ */
+function timeOf (m: Meta, field: 'mtime' | 'atime' | 'ctime', ms: unknown, exact: unknown): void {
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return
+  m[`${field}Ms`] = ms
+  const ns = typeof exact === 'string' ? parseNs(exact) : undefined
+  if (ns !== undefined) m[`${field}Ns`] = ns
 }

@@ -3,9 +3,11 @@
 // any other object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
+import type { ExactTimes } from './api.js'
 import { DIRECTORY_TYPE } from './content-type.js'
 import { defaultMode, type FsContext, writable } from './context.js'
 import type { Entry } from './entry.js'
+import { msOfNs } from './exact-time.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
 import type { NodeDates, OpenFiles } from './open-files.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
@@ -47,18 +49,35 @@ export class AttrOps {
 
   /**
    * NaN leaves a time as it is (UTIME_OMIT). Infinity means now (UTIME_NOW):
-   * the time is no longer a stored one but the object's LastModified, which
-   * the rewrite moves to now, and which a file just uploaded already has.
+   * a file's mtime is no longer a stored one but the object's LastModified,
+   * which the rewrite moves to now, and which a file just uploaded already
+   * has; its atime, unstored, shows that mtime when both are now (`touch`
+   * stores nothing more), and is stored as now when the mtime is not (`touch
+   * -a`). An atime that showed the mtime keeps that value when only the mtime
+   * moves (`touch -m`). `exact` (the request's timespecs) wins over the ms
+   * arguments: they come from the binding's 64-bit ms, which cannot hold
+   * every 64-bit second, and where 1 and 2 ms before the epoch read as
+   * UTIME_NOW and UTIME_OMIT.
    */
-  async utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+  async utimens (path: string, atimeMs: number, mtimeMs: number, exact?: ExactTimes): Promise<void> {
     writable(this.ctx, path)
     // a directory has no LastModified to show (listings give it no date): now is stored as a time
     const now = this.ctx.now()
     const isDir = path === '/' || (await this.files.entry(path))?.kind === 'dir'
-    const time = (given: number, was: number | undefined): number | undefined =>
-      Number.isNaN(given) ? was : given === Infinity ? (isDir ? now : undefined) : given
-    await this.setMeta(path, m => ({ ...m, atimeMs: time(atimeMs, m.atimeMs), mtimeMs: time(mtimeMs, m.mtimeMs) }),
-      mtimeMs === Infinity && !isDir)
+    type Time = { ms?: number, ns?: bigint }
+    const given = (ms: number, ns: bigint | undefined): Time | 'now' | 'omit' =>
+      ns !== undefined ? { ms: msOfNs(ns), ns } : Number.isNaN(ms) ? 'omit' : ms === Infinity ? 'now' : { ms }
+    const a = given(atimeMs, exact?.atimeNs)
+    const m = given(mtimeMs, exact?.mtimeNs)
+    const change = (meta: Meta, shownMtimeMs: number | undefined): Meta => {
+      // the exact value is set with the ms one, or none: an old one must not ride along with a new time
+      const mtime: Time = m === 'omit' ? { ms: meta.mtimeMs, ns: meta.mtimeNs } : m === 'now' ? { ms: isDir ? now : undefined } : m
+      const atime: Time = a === 'omit'
+        ? (meta.atimeMs !== undefined || m === 'omit' ? { ms: meta.atimeMs, ns: meta.atimeNs } : { ms: meta.mtimeMs ?? shownMtimeMs, ns: meta.mtimeNs })
+        : a === 'now' ? { ms: m === 'now' && !isDir ? undefined : now } : a
+      return { ...meta, atimeMs: atime.ms, atimeNs: atime.ns, mtimeMs: mtime.ms, mtimeNs: mtime.ns }
+    }
+    await this.setMeta(path, change, m === 'now' && !isDir)
   }
 
   /** Linux's rules: flags XATTR_CREATE (EEXIST if there) and XATTR_REPLACE (ENODATA if not); sizes as ext4 answers them */
@@ -111,19 +130,19 @@ export class AttrOps {
    * copy's new LastModified does not move it. A touch leaves mtime to the
    * copy's date (now).
    */
-  async setMeta (path: string, change: (m: Meta) => Meta, touch = false): Promise<void> {
+  async setMeta (path: string, change: (m: Meta, shownMtimeMs: number | undefined) => Meta, touch = false): Promise<void> {
     const now = this.ctx.now()
     const stamp = (m: Meta, shownMtimeMs: number | undefined): Meta =>
       ({ ...m, ctimeMs: now, mtimeMs: m.mtimeMs ?? (touch ? undefined : shownMtimeMs) })
     // content on its way: its upload dates mtime and ctime, after this change
-    const onNode = (m: Meta, n: NodeDates): Meta => n.contentPending ? { ...change(m), ctimeMs: undefined } : stamp(change(m), n.mtimeMs)
+    const onNode = (m: Meta, n: NodeDates): Meta => n.contentPending ? { ...change(m, n.mtimeMs), ctimeMs: undefined } : stamp(change(m, n.mtimeMs), n.mtimeMs)
     // not on the server yet, or on its way: the upload (or one after it) carries it
     if (this.files.changeMeta(path, onNode)) return
     const e = path === '/' ? undefined : await this.files.existing(path)
     if (!e || e.kind === 'dir') {
       // a directory's attributes and times are one write of its object (the root's own one: dir-times.ts)
-      await this.dirs.store(path, current => {
-        const meta = change(current)
+      await this.dirs.store(path, (current, shownMtimeMs) => {
+        const meta = change(current, shownMtimeMs)
         if (JSON.stringify(encodeMeta(meta)) === JSON.stringify(encodeMeta(current))) return undefined
         return { ...meta, ctimeMs: now }
       })
@@ -132,7 +151,7 @@ export class AttrOps {
     const stored = await storedMeta(this.ctx, path, e)
     const current: Meta = { ...stored.meta, mode: stored.meta.mode ?? defaultMode(this.ctx, e.kind) }
     if (((current.mode ?? 0) & S_IFMT) === S_IFDIR) current.mode = defaultMode(this.ctx, 'file')
-    const changed = change(current)
+    const changed = change(current, stored.entry.lastModified?.getTime())
     const unchanged = JSON.stringify(encodeMeta(changed)) === JSON.stringify(encodeMeta(current))
     // nothing to store (a chmod to the mode it has: its ctime is not worth a copy), and no date
     // to move (or it is already about now: touch of a file just written)

@@ -2,6 +2,7 @@
 // the mount's defaults (uid, gid, umask) and the object's own size and date.
 import type { Attr } from './api.js'
 import type { Entry } from './entry.js'
+import { clampedDate, exactNs, finerThanMs, nsOfMs } from './exact-time.js'
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './metadata.js'
 import { hasDeviceNumber, isSpecialType } from './special-files.js'
 
@@ -39,22 +40,41 @@ export function attrOf (entry: Entry, d: AttrDefaults, subdirs?: number): Attr {
     if (isDir ? type !== S_IFDIR : (type !== S_IFREG && type !== S_IFLNK && !isSpecialType(mode))) mode = undefined
   }
   if (mode === undefined) mode = isDir ? S_IFDIR | (0o777 & ~d.umask) : S_IFREG | (0o666 & ~d.umask)
-  const mtime = meta.mtimeMs !== undefined ? new Date(meta.mtimeMs) : (entry.lastModified ?? d.mountTime)
+  const mtime = shown(meta.mtimeMs, meta.mtimeNs) ?? shown(entry.lastModified?.getTime() ?? d.mountTime.getTime())!
+  const atime = shown(meta.atimeMs, meta.atimeNs) ?? mtime
+  const ctime = shown(meta.ctimeMs, meta.ctimeNs) ?? (entry.lastModified ? shown(entry.lastModified.getTime())! : mtime)
   const size = isDir ? 4096 : entry.size
   return {
     mode,
     uid: meta.uid ?? d.uid,
     gid: meta.gid ?? d.gid,
     size,
-    mtime,
-    atime: meta.atimeMs !== undefined ? new Date(meta.atimeMs) : mtime,
-    ctime: meta.ctimeMs !== undefined ? new Date(meta.ctimeMs) : (entry.lastModified ?? mtime),
+    mtime: mtime.date,
+    atime: atime.date,
+    ctime: ctime.date,
     // '.' and the parent's entry, and each subdirectory's '..'
     nlink: isDir ? (subdirs === undefined ? NLINK_UNKNOWN : 2 + subdirs) : 1,
     blocks: Math.ceil(size / BLOCK),
     blksize: 1024 * 1024,
     rdev: hasDeviceNumber(mode) ? meta.rdev ?? 0 : 0,
+    ...(mtime.ns !== undefined ? { mtimeNs: mtime.ns } : {}),
+    ...(atime.ns !== undefined ? { atimeNs: atime.ns } : {}),
+    ...(ctime.ns !== undefined ? { ctimeNs: ctime.ns } : {}),
   }
+}
+
+/**
+ * A time as stat shows it: a Date (clamped to a Date's range), and the ns
+ * where they say more: an exact time still agreeing with ms (exact-time.ts),
+ * or a time beyond a Date's range.
+ */
+function shown (ms: number | undefined, ns?: bigint): { date: Date, ns?: bigint } | undefined {
+  if (ms === undefined || !Number.isFinite(ms)) return undefined
+  const date = clampedDate(ms)
+  const exact = exactNs(ms, ns)
+  if (exact !== undefined && finerThanMs(ms, exact)) return { date, ns: exact }
+  // a ms time past a Date's range (an index record of such a time written without its ns)
+  return date.getTime() !== Math.trunc(ms) ? { date, ns: nsOfMs(ms) } : { date }
 }
 
 export function rootEntry (prefix: string): Entry {

@@ -5,7 +5,7 @@
 // gets the shared context and the owners it asks, never this object.
 import type { ObjectStore } from '../s3/store.js'
 import { FsError } from '../errors.js'
-import type { Attr, Caller, FileSystem, StatFs } from './api.js'
+import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from './api.js'
 import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
 import { AttrIndex, INDEX_TTL_MS } from './attr-index.js'
 import { AttrOps } from './attr-ops.js'
@@ -187,7 +187,7 @@ export class OortFs implements FileSystem {
   readlink (path: string): Promise<string> { return this.attrs.readlink(path) }
   chmod (path: string, mode: number): Promise<void> { return this.attrs.chmod(path, mode) }
   chown (path: string, uid: number, gid: number): Promise<void> { return this.attrs.chown(path, uid, gid) }
-  utimens (path: string, atimeMs: number, mtimeMs: number): Promise<void> { return this.attrs.utimens(path, atimeMs, mtimeMs) }
+  utimens (path: string, atimeMs: number, mtimeMs: number, exact?: ExactTimes): Promise<void> { return this.attrs.utimens(path, atimeMs, mtimeMs, exact) }
   setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> { return this.attrs.setxattr(path, name, value, flags) }
   getxattr (path: string, name: string): Promise<Buffer | undefined> { return this.attrs.getxattr(path, name) }
   listxattr (path: string): Promise<string[]> { return this.attrs.listxattr(path) }

@@ -2,8 +2,9 @@
 // oortfs read each other's buckets: x-amz-meta-mode is the decimal st_mode with
 // the file-type bits; uid/gid decimal; rdev (ours alone: s3fs keeps no device
 // number) decimal; mtime/ctime/atime as `seconds` or
-// `seconds.fraction`; xattr as URL-encoded JSON of base64 values.
+// `seconds.fraction` (to the ns: exact-time.ts); xattr as URL-encoded JSON of base64 values.
 import { FsError } from '../errors.js'
+import { exactNs, formatNs, msOfNs, nsOfMs, parseNs } from './exact-time.js'
 
 export interface Meta {
   mode?: number
@@ -14,6 +15,14 @@ export interface Meta {
   mtimeMs?: number
   atimeMs?: number
   ctimeMs?: number
+  /**
+   * the same times to the ns, of any 64-bit second value; each counts only
+   * while it agrees with its ms field (exact-time.ts): whoever moves a time
+   * sets the ms field, and a stale exact value is then ignored
+   */
+  mtimeNs?: bigint
+  atimeNs?: bigint
+  ctimeNs?: bigint
   xattr?: Record<string, Buffer>
 }
 
@@ -30,8 +39,10 @@ export function decodeMeta (headers: Record<string, string> | undefined): Meta {
     if (n !== undefined) meta[field] = n
   }
   for (const field of ['mtime', 'atime', 'ctime'] as const) {
-    const ms = parseTime(headers[field])
-    if (ms !== undefined) meta[`${field}Ms`] = ms
+    const ns = parseNs(headers[field])
+    if (ns === undefined) continue
+    meta[`${field}Ms`] = msOfNs(ns)
+    meta[`${field}Ns`] = ns
   }
   const xattr = parseXattr(headers.xattr)
   if (xattr) meta.xattr = xattr
@@ -44,9 +55,11 @@ export function encodeMeta (meta: Meta): Record<string, string> {
   if (meta.uid !== undefined) out.uid = String(meta.uid)
   if (meta.gid !== undefined) out.gid = String(meta.gid)
   if (meta.rdev !== undefined) out.rdev = String(meta.rdev)
-  if (meta.mtimeMs !== undefined) out.mtime = formatTime(meta.mtimeMs)
-  if (meta.atimeMs !== undefined) out.atime = formatTime(meta.atimeMs)
-  if (meta.ctimeMs !== undefined) out.ctime = formatTime(meta.ctimeMs)
+  for (const field of ['mtime', 'atime', 'ctime'] as const) {
+    const ms = meta[`${field}Ms`]
+    // the exact time while it still agrees with the ms one, else the ms one (to the ns it holds)
+    if (ms !== undefined && Number.isFinite(ms)) out[field] = formatNs(exactNs(ms, meta[`${field}Ns`]) ?? nsOfMs(ms))
+  }
   if (meta.xattr && Object.keys(meta.xattr).length > 0) {
     const json: Record<string, string> = {}
     for (const [k, v] of Object.entries(meta.xattr)) json[k] = v.toString('base64')
@@ -67,27 +80,6 @@ export function foreignHeaders (headers: Record<string, string>): Record<string,
 function parseIntStrict (s: string | undefined): number | undefined {
   if (s === undefined || !/^\s*\d+\s*$/.test(s)) return undefined
   return Number(s)
-}
-
-/** `1700000000`, `1700000000.5` or `1700000000.123456789` -> ms */
-function parseTime (s: string | undefined): number | undefined {
-  const m = s !== undefined ? /^\s*(-?\d+)(?:\.(\d+))?\s*$/.exec(s) : null
-  if (!m) return undefined
-  // milliseconds are what Meta keeps: `.123456789` is 123.457 ms, rounded
-  const frac = m[2] ? Math.round(Number('0.' + m[2].slice(0, 9)) * 1e6) / 1e3 : 0
-  const sec = Number(m[1])
-  // `-1.5` is 1.5 s before the epoch: the fraction has the seconds' sign
-  return sec * 1000 + (m[1].startsWith('-') ? -frac : frac)
-}
-
-function formatTime (ms: number): string {
-  // the fraction carries the seconds' sign, as parseTime reads it
-  const sign = ms < 0 ? '-' : ''
-  const abs = Math.abs(ms)
-  let sec = Math.floor(abs / 1000)
-  let nanos = Math.round((abs - sec * 1000) * 1e6)
-  if (nanos >= 1e9) { sec++; nanos -= 1e9 }
-  return nanos === 0 ? sign + String(sec) : `${sign}${sec}.${String(nanos).padStart(9, '0')}`
 }
 
 function parseXattr (s: string | undefined): Record<string, Buffer> | undefined {

@@ -237,14 +237,14 @@ export class DirTimes {
   /**
    * chmod, chown, utimens of a directory (or the root): the change, with the
    * times still pending, in one write now. `change` answers undefined when
-   * there is nothing to store.
+   * there is nothing to store. `shownMtimeMs`: the mtime it shows when none is stored.
    */
-  async store (dir: string, change: (m: Meta) => Meta | undefined): Promise<void> {
+  async store (dir: string, change: (m: Meta, shownMtimeMs: number) => Meta | undefined): Promise<void> {
     await this.serial(dir, async () => {
       const p = this.pending.get(dir)
-      await this.write(dir, m => {
+      await this.write(dir, (m, shown) => {
         const current: Meta = p ? { ...m, ctimeMs: p.ctimeMs, mtimeMs: p.mtimeMs ?? m.mtimeMs } : m
-        const meta = change(current)
+        const meta = change(current, shown)
         // what was pending goes in this write
         if (meta && this.pending.get(dir) === p) this.pending.delete(dir)
         return meta
