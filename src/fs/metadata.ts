@@ -2,8 +2,10 @@
 // oortfs read each other's buckets: x-amz-meta-mode is the decimal st_mode with
 // the file-type bits; uid/gid decimal; rdev (ours alone: s3fs keeps no device
 // number) decimal; mtime/ctime/atime as `seconds` or
-// `seconds.fraction`; xattr as URL-encoded JSON of base64 values.
+// `seconds.fraction`; xattr as URL-encoded JSON of base64 values, byte for
+// byte as s3fs writes it (xattr-header.ts).
 import { FsError } from '../errors.js'
+import { decodeXattrHeader, encodeXattrHeader } from './xattr-header.js'
 
 export interface Meta {
   mode?: number
@@ -14,6 +16,11 @@ export interface Meta {
   mtimeMs?: number
   atimeMs?: number
   ctimeMs?: number
+  /**
+   * extended attributes by name. On an entry whose attributes are only the
+   * attribute index's word (not metaKnown), `{}` says it has none and
+   * absence says nobody knows (xattr-ops.ts)
+   */
   xattr?: Record<string, Buffer>
 }
 
@@ -33,8 +40,8 @@ export function decodeMeta (headers: Record<string, string> | undefined): Meta {
     const ms = parseTime(headers[field])
     if (ms !== undefined) meta[`${field}Ms`] = ms
   }
-  const xattr = parseXattr(headers.xattr)
-  if (xattr) meta.xattr = xattr
+  const xattr = decodeXattrHeader(headers.xattr)
+  if (xattr && Object.keys(xattr).length > 0) meta.xattr = xattr
   return meta
 }
 
@@ -47,11 +54,8 @@ export function encodeMeta (meta: Meta): Record<string, string> {
   if (meta.mtimeMs !== undefined) out.mtime = formatTime(meta.mtimeMs)
   if (meta.atimeMs !== undefined) out.atime = formatTime(meta.atimeMs)
   if (meta.ctimeMs !== undefined) out.ctime = formatTime(meta.ctimeMs)
-  if (meta.xattr && Object.keys(meta.xattr).length > 0) {
-    const json: Record<string, string> = {}
-    for (const [k, v] of Object.entries(meta.xattr)) json[k] = v.toString('base64')
-    out.xattr = encodeURIComponent(JSON.stringify(json))
-  }
+  const xattr = meta.xattr && encodeXattrHeader(meta.xattr)
+  if (xattr) out.xattr = xattr
   return out
 }
 
@@ -90,17 +94,6 @@ function formatTime (ms: number): string {
   return nanos === 0 ? sign + String(sec) : `${sign}${sec}.${String(nanos).padStart(9, '0')}`
 }
 
-function parseXattr (s: string | undefined): Record<string, Buffer> | undefined {
-  if (!s) return undefined
-  try {
-    const json = JSON.parse(decodeURIComponent(s)) as Record<string, string>
-    const out: Record<string, Buffer> = {}
-    for (const [k, v] of Object.entries(json)) out[k] = Buffer.from(String(v), 'base64')
-    return out
-  } catch {
-    return undefined
-  }
-}
 
 /** S3's limit on an object's user metadata: the UTF-8 bytes of every x-amz-meta- name and value */
 export const METADATA_MAX_BYTES = 2048
