@@ -86,6 +86,24 @@ t.test('an earlier oortfs\'s index (no "x" flag): user. attributes of files with
   t.equal(store.requests.HeadObject, 1, 'by one HEAD')
 })
 
+t.test('an earlier oortfs\'s index rewritten by this one (merged) still does not say files without a record have none', async t => {
+  const { fs, store } = makeFs()
+  store.putText('old/plain', 'x', { xattr: encodeURIComponent(JSON.stringify({ 'user.note': Buffer.from('kept').toString('base64') })) })
+  store.putText('old/other', 'y')
+  await new Promise(resolve => setTimeout(resolve, 1100))
+  store.putText('old.oortfs-attrs', JSON.stringify({ v: 1, r: {} }))
+  const rw = remount(fs, store)
+  await rw.readdir('/old')
+  await rw.chmod('/old/other', 0o600)
+  await rw.flushAll()
+  const index = JSON.parse(store.object('old.oortfs-attrs')!.body.toString())
+  t.ok(index.r.other, 'the index was rewritten with our record')
+  t.equal(index.x, undefined, 'and without the flag: it is not ours whole')
+  const again = remount(fs, store)
+  await again.readdir('/old')
+  t.equal((await again.getxattr('/old/plain', 'user.note'))?.toString(), 'kept', 'the record-less file\'s attribute is still found')
+})
+
 t.test('open files answer security.capability from what they hold: no request before each write', async t => {
   const { fs, store } = makeFs()
   await writeFile(fs, '/log', Buffer.from('a'))
