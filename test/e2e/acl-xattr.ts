@@ -7,8 +7,8 @@
 // make no HEAD (getxattr answers from the listing and the attribute index).
 // (s3fs reading them back: s3fs-interop.ts.)
 import t, { type Test } from 'tap'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { chmodSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
 import { describeRequests, mountBucket, q, sh, shOk } from '../helpers/mount.js'
@@ -113,6 +113,24 @@ t.test('cp -a and rsync -aAX of a tree with ACLs and attributes, into the mount 
   }
   await m.remount()
   t.equal((await inEach([join(m.dir, 'rsyncaAX')], TREE))[0], want, 'after a remount: the same')
+})
+
+t.test('with allow_other the kernel checks the mode bits oortfs shows: the mask applies to the file\'s group, named entries are not enforced', async t => {
+  const m = await mountBucket(t, { s3, options: ['allow_other'] })
+  const local = await localDir(t)
+  // other users must reach both (mkdtemp makes its folders 0700)
+  for (const d of [dirname(m.dir), local]) chmodSync(d, 0o755)
+  const make = 'echo secret > f && chmod 600 f && setfacl -m u:nobody:r,g::- f && stat -c %A f'
+  const [wantMode, gotMode] = await inEach([local, m.dir], make)
+  t.equal(gotMode, wantMode, `the same mode (the mask as group bits): ${wantMode}`)
+  const as = (who: string, dir: string): Promise<string> =>
+    sh(`cd ${q(dir)} && setpriv ${who} --clear-groups cat f`).then(r => r.stdout + r.stderr.replace(/^.*: /, ''))
+  const nobody = '--reuid=65534 --regid=65534'
+  const inGroup = '--reuid=12345 --regid=0' // not named, in the file's group (root)
+  t.equal(await as(nobody, local), 'secret\n', 'ext4: the named entry u:nobody:r lets nobody read')
+  t.equal(await as(nobody, m.dir), 'Permission denied\n', 'oortfs: named entries are not enforced (other bits ---)')
+  t.equal(await as(inGroup, local), 'Permission denied\n', 'ext4: group::--- keeps the file\'s group out')
+  t.equal(await as(inGroup, m.dir), 'secret\n', 'oortfs: the group bits, which show the mask r--, let the group read')
 })
 
 t.test('request counts: ls -l, find, cp, cp -a and rsync -aAX out of a directory whose files have ACLs and attributes make no HEAD', async t => {

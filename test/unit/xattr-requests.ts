@@ -69,6 +69,8 @@ t.test('a directory of files at the defaults keeps no index: ls -l asks nothing,
   t.equal(store.requests.HeadObject, 1, 'user.x: one HEAD')
   await again.getxattr('/plain/f1', 'user.y')
   t.equal(store.requests.HeadObject, 1, 'then known')
+  await again.listxattr('/plain/f2')
+  t.equal(store.requests.HeadObject, 2, 'listxattr of such a file: one HEAD too (cp -a and rsync -X ask it of each)')
 })
 
 t.test('an earlier oortfs\'s index (no "x" flag): user. attributes of files without a record are read by HEAD; ACL names stay free', async t => {
