@@ -108,7 +108,10 @@ export class XattrOps {
     if (path === '/') return (await this.dirs.rootEntry()).meta?.xattr ?? {}
     const open = this.files.knownMeta(path)
     if (open) return open.xattr ?? {}
-    const e = await this.files.existing(path)
+    // what the mount holds, fresh or not: the kernel looked the name up just before asking, and
+    // `ls -l` asks twice per file; a lookup of its own would list a long directory again once
+    // the listing is older than the freshness bound
+    const e = this.ctx.ns.previous(path) ?? await this.files.existing(path)
     if (e.metaKnown || e.meta?.xattr) return e.meta?.xattr ?? {}
     if (name !== undefined && !earlierOortfsStored(name)) return {}
     return (await storedMeta(this.ctx, path, e)).meta.xattr ?? {}

@@ -6,7 +6,7 @@
 // and trusted. is absent at no cost, and a user. one costs the one HEAD it
 // always did (an earlier oortfs stored those without an index record).
 import t from 'tap'
-import { makeFs, writeFile } from '../helpers/make-fs.js'
+import { makeFs, steppedFs, writeFile } from '../helpers/make-fs.js'
 import type { FakeStore } from '../helpers/fake-store.js'
 import { OortFs } from '../../src/fs/filesystem.js'
 import { ACL_ACCESS, ACL_DEFAULT, encodeAcl, USER_OBJ, USER, GROUP_OBJ, MASK, OTHER } from '../../src/fs/posix-acl.js'
@@ -138,4 +138,17 @@ t.test('another mount\'s merge keeps each file\'s recorded attributes, and an in
   t.equal(store.totalRequests(), 0)
   await again.getxattr('/m/b', 'user.k')
   t.equal(store.requests.HeadObject, 1, 'a file without a record is no longer known to have none')
+})
+
+t.test('getxattr answers from the entry the kernel just looked up, fresh or not: an ls -l that outlasts the freshness bound lists no more for it', async t => {
+  const { fs, store, step } = steppedFs(1000)
+  for (let i = 0; i < 20; i++) store.putText(`big/f${i}`, 'x')
+  await fs.readdir('/big')
+  await fs.getattr('/big/f3')
+  step(1500) // the listing is older than the bound now
+  store.resetCounts()
+  for (const name of [ACL_ACCESS, 'security.selinux', 'security.capability']) t.equal(await fs.getxattr('/big/f3', name), undefined)
+  t.equal(store.totalRequests(), 0, `no listing again for them: ${JSON.stringify(store.requests)}`)
+  t.same(await fs.listxattr('/big/f3'), [])
+  t.same(store.requests, { HeadObject: 1 }, 'listxattr of a file nothing vouches for: its HEAD, and no listing either')
 })
