@@ -149,3 +149,33 @@ t.test('an ACL over S3\'s 2 KB of metadata is ENOSPC, and the file keeps its mod
   t.equal(await errnoOf(fs.setxattr('/f', ACL_ACCESS, big, 0)), 'ENOSPC')
   t.equal((await fs.getattr('/f')).mode, 0o100644)
 })
+
+t.test('what is made under a directory with a default ACL inherits it (create, mkdir, mknod; not a symlink), stored with its first PUT', async t => {
+  const { fs, store } = makeFs()
+  await fs.mkdir('/d', 0o755)
+  const def = acl([USER_OBJ, 7], [USER, 7, 65534], [GROUP_OBJ, 5], [MASK, 7], [OTHER, 5])
+  await fs.setxattr('/d', ACL_DEFAULT, def, 0)
+  const onF: string[] = []
+  store.onRequest = (op, key) => { if (key === 'd/f') onF.push(op) }
+  // modes as the kernel passes them, the umask applied
+  const fh = await fs.create('/d/f', 0o644)
+  await fs.release(fh)
+  await fs.mkdir('/d/sub', 0o755)
+  await fs.mknod('/d/fifo', 0o010644, 0)
+  await fs.symlink('f', '/d/link')
+  await fs.flushAll()
+  t.same(onF, ['PutObject'], 'the file is one PUT, its ACL inline')
+  const fileAcl = acl([USER_OBJ, 6], [USER, 7, 65534], [GROUP_OBJ, 5], [MASK, 4], [OTHER, 4])
+  t.same(await fs.getxattr('/d/f', ACL_ACCESS), fileAcl, 'the file: the default ACL masked by its mode')
+  t.equal((await fs.getattr('/d/f')).mode, 0o100644)
+  t.equal(await fs.getxattr('/d/f', ACL_DEFAULT), undefined, 'a file has no default ACL')
+  t.same(await fs.getxattr('/d/sub', ACL_DEFAULT), def, 'a directory inherits the default ACL as its own')
+  t.same(await fs.getxattr('/d/sub', ACL_ACCESS), acl([USER_OBJ, 7], [USER, 7, 65534], [GROUP_OBJ, 5], [MASK, 5], [OTHER, 5]))
+  t.same(await fs.getxattr('/d/fifo', ACL_ACCESS), fileAcl, 'a FIFO too')
+  t.same(await fs.listxattr('/d/link'), [], 'a symlink gets none')
+  const again = makeFs(store).fs
+  await again.readdir('/d')
+  t.same(await again.getxattr('/d/f', ACL_ACCESS), fileAcl, 'after a remount')
+  t.same(await again.getxattr('/d/sub', ACL_DEFAULT), def)
+  t.same(await again.getxattr('/d/sub/none', ACL_ACCESS).catch(e => e.errno), 'ENOENT')
+})
