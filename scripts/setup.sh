@@ -2,11 +2,11 @@
 # System packages oortfs needs on Debian 12: FUSE 2 (for fuse-native); a C toolchain, as
 # npm install rebuilds fuse-native's addon (scripts/patch-fuse-native.mjs); and Ceph, whose
 # radosgw is the local real S3 server of tests, demo and benchmark (scripts/local-s3.ts);
-# tcpdump (counts requests on the wire) and s3fs (reads our buckets) for tests.
+# tcpdump (counts requests on the wire), s3fs (reads our buckets) and acl (setfacl, getfacl) for tests.
 # Idempotent: quick no-op when everything is installed. Run as root (or with sudo).
 set -euo pipefail
 
-PKGS=(libfuse2 fuse g++ make python3 ceph-mon ceph-osd radosgw ceph-common rsync attr tcpdump s3fs)
+PKGS=(libfuse2 fuse g++ make python3 ceph-mon ceph-osd radosgw ceph-common rsync attr acl tcpdump s3fs)
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null | awk '/install ok installed/ {print $1}' || true)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -11,6 +11,12 @@
 //   - no record, object newer than the index: a HEAD (another tool made it);
 //   - no index, a zero-byte object: a HEAD (it may be another tool's
 //     directory object, which a listing cannot tell from an empty file).
+// Extended attributes (ACLs included) are recorded too, names and values, so
+// the getxattr `ls -l` makes of every file costs nothing: in an index that
+// says it records them (`x: 1`), a record without any, or no record, means
+// none. An index an earlier oortfs wrote does not say so (it recorded none,
+// and gave no record to a file whose only attribute was a `user.` one): its
+// files' attributes stay unknown (xattr-ops.ts).
 // The listing shows whether the index exists, so it costs at most one GET per
 // directory listed. Writes are debounced and rewrite the whole (small) object,
 // merged with what the server holds just before (another mount's records
@@ -61,11 +67,19 @@ interface IndexRecord {
   mtn?: string
   atn?: string
   ctn?: string
+  /** extended attributes, name -> base64 value (added later, as at and ct) */
+  x?: Record<string, string>
 }
 
 interface IndexFile {
   v: 1
   r: Record<string, IndexRecord>
+  /**
+   * every record here carries its file's extended attributes, and a file
+   * without one has none. Left out by an earlier oortfs (and by it when it
+   * rewrites an index, merged): then nothing is known of them.
+   */
+  x?: 1
 }
 
 interface DirIndex {
@@ -86,6 +100,8 @@ interface DirIndex {
   untrusted?: boolean
   /** a full listing HEADed every file of a damaged index's directory: the records set here are whole */
   rebuilt?: boolean
+  /** the records are known to carry every file's extended attributes (IndexFile.x) */
+  xattrs?: boolean
 }
 
 /**
@@ -258,10 +274,10 @@ export class AttrIndex implements MetaSource {
     if (idx.untrusted && !idx.set?.has(name)) return 'head'
     // another version of an object we knew: whatever the index says was of the old one
     if (e.replaced) return 'head'
-    if (e.kind === 'dir') return rec ? { meta: metaOf(rec) } : undefined
+    if (e.kind === 'dir') return rec ? { meta: metaOf(rec, idx.xattrs) } : this.none(idx)
     if (rec) {
       const described: Entry = { kind: 'file', key: e.key, size: rec.s ?? -1, etag: rec.e, lastModified: rec.t !== undefined ? new Date(rec.t) : undefined }
-      return sameObject(e, described) ? { meta: metaOf(rec), target: rec.l } : 'head'
+      return sameObject(e, described) ? { meta: metaOf(rec, idx.xattrs), target: rec.l } : 'head'
     }
     // a zero-byte object no index vouches for may be another tool's directory object (dir-objects.ts): only a HEAD tells
     if (!idx.exists) return maybeDirObject(name, e) ? 'head' : undefined
@@ -270,7 +286,12 @@ export class AttrIndex implements MetaSource {
     // dates whole seconds apart: a zero-byte object not clearly older than the index (a directory
     // object moved just after an index write, say) may be a directory, and only a HEAD tells
     if (maybeDirObject(name, e) && (!e.lastModified || idx.lastModified === undefined || e.lastModified.getTime() > idx.lastModified - 1000)) return 'head'
-    return undefined
+    return this.none(idx)
+  }
+
+  /** no record: the defaults, and no extended attribute where the index says it records them all */
+  private none (idx: DirIndex): { meta: Meta } | undefined {
+    return idx.exists && idx.xattrs ? { meta: { xattr: {} } } : undefined
   }
 
   private async headInto (dir: string, name: string, e: Entry): Promise<Entry | undefined> {
@@ -347,6 +368,7 @@ export class AttrIndex implements MetaSource {
       const file = JSON.parse(got.body.toString('utf8')) as IndexFile
       if (file.v !== 1 || typeof file.r !== 'object' || !file.r) throw new Error(`unknown format ${JSON.stringify(file.v)}`)
       for (const [n, r] of Object.entries(file.r)) idx.records.set(n, r)
+      idx.xattrs = file.x === 1
     } catch (err) {
       log.warn(`attribute index of ${dir} is damaged (${(err as Error).message}): reading each file's own metadata instead, and writing it anew`)
       idx.records.clear()
@@ -408,8 +430,10 @@ export class AttrIndex implements MetaSource {
     const shownMtime = m.mtimeMs ?? listed
     const ownAtime = m.atimeMs !== undefined && (shownMtime === undefined ||
       timeNs(m.atimeMs, m.atimeNs) !== timeNs(shownMtime, m.mtimeMs !== undefined ? m.mtimeNs : undefined))
+    const xattrs = Object.entries(m.xattr ?? {})
     const differs = mode !== this.defaults.mode(e.kind) || (m.uid ?? this.defaults.uid) !== this.defaults.uid ||
-      (m.gid ?? this.defaults.gid) !== this.defaults.gid || far(m.mtimeMs, m.mtimeNs) || far(m.ctimeMs, m.ctimeNs) || ownAtime || headedEmpty
+      (m.gid ?? this.defaults.gid) !== this.defaults.gid || far(m.mtimeMs, m.mtimeNs) || far(m.ctimeMs, m.ctimeNs) || ownAtime || headedEmpty ||
+      xattrs.length > 0
     if (!differs) return undefined
     const rec: IndexRecord = { m: mode }
     if (m.uid !== undefined) rec.u = m.uid
@@ -426,6 +450,7 @@ export class AttrIndex implements MetaSource {
     if (mt) { rec.mt = mt[0]; if (mt[1]) rec.mtn = mt[1] }
     if (ct) { rec.ct = ct[0]; if (ct[1]) rec.ctn = ct[1] }
     if (at) { rec.at = at[0]; if (at[1]) rec.atn = at[1] }
+    if (xattrs.length > 0) rec.x = Object.fromEntries(xattrs.map(([k, v]) => [k, v.toString('base64')]))
     if (e.kind === 'file') {
       rec.e = e.etag
       rec.s = e.size
@@ -473,6 +498,8 @@ export class AttrIndex implements MetaSource {
     // of the directory (else records it lost would read as "the defaults")
     if (idx.untrusted && !idx.rebuilt) return
     const { set, removed } = idx
+    // a new index, or one rebuilt from HEADs, is ours whole; an earlier oortfs's stays unknown
+    const xattrs = !idx.exists || idx.xattrs === true || (idx.untrusted === true && idx.rebuilt === true)
     idx.dirty = false
     idx.removed = undefined
     idx.set = undefined
@@ -485,9 +512,10 @@ export class AttrIndex implements MetaSource {
         idx.loadedAt = this.now
         return
       }
-      const file: IndexFile = { v: 1, r: Object.fromEntries(idx.records) }
+      const file: IndexFile = { v: 1, r: Object.fromEntries(idx.records), ...xattrs && { x: 1 as const } }
       const r = await this.store.put(key, Buffer.from(JSON.stringify(file)), { contentType: 'application/json', priority: Priority.Background })
       idx.exists = true
+      idx.xattrs = xattrs
       idx.etag = r.etag
       idx.lastModified = (r.serverDate ?? new Date(this.now)).getTime() + 999
       idx.loadedAt = this.now
@@ -527,8 +555,11 @@ export class AttrIndex implements MetaSource {
   }
 }
 
-function metaOf (r: IndexRecord): Meta {
+/** a record's attributes; its extended ones known when it carries some, or the index says it would */
+function metaOf (r: IndexRecord, xattrsKnown = false): Meta {
   const m: Meta = {}
+  if (r.x) m.xattr = Object.fromEntries(Object.entries(r.x).map(([k, v]) => [k, Buffer.from(v, 'base64')]))
+  else if (xattrsKnown) m.xattr = {}
   if (r.m !== undefined) m.mode = r.m
   if (r.u !== undefined) m.uid = r.u
   if (r.g !== undefined) m.gid = r.g

@@ -1,6 +1,7 @@
-// Attributes: chmod, chown, utimens, extended attributes and readlink. A file
-// that is open with changes on their way takes them itself (open-files.ts);
-// any other object's metadata is rewritten in place, soon (meta-writer.ts).
+// Attributes: chmod, chown, utimens and readlink, and the one rewrite of
+// metadata they and extended attributes (xattr-ops.ts) share. A file that is
+// open with changes on their way takes them itself (open-files.ts); any other
+// object's metadata is rewritten in place, soon (meta-writer.ts).
 import { FsError } from '../errors.js'
 import { Priority } from '../s3/store.js'
 import type { ExactTimes } from './api.js'
@@ -10,6 +11,7 @@ import type { Entry } from './entry.js'
 import { msOfNs } from './exact-time.js'
 import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFLNK, S_IFMT, type Meta } from './metadata.js'
 import type { NodeDates, OpenFiles } from './open-files.js'
+import { ACL_ACCESS, chmodAcl } from './posix-acl.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
 import { copyObject } from './write/copy-object.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
@@ -35,9 +37,14 @@ export class AttrOps {
     return target
   }
 
+  /** a stored access ACL follows the new mode (posix-acl.ts chmodAcl), so getfacl and ls -l agree */
   async chmod (path: string, mode: number): Promise<void> {
     writable(this.ctx, path)
-    await this.setMeta(path, m => ({ ...m, mode: ((m.mode ?? 0) & S_IFMT) | (mode & 0o7777) }))
+    await this.setMeta(path, m => {
+      const acl = m.xattr?.[ACL_ACCESS]
+      const changed = { ...m, mode: ((m.mode ?? 0) & S_IFMT) | (mode & 0o7777) }
+      return acl ? { ...changed, xattr: { ...m.xattr, [ACL_ACCESS]: chmodAcl(acl, mode) } } : changed
+    })
   }
 
   async chown (path: string, uid: number, gid: number): Promise<void> {
@@ -78,48 +85,6 @@ export class AttrOps {
       return { ...meta, atimeMs: atime.ms, atimeNs: atime.ns, mtimeMs: mtime.ms, mtimeNs: mtime.ns }
     }
     await this.setMeta(path, change, m === 'now' && !isDir)
-  }
-
-  /** Linux's rules: flags XATTR_CREATE (EEXIST if there) and XATTR_REPLACE (ENODATA if not); sizes as ext4 answers them */
-  async setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    if (!isStorableXattr(name)) throw new FsError('ENOTSUP', `only user.* and trusted.* extended attributes are stored`, path)
-    writable(this.ctx, path)
-    if (Buffer.byteLength(name) > XATTR_NAME_MAX) throw new FsError('ERANGE', 'attribute name longer than 255 bytes', path)
-    if (value.length > XATTR_SIZE_MAX) throw new FsError('E2BIG', 'attribute value larger than 64 KiB', path)
-    if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
-      const has = name in await this.xattrs(path)
-      if (flags & XATTR_CREATE && has) throw new FsError('EEXIST', `${name} exists (XATTR_CREATE)`, path)
-      if (flags & XATTR_REPLACE && !has) throw new FsError('ENODATA', `${name} does not exist (XATTR_REPLACE)`, path)
-    }
-    await this.setMeta(path, m => ({ ...m, xattr: { ...m.xattr, [name]: Buffer.from(value) } }))
-  }
-
-  async getxattr (path: string, name: string): Promise<Buffer | undefined> {
-    // ls -l asks every file for ACLs and SELinux labels, the kernel asks for
-    // security.capability before writes: names we never store cost no request
-    if (!isStorableXattr(name)) return undefined
-    return (await this.xattrs(path))[name]
-  }
-
-  async listxattr (path: string): Promise<string[]> {
-    return Object.keys(await this.xattrs(path))
-  }
-
-  async removexattr (path: string, name: string): Promise<void> {
-    writable(this.ctx, path)
-    if (!(name in await this.xattrs(path))) throw new FsError('ENODATA', name, path)
-    await this.setMeta(path, m => {
-      const xattr = { ...m.xattr }
-      delete xattr[name]
-      return { ...m, xattr }
-    })
-  }
-
-  private async xattrs (path: string): Promise<Record<string, Buffer>> {
-    if (path === '/') return (await this.dirs.rootEntry()).meta?.xattr ?? {}
-    const known = this.files.knownMeta(path)
-    if (known) return known.xattr ?? {}
-    return (await storedMeta(this.ctx, path, await this.files.existing(path))).meta.xattr ?? {}
   }
 
   /**
@@ -232,13 +197,3 @@ export class AttrOps {
   }
 }
 
-/** setxattr(2)'s flags, and the limits Linux puts on a name and a value */
-const XATTR_CREATE = 1
-const XATTR_REPLACE = 2
-const XATTR_NAME_MAX = 255
-const XATTR_SIZE_MAX = 65536
-
-/** the namespaces we store; system.* and security.* belong to the kernel */
-function isStorableXattr (name: string): boolean {
-  return name.startsWith('user.') || name.startsWith('trusted.')
-}

@@ -1,14 +1,16 @@
 // The filesystem proper: each FUSE operation as an async method that throws
 // FsError. Names come from the Namespace (listings, windows, caches); open
 // files, their life and their uploads are OpenFiles'; name changes TreeOps';
-// attributes AttrOps'. This file only builds them and routes calls: each part
-// gets the shared context and the owners it asks, never this object.
+// attributes AttrOps', extended ones XattrOps'. This file only builds them and
+// routes calls: each part gets the shared context and the owners it asks,
+// never this object.
 import type { ObjectStore } from '../s3/store.js'
 import { FsError } from '../errors.js'
 import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from './api.js'
 import { attrOf, rootEntry, type AttrDefaults } from './attrs.js'
 import { AttrIndex, INDEX_TTL_MS } from './attr-index.js'
 import { AttrOps } from './attr-ops.js'
+import { XattrOps } from './xattr-ops.js'
 import { defaultMode, writable, type CoreOptions, type FsContext } from './context.js'
 import type { Entry } from './entry.js'
 import { HeadMetaSource } from './meta-head.js'
@@ -44,6 +46,7 @@ export class OortFs implements FileSystem {
   readonly files: OpenFiles
   readonly tree: TreeOps
   readonly attrs: AttrOps
+  readonly xattrs: XattrOps
   readonly special: SpecialFiles
   readonly journal: RenameJournal
   readonly dirs: DirTimes
@@ -95,6 +98,7 @@ export class OortFs implements FileSystem {
     })
     this.files = new OpenFiles(this.ctx, this.cache, this.deletes, this.meta)
     this.attrs = new AttrOps(this.ctx, this.files, this.meta, this.deletes, this.dirs)
+    this.xattrs = new XattrOps(this.ctx, this.files, this.dirs, (path, change) => this.attrs.setMeta(path, change))
     this.tree = new TreeOps(this.ctx, this.files, this.meta, this.deletes, this.journal, this.dirs)
     this.special = new SpecialFiles(this.ctx, this.files, this.deletes, this.dirs)
   }
@@ -188,10 +192,10 @@ export class OortFs implements FileSystem {
   chmod (path: string, mode: number): Promise<void> { return this.attrs.chmod(path, mode) }
   chown (path: string, uid: number, gid: number): Promise<void> { return this.attrs.chown(path, uid, gid) }
   utimens (path: string, atimeMs: number, mtimeMs: number, exact?: ExactTimes): Promise<void> { return this.attrs.utimens(path, atimeMs, mtimeMs, exact) }
-  setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> { return this.attrs.setxattr(path, name, value, flags) }
-  getxattr (path: string, name: string): Promise<Buffer | undefined> { return this.attrs.getxattr(path, name) }
-  listxattr (path: string): Promise<string[]> { return this.attrs.listxattr(path) }
-  removexattr (path: string, name: string): Promise<void> { return this.attrs.removexattr(path, name) }
+  setxattr (path: string, name: string, value: Buffer, flags: number): Promise<void> { return this.xattrs.setxattr(path, name, value, flags) }
+  getxattr (path: string, name: string): Promise<Buffer | undefined> { return this.xattrs.getxattr(path, name) }
+  listxattr (path: string): Promise<string[]> { return this.xattrs.listxattr(path) }
+  removexattr (path: string, name: string): Promise<void> { return this.xattrs.removexattr(path, name) }
 
   async statfs (_path: string): Promise<StatFs> {
     // a bucket has no size limit: large round numbers keep df and cp's space checks happy

@@ -2,9 +2,11 @@
 // oortfs read each other's buckets: x-amz-meta-mode is the decimal st_mode with
 // the file-type bits; uid/gid decimal; rdev (ours alone: s3fs keeps no device
 // number) decimal; mtime/ctime/atime as `seconds` or
-// `seconds.fraction` (to the ns: exact-time.ts); xattr as URL-encoded JSON of base64 values.
+// `seconds.fraction` (to the ns: exact-time.ts); xattr as URL-encoded JSON of
+// base64 values, byte for byte as s3fs writes it (xattr-header.ts).
 import { FsError } from '../errors.js'
 import { exactNs, formatNs, msOfNs, nsOfMs, parseNs } from './exact-time.js'
+import { decodeXattrHeader, encodeXattrHeader } from './xattr-header.js'
 
 export interface Meta {
   mode?: number
@@ -23,6 +25,11 @@ export interface Meta {
   mtimeNs?: bigint
   atimeNs?: bigint
   ctimeNs?: bigint
+  /**
+   * extended attributes by name. On an entry whose attributes are only the
+   * attribute index's word (not metaKnown), `{}` says it has none and
+   * absence says nobody knows (xattr-ops.ts)
+   */
   xattr?: Record<string, Buffer>
 }
 
@@ -44,8 +51,8 @@ export function decodeMeta (headers: Record<string, string> | undefined): Meta {
     meta[`${field}Ms`] = msOfNs(ns)
     meta[`${field}Ns`] = ns
   }
-  const xattr = parseXattr(headers.xattr)
-  if (xattr) meta.xattr = xattr
+  const xattr = decodeXattrHeader(headers.xattr)
+  if (xattr && Object.keys(xattr).length > 0) meta.xattr = xattr
   return meta
 }
 
@@ -60,11 +67,8 @@ export function encodeMeta (meta: Meta): Record<string, string> {
     // the exact time while it still agrees with the ms one, else the ms one (to the ns it holds)
     if (ms !== undefined && Number.isFinite(ms)) out[field] = formatNs(exactNs(ms, meta[`${field}Ns`]) ?? nsOfMs(ms))
   }
-  if (meta.xattr && Object.keys(meta.xattr).length > 0) {
-    const json: Record<string, string> = {}
-    for (const [k, v] of Object.entries(meta.xattr)) json[k] = v.toString('base64')
-    out.xattr = encodeURIComponent(JSON.stringify(json))
-  }
+  const xattr = meta.xattr && encodeXattrHeader(meta.xattr)
+  if (xattr) out.xattr = xattr
   return out
 }
 
@@ -82,17 +86,6 @@ function parseIntStrict (s: string | undefined): number | undefined {
   return Number(s)
 }
 
-function parseXattr (s: string | undefined): Record<string, Buffer> | undefined {
-  if (!s) return undefined
-  try {
-    const json = JSON.parse(decodeURIComponent(s)) as Record<string, string>
-    const out: Record<string, Buffer> = {}
-    for (const [k, v] of Object.entries(json)) out[k] = Buffer.from(String(v), 'base64')
-    return out
-  } catch {
-    return undefined
-  }
-}
 
 /** S3's limit on an object's user metadata: the UTF-8 bytes of every x-amz-meta- name and value */
 export const METADATA_MAX_BYTES = 2048

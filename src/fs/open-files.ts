@@ -18,9 +18,10 @@ import { type FsContext, writable } from './context.js'
 import { contentTypeOf } from './content-type.js'
 import type { Entry } from './entry.js'
 import { HandleTable } from './handles.js'
-import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFREG, type Meta } from './metadata.js'
+import { checkMetadataSize, encodeMeta, foreignHeaders, S_IFDIR, S_IFMT, S_IFREG, type Meta } from './metadata.js'
 import { checkNewName, splitPath } from './names.js'
 import { ownerOfNew, type ParentAttrs } from './new-owner.js'
+import { ACL_ACCESS, ACL_DEFAULT, aclOfNew } from './posix-acl.js'
 import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
@@ -98,16 +99,30 @@ export class OpenFiles {
   }
 
   /** the mode and group of the directory path is made in, as this mount sees them (new-owner.ts) */
-  async parentAttrs (path: string): Promise<ParentAttrs | undefined> {
+  async parentAttrs (path: string): Promise<ParentAttrs & { defaultAcl?: Buffer } | undefined> {
     const dir = splitPath(path).parent
     const e = dir === '/' ? await this.ctx.dirs.rootEntry() : await this.entry(dir)
     if (!e) return undefined
-    return { mode: e.meta?.mode ?? 0, gid: e.meta?.gid ?? this.ctx.opts.gid }
+    return { mode: e.meta?.mode ?? 0, gid: e.meta?.gid ?? this.ctx.opts.gid, defaultAcl: e.meta?.xattr?.[ACL_DEFAULT] }
   }
 
-  /** the mode, uid and gid of something new made at path (new-owner.ts) */
-  async ownerOfNew (path: string, mode: number, caller: Caller | undefined): Promise<Pick<Meta, 'mode' | 'uid' | 'gid'>> {
-    return ownerOfNew(mode, caller, this.ctx.opts, await this.parentAttrs(path))
+  /**
+   * The mode, uid and gid of something new made at path (new-owner.ts), and
+   * the ACLs its directory's default ACL gives it (posix-acl.ts aclOfNew):
+   * known with the directory's entry, so no request. ENOSPC, as ext4 answers,
+   * if they would not fit in S3's metadata.
+   */
+  async ownerOfNew (path: string, mode: number, caller: Caller | undefined): Promise<Pick<Meta, 'mode' | 'uid' | 'gid' | 'xattr'>> {
+    const parent = await this.parentAttrs(path)
+    const owner = ownerOfNew(mode, caller, this.ctx.opts, parent)
+    const acl = aclOfNew(parent?.defaultAcl, owner.mode!, (owner.mode! & S_IFMT) === S_IFDIR)
+    if (!acl.access && !acl.default) return { ...owner, mode: acl.mode }
+    const xattr: Record<string, Buffer> = {}
+    if (acl.access) xattr[ACL_ACCESS] = acl.access
+    if (acl.default) xattr[ACL_DEFAULT] = acl.default
+    const meta = { ...owner, mode: acl.mode, xattr }
+    checkMetadataSize(encodeMeta(meta), path)
+    return meta
   }
 
   /** the same, or ENOENT */

@@ -1,8 +1,11 @@
 // oortfs and s3fs-fuse read each other's buckets, metadata included: what one
-// writes (content, mode, owner, mtime, symlinks, xattrs, directories), the
-// other shows the same. s3fs is Debian's (scripts/setup.sh installs it).
+// writes (content, mode, owner, mtime, symlinks, xattrs of any name, POSIX
+// ACLs, directories), the other shows the same, and both write
+// x-amz-meta-xattr in the same bytes. s3fs is Debian's (scripts/setup.sh
+// installs it).
 import t from 'tap'
 import { join } from 'node:path'
+import { HeadObjectCommand } from '@aws-sdk/client-s3'
 import { withS3 } from '../helpers/s3-server.js'
 import { tmpDir } from '../helpers/oortfs-cli.js'
 import { mountBucket, q, sh, shOk } from '../helpers/mount.js'
@@ -39,6 +42,30 @@ t.test('s3fs reads what oortfs wrote: bytes, mode, owner, mtime, symlink, xattr,
   await s.unmount()
 })
 
+t.test('s3fs reads the ACLs and any-name attributes oortfs wrote, and writes the same x-amz-meta-xattr bytes for them', async t => {
+  const m = await mountBucket(t, { s3 })
+  const attrs = 'setfacl -m u:nobody:rwx,g:nogroup:r-x f && setfattr -n key1 -v v1 f && setfattr -n user.bin -v 0s+/8= f'
+  await shOk(`cd ${q(m.dir)} && echo hi > f && ${attrs} && mkdir d && setfacl -d -m u:nobody:rx,o::- d`)
+  const show = (dir: string): Promise<string> =>
+    shOk(`cd ${q(dir)} && getfacl -p f d && getfattr -d -m - f && stat -c '%n %A' f d`)
+  const want = await show(m.dir)
+  t.match(want, /user:nobody:rwx\n.*\n.*group:nogroup:r-x\n/, 'oortfs shows the ACL')
+  t.match(want, /default:user:nobody:r-x/, 'and the default ACL')
+  t.match(want, /^key1="v1"$/m, 'and key1')
+  await m.unmount()
+
+  const s = await s3fsMount(t, s3, m.bucket)
+  t.equal(await show(s.dir), want, `s3fs shows the same ACLs, attributes and modes:\n${want}`)
+  // the same attributes set through s3fs, on a file of the same mode
+  await shOk(`cd ${q(s.dir)} && echo hi > f && echo hi > g && ${attrs.replaceAll(' f', ' g')}`)
+  await s.unmount()
+  const header = async (key: string): Promise<string | undefined> =>
+    (await m.client.send(new HeadObjectCommand({ Bucket: m.bucket, Key: key }))).Metadata?.xattr
+  const ours = await header('f')
+  t.ok(ours?.includes('%22key1%22') && ours.includes('/8%3D'), `ours: ${ours}`)
+  t.equal(await header('g'), ours, 'x-amz-meta-xattr byte for byte as s3fs writes it')
+})
+
 // s3fs keeps attributes only on the objects, which listings do not show:
 // -o meta=head reads them (a HEAD per file and directory), as s3fs does
 t.test('oortfs -o meta=head reads what s3fs wrote: by a listing, and by name', async t => {
@@ -48,11 +75,13 @@ t.test('oortfs -o meta=head reads what s3fs wrote: by a listing, and by name', a
   await shOk([
     `cd ${q(s.dir)}`,
     'printf hello > a.txt', 'chmod 600 a.txt', 'chown 42:43 a.txt', "touch -d '2002-03-04 05:06:07 UTC' a.txt",
-    'setfattr -n user.tag -v s3fs a.txt',
+    'setfattr -n user.tag -v s3fs a.txt', 'setfattr -n key1 -v any a.txt', 'setfacl -m u:nobody:rwx a.txt',
     'mkdir d', 'chmod 700 d', 'printf y > d/g', 'ln -s d/g link',
   ].join(' && '))
   const names = ['a.txt', 'd', 'd/g']
   const want = await statLines(s.dir, names)
+  const acl = await shOk(`cd ${q(s.dir)} && getfacl -p a.txt`)
+  t.match(acl, /user:nobody:rwx/, 's3fs shows the ACL it stored')
   await s.unmount()
   t.match(want, /^a\.txt 600 42 43 1015218367 regular file$/m, 's3fs kept what was set')
 
@@ -63,6 +92,8 @@ t.test('oortfs -o meta=head reads what s3fs wrote: by a listing, and by name', a
     t.equal(await statLines(m.dir, names), want, `${how}: oortfs shows what s3fs showed`)
     t.equal(await shOk(`readlink ${q(join(m.dir, 'link'))}`), 'd/g\n', `${how}: the symlink`)
     t.equal(await shOk(`getfattr --only-values -n user.tag ${q(join(m.dir, 'a.txt'))}`), 's3fs', `${how}: the xattr`)
+    t.equal(await shOk(`getfattr --only-values -n key1 ${q(join(m.dir, 'a.txt'))}`), 'any', `${how}: key1`)
+    t.equal(await shOk(`cd ${q(m.dir)} && getfacl -p a.txt`), acl, `${how}: the ACL`)
     t.equal(await shOk(`cat ${q(join(m.dir, 'a.txt'))}`), 'hello')
     await m.unmount()
   }
