@@ -73,8 +73,9 @@ function shown (ms: number | undefined, ns?: bigint): { date: Date, ns?: bigint 
   const date = clampedDate(ms)
   const exact = exactNs(ms, ns)
   if (exact !== undefined && finerThanMs(ms, exact)) return { date, ns: exact }
-  // a ms time past a Date's range (an index record of such a time written without its ns)
-  return date.getTime() !== Math.trunc(ms) ? { date, ns: nsOfMs(ms) } : { date }
+  // a ms time past a Date's range (an index record of such a time written without its ns),
+  // within the 64-bit seconds stat carries
+  return date.getTime() !== Math.trunc(ms) && Math.abs(ms) < 9.2e21 ? { date, ns: nsOfMs(ms) } : { date }
 }
 
 export function rootEntry (prefix: string): Entry {

@@ -15,11 +15,12 @@
 //
 // That check cannot be fooled by coincidence: msOfNs answers a whole number
 // only for a whole number of ms (a sub-ms remainder that rounding would lose
-// nudges it to the next double), and every time set without an exact one is a
-// whole ms (`now()` is Date.now(), a LastModified a Date). A time moved to
-// another value can equal msOfNs of the old exact one only if it is that very
-// time. (Past 2^53 ms, 285,000 years out, doubles are all whole numbers; no
-// clock or LastModified reaches there.)
+// nudges it to the next double), and every time code sets over one that may
+// carry an exact value is a whole ms (`now()` is Date.now(), a LastModified a
+// Date) or comes with its own exact value (utimens); headers and index records
+// make whole new Metas. A time moved to another value can equal msOfNs of the
+// old exact one only if it is that very time. (Past 2^53 ms, 285,000 years
+// out, doubles are all whole numbers; no clock or LastModified reaches there.)
 const NS_PER_MS = 1_000_000n
 const NS_PER_S = 1_000_000_000n
 
@@ -71,13 +72,20 @@ export function formatNs (ns: bigint): string {
   return nanos === 0n ? sign + String(sec) : `${sign}${sec}.${String(nanos).padStart(9, '0')}`
 }
 
-/** `1700000000`, `1700000000.5`, `-1.5`, `1700000000.123456789` -> ns; digits past the ns are dropped */
+/**
+ * `1700000000`, `1700000000.5`, `-1.5`, `1700000000.123456789` -> ns; digits
+ * past the ns are dropped. A time beyond 64-bit seconds (what stat carries)
+ * is no time, as one that does not parse.
+ */
 export function parseNs (s: string | undefined): bigint | undefined {
   const m = s !== undefined ? /^\s*(-?)(\d+)(?:\.(\d+))?\s*$/.exec(s) : null
   if (!m) return undefined
   const abs = BigInt(m[2]!) * NS_PER_S + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'))
-  return m[1] ? -abs : abs
+  const ns = m[1] ? -abs : abs
+  return ns >= MIN_NS && ns <= MAX_NS ? ns : undefined
 }
+const MIN_NS = -(2n ** 63n) * NS_PER_S
+const MAX_NS = (2n ** 63n - 1n) * NS_PER_S + NS_PER_S - 1n
 
 /** a Date for stat's Date fields: times beyond a Date's ±8.64e15 ms are clamped (the ns fields carry the truth) */
 export function clampedDate (ms: number): Date {

@@ -253,6 +253,26 @@ t.test('times beyond a Date\'s range: stat carries them in ns with clamped Dates
   const g = await again.getattr('/g')
   t.equal(g.mtime.getTime(), 8.64e15)
   t.equal(g.mtimeNs! / S, 2n ** 62n, 'seconds as the ms number tells them')
+
+  // past 64-bit seconds: no time at all (a header as one that does not parse; a record's number as a Date's end)
+  const huge = '1' + '0'.repeat(400)
+  t.same(decodeMeta({ mtime: huge, atime: String(2n ** 63n) }), {}, 'headers past 64-bit seconds are no times')
+  t.equal(parseNs(String(2n ** 63n - 1n) + '.999999999'), (2n ** 63n - 1n) * S + 999_999_999n, 'the last one is')
+  t.equal(parseNs('-' + String(2n ** 63n)), -(2n ** 63n) * S, 'and the first')
+  store.putText('h', 'x', { mtime: huge })
+  store.putText('i', 'x')
+  const oi = store.object('i')!
+  const idx = JSON.parse(store.object('.oortfs-attrs')!.body.toString()) as { v: 1, r: Record<string, unknown> }
+  idx.r.i = { e: oi.etag, s: 1, t: oi.lastModified.getTime(), m: 0o100644, mt: 1e300 }
+  store.putText('.oortfs-attrs', JSON.stringify(idx))
+  const third = remount(fs, store, { metaMode: 'list' })
+  await third.readdir('/')
+  t.equal((await third.getattr('/h')).mtime.getTime(), store.object('h')!.lastModified.getTime(), 'its date instead')
+  const i = await third.getattr('/i')
+  t.same([i.mtime.getTime(), i.mtimeNs], [8.64e15, undefined], 'a Date\'s end, no ns past 64-bit seconds')
+  await third.chmod('/i', 0o600)
+  await third.flushAll()
+  t.ok(store.object('i')!.metadata.mtime, 'and a rewrite does not crash')
 })
 
 t.test('the attribute index keeps the ns: no HEAD after a remount; records written with ms numbers alone still read', async t => {
