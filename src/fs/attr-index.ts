@@ -183,6 +183,20 @@ export class AttrIndex implements MetaSource {
    * that is newer than what it shows (it may show none, while our first write
    * of it was on its way).
    */
+  /**
+   * Directories this mount made empty and holds no index of yet: the first
+   * index written for one may say it records every file's extended attributes
+   * (`x: 1`). Any other directory's first index may not: an earlier oortfs
+   * kept a user. attribute of a file with the default mode without a record
+   * (and often without an index), and "no record" would then read as "none".
+   */
+  private readonly madeHere = new Set<string>()
+
+  madeEmpty (dir: string): void {
+    if (this.madeHere.size >= MAX_DIRS) this.madeHere.delete(this.madeHere.values().next().value!)
+    this.madeHere.add(dir)
+  }
+
   sawIndex (dir: string, index: Entry | undefined, at: number): void {
     this.seen.delete(dir) // newest last: the sweep drops the oldest first
     this.seen.set(dir, { index, at })
@@ -498,8 +512,9 @@ export class AttrIndex implements MetaSource {
     // of the directory (else records it lost would read as "the defaults")
     if (idx.untrusted && !idx.rebuilt) return
     const { set, removed } = idx
-    // a new index, or one rebuilt from HEADs, is ours whole; an earlier oortfs's stays unknown
-    const xattrs = !idx.exists || idx.xattrs === true || (idx.untrusted === true && idx.rebuilt === true)
+    // an index of a directory made here, or one rebuilt from HEADs, is ours whole; an earlier oortfs's,
+    // or a first one of a directory that was there before, stays unknown (madeHere)
+    const xattrs = (!idx.exists && this.madeHere.has(dir)) || idx.xattrs === true || (idx.untrusted === true && idx.rebuilt === true)
     idx.dirty = false
     idx.removed = undefined
     idx.set = undefined
@@ -516,6 +531,7 @@ export class AttrIndex implements MetaSource {
       const r = await this.store.put(key, Buffer.from(JSON.stringify(file)), { contentType: 'application/json', priority: Priority.Background })
       idx.exists = true
       idx.xattrs = xattrs
+      this.madeHere.delete(dir)
       idx.etag = r.etag
       idx.lastModified = (r.serverDate ?? new Date(this.now)).getTime() + 999
       idx.loadedAt = this.now
@@ -545,6 +561,7 @@ export class AttrIndex implements MetaSource {
   /** a directory and all below it are gone or renamed: their indexes went with the keys */
   forget (dir: string): void {
     const below = dir === '/' ? '/' : dir + '/'
+    for (const d of [...this.madeHere]) if (d === dir || d.startsWith(below)) this.madeHere.delete(d)
     for (const d of [...this.dirs.keys()]) {
       if (d !== dir && !d.startsWith(below)) continue
       const t = this.timers.get(d)

@@ -24,6 +24,8 @@ export interface MetaSource {
   changed?(dir: string, name: string, entry: Entry | undefined): void
   /** a listing of its parent, asked for at `at`, showed whether a directory's index exists (entry) or not */
   sawIndex?(dir: string, index: Entry | undefined, at: number): void
+  /** a directory this mount just made, empty: every file it will hold is one this mount knows */
+  madeEmpty?(dir: string): void
   /** whether the directory's index exists, when known */
   hasIndex?(dir: string): boolean | undefined
   /** a directory removed or renamed away */
@@ -383,6 +385,7 @@ export class Namespace {
   madeDir (path: string, marker: Entry): void {
     this.cache.setEmpty(path, marker)
     this.meta?.sawIndex?.(path, undefined, this.now())
+    this.meta?.madeEmpty?.(path)
   }
 
   /** a directory and everything below it is gone or moved */
