@@ -273,6 +273,9 @@ export class Namespace {
     foldDirObjects(parsed.entries)
     this.cache.setListing(dir, parsed, at)
     if (parsed.entries.size > 0 || parsed.marker) this.confirmAncestors(dir, at)
+    // seen empty (a new bucket's root, a directory only a marker holds): every file it gets is one
+    // this mount makes or lists anew, as in a directory made here (attr-index.ts madeHere)
+    if (parsed.entries.size === 0 && !parsed.indexes?.has('')) this.meta?.madeEmpty?.(dir)
   }
 
   /**

@@ -49,6 +49,12 @@ t.test('with allow_other each user owns what they make, and the kernel enforces 
     `mine ${ALICE} ${ALICE} 600`, `adir ${ALICE} ${ALICE} 755`, `alink ${ALICE} ${ALICE} 777`, `apipe ${ALICE} ${ALICE} 644`,
   ], "a file, a directory, a symlink and a FIFO are alice's; she reopens her own 0600 file")
 
+  // a Unix socket bound by alice is hers too; her own user. attribute she may set, bob not on her 0644 file
+  await asOk(ALICE, `cd ${q(d)} && python3 -c "import socket; socket.socket(socket.AF_UNIX).bind('asock')" && echo pub > public && setfattr -n user.tag -v hers public`)
+  t.same(await owners(d, ['asock']), [`asock ${ALICE} ${ALICE} 755`], "a socket bound by alice is alice's")
+  t.equal((await as(BOB, `getfattr --only-values -n user.tag ${q(join(d, 'public'))}`)).stdout, 'hers', 'bob reads her attribute (he may read the file)')
+  t.match((await as(BOB, `setfattr -n user.tag -v his ${q(join(d, 'public'))}`)).stderr, /Permission denied/, 'but may not set one: he may not write the file')
+
   const before = await m.mark()
   const denied = await as(BOB, `cat ${q(join(d, 'mine'))}`)
   t.match(denied.stderr, /Permission denied/, "bob cannot read alice's 0600 file")
