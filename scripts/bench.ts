@@ -24,6 +24,8 @@ import { BenchMount, ROOT, liveMounts } from './bench/mount.js'
 import { json, markdown, type Header, type Row, type Summary } from './bench/report.js'
 import { closeTarget, closeTargetSync, deleteRel, openTarget, sdkUpload, type Target } from './bench/target.js'
 import { WORKLOADS, type Ctx, type Workload } from './bench/workloads.js'
+import { cpuSecondsOf } from './bench/cpu.js'
+import { S3fsMount, S3FS_OPTIONS } from './bench/s3fs.js'
 import { GiB, MB, MiB, canDropCaches, dropCaches, fmtSize, killChildren, messageOf, say } from './bench/util.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -50,10 +52,13 @@ let proxy: FaultProxy | undefined
 let tmp: string | undefined
 let mnt: string | undefined
 let aborted = false
+/** s3fs mounts up now (bulk rows) */
+const liveS3fs = new Set<S3fsMount>()
 
 /** unmount (saving), stop the server or remove the remote prefix, remove the scratch dir */
 async function cleanup (): Promise<void> {
   killChildren()
+  for (const m of [...liveS3fs]) { await m.unmount().catch(() => {}); liveS3fs.delete(m) }
   for (const m of [...liveMounts]) {
     try {
       await m.unmount()
@@ -80,6 +85,11 @@ async function cleanup (): Promise<void> {
 /** for 'exit', where nothing async runs: lazy unmount, SIGKILL the mounts and the local server */
 function cleanupSync (): void {
   killChildren()
+  for (const m of liveS3fs) {
+    try { execFileSync('fusermount', ['-uz', m.dir], { stdio: 'ignore', timeout: 10_000 }) } catch { /* not mounted */ }
+    try { if (m.pid) process.kill(m.pid, 'SIGKILL') } catch { /* gone */ }
+  }
+  liveS3fs.clear()
   for (const m of liveMounts) m.forceSync()
   liveMounts.clear()
   if (target) {
@@ -258,6 +268,7 @@ async function main (): Promise<number> {
       say(`  ${label}`)
       await o.warmup?.()
       const before = await m.stats()
+      const cpu0 = cpuSecondsOf(m.pid)
       const t0 = performance.now()
       let failure: unknown
       try {
@@ -284,6 +295,8 @@ async function main (): Promise<number> {
         const end = performance.now()
         row.peakRps = m.peakRate(t0, end)
         row.peakRssBytes = m.peakRss(t0, end) || undefined
+        const cpu1 = cpuSecondsOf(m.pid)
+        if (cpu0 !== undefined && cpu1 !== undefined) row.cpuSeconds = cpu1 - cpu0
         notePeak(row.peakRps, label)
       } catch (err) {
         if (!failure) failure = err
@@ -296,13 +309,48 @@ async function main (): Promise<number> {
       if (o.bytes !== undefined && !failure) {
         row.bytes = o.bytes
         row.mbps = o.bytes / row.seconds / MB
+        if (row.cpuSeconds !== undefined) row.cpuPerGiB = row.cpuSeconds / (o.bytes / GiB)
       }
+      row.bulk = o.bulk
       if (failure) {
         row.error = messageOf(failure)
         if (typeof failure === 'object' && failure) recorded.add(failure)
         throw failure
       }
-      say(`    ${row.seconds.toFixed(2)} s, ${row.requests} requests${row.mbps ? `, ${row.mbps.toFixed(1)} MB/s` : ''}`)
+      say(`    ${row.seconds.toFixed(2)} s, ${row.requests} requests${row.mbps ? `, ${row.mbps.toFixed(1)} MB/s` : ''}${row.cpuPerGiB !== undefined ? `, ${row.cpuPerGiB.toFixed(2)} CPU s/GiB` : ''}`)
+      return row
+    },
+    async s3fs () {
+      if (aborted) throw new Error('interrupted')
+      const m = await S3fsMount.mount(t, tmp!)
+      liveS3fs.add(m)
+      summary.s3fs = `${m.version} (${S3FS_OPTIONS})`
+      return m
+    },
+    async unmountS3fs (m) {
+      await m.unmount()
+      liveS3fs.delete(m)
+    },
+    async measureS3fs (m, label, fn, o) {
+      const row: Row = { workload: current.id, label, notes: [], bulk: o.bulk }
+      rows.push(row)
+      say(`  ${label}`)
+      const cpu0 = cpuSecondsOf(m.pid)
+      const t0 = performance.now()
+      try {
+        await fn()
+      } catch (err) {
+        row.error = messageOf(err)
+        recorded.add(err as object)
+        throw err
+      }
+      row.seconds = (performance.now() - t0) / 1000
+      const cpu1 = cpuSecondsOf(m.pid)
+      if (cpu0 !== undefined && cpu1 !== undefined) row.cpuSeconds = cpu1 - cpu0
+      row.bytes = o.bytes
+      row.mbps = o.bytes / row.seconds / MB
+      if (row.cpuSeconds !== undefined) row.cpuPerGiB = row.cpuSeconds / (o.bytes / GiB)
+      say(`    ${row.seconds.toFixed(2)} s, ${row.mbps.toFixed(1)} MB/s, ${row.cpuPerGiB?.toFixed(2)} CPU s/GiB`)
       return row
     },
     async bigFile () {
@@ -347,6 +395,7 @@ async function main (): Promise<number> {
         }
       }
       workloadMounts.clear()
+      for (const m of [...liveS3fs]) await ctx.unmountS3fs(m).catch(err => say(`unmounting s3fs: ${messageOf(err)}`))
       workloadLogs.length = 0
       rmSync(work, { recursive: true, force: true })
       // the big file stays only while a later workload reads it (the local server keeps it in RAM)

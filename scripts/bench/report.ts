@@ -8,6 +8,15 @@ export interface Baseline {
   runs: number[]
   /** their mean: what the ratio compares with */
   mbps: number
+  /** CPU seconds per GiB the bench process spent on each run (user + system), and their mean */
+  cpuRuns?: number[]
+  cpuPerGiB?: number
+}
+
+/** which bulk transfer a row is, for the side-by-side table */
+export interface Bulk {
+  who: 'oortfs' | 's3fs'
+  dir: 'write' | 'read'
 }
 
 export interface Row {
@@ -36,6 +45,12 @@ export interface Row {
   /** the most requests the mount started within one second during the row */
   peakRps?: number
   peakRssBytes?: number
+  /** user + system seconds of the mount process over the tool run and until it was quiet */
+  cpuSeconds?: number
+  /** cpuSeconds per GiB moved (throughput rows) */
+  cpuPerGiB?: number
+  /** a bulk row of the side-by-side table */
+  bulk?: Bulk
   notes: string[]
   error?: string
 }
@@ -63,6 +78,8 @@ export interface Summary {
   memory?: { peakRssBytes: number, boundBytes: number, bound: string, ok: boolean }
   /** what the fault proxy did, in a fault run */
   faults?: string
+  /** s3fs's version and options, when the bulk rows ran it */
+  s3fs?: string
   totalSeconds: number
   loadAfter: number[]
 }
@@ -115,25 +132,56 @@ export function markdown (h: Header, rows: Row[], s: Summary): string {
   lines.push('- requests: what the mount sent during the tool run (and until it was quiet after), from its own counters; ' +
     'MB/s = 10^6 bytes/s; SDK: raw @aws-sdk/client-s3 doing the same transfer on the same server, mean of a run before and one after')
   lines.push('')
-  lines.push('| workload | s | requests | by type | per item | MB/s | SDK MB/s | ratio | peak req/s | RSS MiB | notes |')
-  lines.push('|---|--:|--:|---|--:|--:|--:|--:|--:|--:|---|')
+  lines.push('| workload | s | requests | by type | per item | MB/s | SDK MB/s | ratio | CPU s/GiB | peak req/s | RSS MiB | notes |')
+  lines.push('|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|')
   for (const r of rows) {
     if (r.error) {
-      lines.push(`| ${cell(r.label)} | ${num(r.seconds, 2)} | ${r.requests ?? ''} | ${cell(byTypeText(r.byType))} | | | | | | | **FAILED: ${cell(r.error)}** |`)
+      lines.push(`| ${cell(r.label)} | ${num(r.seconds, 2)} | ${r.requests ?? ''} | ${cell(byTypeText(r.byType))} | | | | | | | | **FAILED: ${cell(r.error)}** |`)
       continue
     }
     const ratio = r.ratio !== undefined ? `${r.ratio.toFixed(2)}${r.ratioTarget !== undefined ? (r.ratio >= r.ratioTarget ? '' : ` (< ${r.ratioTarget})`) : ''}` : ''
-    lines.push(`| ${cell(r.label)} | ${num(r.seconds, 2)} | ${r.requests ?? ''} | ${cell(byTypeText(r.byType))} | ${perItemText(r)} | ${num(r.mbps)} | ${num(r.baseline?.mbps)} | ${ratio} | ${r.peakRps ?? ''} | ${r.peakRssBytes ? Math.round(r.peakRssBytes / MiB) : ''} | ${cell(r.notes.join('; '))} |`)
+    lines.push(`| ${cell(r.label)} | ${num(r.seconds, 2)} | ${r.requests ?? ''} | ${cell(byTypeText(r.byType))} | ${perItemText(r)} | ${num(r.mbps)} | ${num(r.baseline?.mbps)} | ${ratio} | ${num(r.cpuPerGiB, 2)} | ${r.peakRps ?? ''} | ${r.peakRssBytes ? Math.round(r.peakRssBytes / MiB) : ''} | ${cell(r.notes.join('; '))} |`)
   }
   const rateOk = s.peakRps <= s.rpsLimit
-  lines.push(`| **request rate** | | | | | | | | **${s.peakRps}** | | highest number of requests started in any one second of the run${s.peakRpsWhere ? ` (${cell(s.peakRpsWhere)})` : ''}: ${rateOk ? 'within' : '**over**'} the ${s.rpsLimit} req/s limit |`)
+  lines.push(`| **request rate** | | | | | | | | | **${s.peakRps}** | | highest number of requests started in any one second of the run${s.peakRpsWhere ? ` (${cell(s.peakRpsWhere)})` : ''}: ${rateOk ? 'within' : '**over**'} the ${s.rpsLimit} req/s limit |`)
   if (s.memory) {
-    lines.push(`| **memory** | | | | | | | | | **${Math.round(s.memory.peakRssBytes / MiB)}** | peak RSS of the mount copying a file in and out vs bound ${s.memory.bound} = ${Math.round(s.memory.boundBytes / MiB)} MiB: ${s.memory.ok ? 'within' : '**over**'} |`)
+    lines.push(`| **memory** | | | | | | | | | | **${Math.round(s.memory.peakRssBytes / MiB)}** | peak RSS of the mount copying a file in and out vs bound ${s.memory.bound} = ${Math.round(s.memory.boundBytes / MiB)} MiB: ${s.memory.ok ? 'within' : '**over**'} |`)
   }
-  if (s.faults) lines.push(`| **faults** | | | | | | | | | | what the proxy did over the run: ${cell(s.faults)} |`)
+  if (s.faults) lines.push(`| **faults** | | | | | | | | | | | what the proxy did over the run: ${cell(s.faults)} |`)
   lines.push('')
+  lines.push(...bulkTable(rows, s))
   lines.push(`Total ${s.totalSeconds.toFixed(0)} s.`)
   return lines.join('\n') + '\n'
+}
+
+/**
+ * The bulk transfers side by side: oortfs, s3fs and the raw SDK, each MB/s and
+ * the CPU seconds per GiB of the process doing it (the mount's, s3fs's, the
+ * bench's own for the SDK), all from this one run.
+ */
+export function bulkTable (rows: Row[], s: Summary): string[] {
+  const bulk = rows.filter(r => r.bulk && !r.error)
+  if (!bulk.length) return []
+  const find = (who: Bulk['who'], dir: Bulk['dir']): Row | undefined => bulk.find(r => r.bulk!.who === who && r.bulk!.dir === dir)
+  const what = (dir: Bulk['dir']): string => (find('oortfs', dir) ?? find('s3fs', dir))?.label ?? ''
+  const lines = [
+    '**Bulk data, side by side** (same run, same server; CPU = user + system seconds of the process moving the bytes, from /proc, per GiB):',
+    '',
+    `- write: ${what('write')}; read: ${what('read')}`,
+  ]
+  if (s.s3fs) lines.push(`- s3fs: ${s.s3fs}`)
+  lines.push('', '| | write MB/s | write CPU s/GiB | read MB/s | read CPU s/GiB |', '|---|--:|--:|--:|--:|')
+  const sdkW = find('oortfs', 'write')?.baseline
+  const sdkR = find('oortfs', 'read')?.baseline
+  if (sdkW || sdkR) lines.push(`| raw @aws-sdk/client-s3 (${[sdkW?.what, sdkR?.what].filter(Boolean).join('; ')}) | ${num(sdkW?.mbps)} | ${num(sdkW?.cpuPerGiB, 2)} | ${num(sdkR?.mbps)} | ${num(sdkR?.cpuPerGiB, 2)} |`)
+  for (const who of ['s3fs', 'oortfs'] as const) {
+    const w = find(who, 'write')
+    const r = find(who, 'read')
+    if (!w && !r) continue
+    lines.push(`| ${who === 's3fs' ? `s3fs ${s.s3fs?.split(' ')[0] ?? ''}`.trim() : 'oortfs'} | ${num(w?.mbps)} | ${num(w?.cpuPerGiB, 2)} | ${num(r?.mbps)} | ${num(r?.cpuPerGiB, 2)} |`)
+  }
+  lines.push('')
+  return lines
 }
 
 export function json (h: Header, rows: Row[], s: Summary): string {

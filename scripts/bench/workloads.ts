@@ -5,7 +5,9 @@ import { createWriteStream, mkdirSync, readdirSync, statSync, writeFileSync } fr
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import type { BenchMount } from './mount.js'
-import type { Baseline, Row } from './report.js'
+import type { Baseline, Bulk, Row } from './report.js'
+import type { S3fsMount } from './s3fs.js'
+import { selfCpuSeconds } from './cpu.js'
 import { deleteRel, listKeys, patternStream, putMany, sdkRangedRead, sdkUpload, type Target } from './target.js'
 import { GiB, KiB, MB, MiB, fmtCount, fmtSize, q, sh } from './util.js'
 import { prng } from '../prng.js'
@@ -22,6 +24,8 @@ export interface MeasureOptions {
    * 1 s freshness bound, after which the mount lists again)
    */
   warmup?: () => Promise<unknown>
+  /** a row of the side-by-side bulk table */
+  bulk?: Bulk
 }
 
 export interface MemoryResult { peakRssBytes: number }
@@ -46,6 +50,11 @@ export interface Ctx {
    * is quiet and records the requests it sent meanwhile as one row.
    */
   measure (m: BenchMount, label: string, fn: () => Promise<unknown>, o?: MeasureOptions): Promise<Row>
+  /** s3fs on the same bucket, for the bulk rows (unmounted when the workload ends) */
+  s3fs (): Promise<S3fsMount>
+  unmountS3fs (m: S3fsMount): Promise<void>
+  /** runs fn (the tool) through s3fs: wall seconds, MB/s and s3fs's CPU seconds per GiB as one row */
+  measureS3fs (m: S3fsMount, label: string, fn: () => Promise<unknown>, o: { bytes: number, bulk: Bulk }): Promise<Row>
   /** the big file of the read workloads, seeded once by the raw SDK */
   bigFile (): Promise<{ rel: string, size: number }>
   /** 1 MiB of random bytes: the content of big files */
@@ -106,15 +115,27 @@ async function checkObjects (row: Row, ctx: Ctx, prefix: string, n: number): Pro
   check(row, count === n, `${count} objects under ${prefix} on the server, expected ${n}`)
 }
 
-function setBaseline (row: Row, what: string, seconds: number[], bytes: number, target: number): void {
-  const runs = seconds.map(s => bytes / s / MB)
-  const b: Baseline = { what, runs, mbps: runs.reduce((a, x) => a + x, 0) / runs.length }
+/** one SDK transfer done by the bench process: its seconds and the CPU seconds it cost this process */
+interface SdkRun { seconds: number, cpu: number }
+
+async function sdkRun (fn: () => Promise<number>): Promise<SdkRun> {
+  const c0 = selfCpuSeconds()
+  const seconds = await fn()
+  return { seconds, cpu: selfCpuSeconds() - c0 }
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length
+
+function setBaseline (row: Row, what: string, sdk: SdkRun[], bytes: number, target: number): void {
+  const runs = sdk.map(r => bytes / r.seconds / MB)
+  const cpuRuns = sdk.map(r => r.cpu / (bytes / GiB))
+  const b: Baseline = { what, runs, mbps: mean(runs), cpuRuns, cpuPerGiB: mean(cpuRuns) }
   row.baseline = b
   if (row.mbps !== undefined) {
     row.ratio = row.mbps / b.mbps
     row.ratioTarget = target
   }
-  row.notes.push(`SDK: ${what} (${runs.map(x => x.toFixed(0)).join(' / ')} MB/s)`)
+  row.notes.push(`SDK: ${what} (${runs.map(x => x.toFixed(0)).join(' / ')} MB/s, ${cpuRuns.map(x => x.toFixed(2)).join(' / ')} CPU s/GiB)`)
 }
 
 const RANDOM_READ_SCRIPT = `
@@ -189,12 +210,18 @@ export const WORKLOADS: Workload[] = [
       const big = await ctx.bigFile()
       const m = await ctx.mount()
       ctx.dropCaches()
-      const a = await sdkRangedRead(ctx.target, big.rel, big.size)
-      const row = await ctx.measure(m, `cat of a ${fmtSize(big.size)} file > /dev/null (cold)`,
-        () => sh(`cat ${q(join(ctx.mnt, big.rel))} > /dev/null`, { timeoutMs: ctx.timeoutMs(big.size) }), { bytes: big.size })
-      const b = await sdkRangedRead(ctx.target, big.rel, big.size)
-      setBaseline(row, 'ranged GETs, 8 × 8 MiB at a time', [a, b], big.size, 0.9)
+      const a = await sdkRun(() => sdkRangedRead(ctx.target, big.rel, big.size))
+      const label = `cat of a ${fmtSize(big.size)} file > /dev/null (cold)`
+      const row = await ctx.measure(m, label,
+        () => sh(`cat ${q(join(ctx.mnt, big.rel))} > /dev/null`, { timeoutMs: ctx.timeoutMs(big.size) }), { bytes: big.size, bulk: { who: 'oortfs', dir: 'read' } })
       check(row, (row.bytesIn ?? 0) >= big.size, `the mount fetched ${row.bytesIn} bytes of ${big.size}`)
+      const s3fs = await ctx.s3fs()
+      ctx.dropCaches()
+      await ctx.measureS3fs(s3fs, `s3fs: ${label}`,
+        () => sh(`cat ${q(join(s3fs.dir, big.rel))} > /dev/null`, { timeoutMs: ctx.timeoutMs(big.size) }), { bytes: big.size, bulk: { who: 's3fs', dir: 'read' } })
+      await ctx.unmountS3fs(s3fs)
+      const b = await sdkRun(() => sdkRangedRead(ctx.target, big.rel, big.size))
+      setBaseline(row, 'ranged GETs, 8 × 8 MiB at a time', [a, b], big.size, 0.9)
     },
   },
   {
@@ -224,17 +251,26 @@ export const WORKLOADS: Workload[] = [
       await sh(`mkdir ${q(join(ctx.mnt, 'w06-dd'))}`)
       await m.settle()
       try {
-        const a = await sdkUpload(ctx.target, 'w06-dd-sdk/a', size, zero)
+        const a = await sdkRun(() => sdkUpload(ctx.target, 'w06-dd-sdk/a', size, zero))
         await deleteRel(ctx.target, 'w06-dd-sdk/')
-        const row = await ctx.measure(m, `dd bs=1M count=${size / MiB} conv=fsync of /dev/zero into the mount`,
-          () => sh(`dd if=/dev/zero of=${q(join(ctx.mnt, 'w06-dd', 'f'))} bs=1M count=${size / MiB} conv=fsync status=none`,
-            { timeoutMs: ctx.timeoutMs(size) }), { bytes: size })
-        const b = await sdkUpload(ctx.target, 'w06-dd-sdk/b', size, zero)
-        setBaseline(row, 'lib-storage Upload, 8 MiB parts, queueSize 4', [a, b], size, 0.9)
+        const dd = (dir: string): string => `dd if=/dev/zero of=${q(join(dir, 'f'))} bs=1M count=${size / MiB} conv=fsync status=none`
+        const label = `dd bs=1M count=${size / MiB} conv=fsync of /dev/zero into the mount`
+        const row = await ctx.measure(m, label,
+          () => sh(dd(join(ctx.mnt, 'w06-dd')), { timeoutMs: ctx.timeoutMs(size) }), { bytes: size, bulk: { who: 'oortfs', dir: 'write' } })
         const keys = await listKeys(ctx.target, 'w06-dd/')
         check(row, keys.includes('w06-dd/f'), 'w06-dd/f is not on the server')
+        const s3fs = await ctx.s3fs()
+        await sh(`mkdir ${q(join(s3fs.dir, 'w06-dd-s3fs'))}`)
+        const srow = await ctx.measureS3fs(s3fs, `s3fs: ${label}`,
+          () => sh(dd(join(s3fs.dir, 'w06-dd-s3fs')), { timeoutMs: ctx.timeoutMs(size) }), { bytes: size, bulk: { who: 's3fs', dir: 'write' } })
+        await ctx.unmountS3fs(s3fs)
+        check(srow, (await listKeys(ctx.target, 'w06-dd-s3fs/')).includes('w06-dd-s3fs/f'), 'w06-dd-s3fs/f is not on the server')
+        await deleteRel(ctx.target, 'w06-dd-s3fs/')
+        const b = await sdkRun(() => sdkUpload(ctx.target, 'w06-dd-sdk/b', size, zero))
+        setBaseline(row, 'lib-storage Upload, 8 MiB parts, queueSize 4', [a, b], size, 0.9)
       } finally {
         await deleteRel(ctx.target, 'w06-dd-sdk/')
+        await deleteRel(ctx.target, 'w06-dd-s3fs/')
       }
     },
   },
