@@ -30,12 +30,15 @@ import { GiB, MB, MiB, canDropCaches, dropCaches, fmtSize, killChildren, message
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
-const USAGE = `usage: npm run bench -- [--scale F] [--only ID,...] [--out DIR] [--faults] [--endpoint URL --bucket B [--region R]]
+const USAGE = `usage: npm run bench -- [--scale F] [--only ID,...] [--out DIR] [--cpu-prof DIR] [--faults] [--endpoint URL --bucket B [--region R]]
   --scale F      sizes and file counts times F (0.1 for a quick run; default 1)
   --faults       mount through the fault proxy (scripts/fault-proxy.ts): 5% 500s, 2% connections
                  reset mid-body, 503 SlowDown above 100 req/s; writes bench-results-faults.md/json
   --only IDS     run only these workloads (ids or numbers): ${WORKLOADS.map((w, i) => `${i + 1}=${w.id}`).join(', ')}
   --out DIR      where bench-results.md and bench-results.json go (default: the repo root)
+  --cpu-prof DIR each mount runs under node --cpu-prof: profiles in DIR/mount-N-WORKLOAD/ at unmount
+                 (the largest is the serving process's; open it in Chrome DevTools, or
+                 node dist/scripts/cpu-profile.js FILE for the top functions)
   --endpoint URL --bucket B [--region R]
                  another S3 server (keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): the benchmark
                  works under a fresh prefix of B and removes it afterwards
@@ -174,7 +177,7 @@ async function main (): Promise<number> {
     options: {
       scale: { type: 'string' }, only: { type: 'string' }, out: { type: 'string' },
       endpoint: { type: 'string' }, bucket: { type: 'string' }, region: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-      faults: { type: 'boolean' },
+      faults: { type: 'boolean' }, 'cpu-prof': { type: 'string' },
     },
   })
   if (values.help) {
@@ -185,6 +188,8 @@ async function main (): Promise<number> {
   if (!(scale > 0 && scale <= 10)) throw new Error(`--scale ${values.scale}: give a number in (0, 10]`)
   const selected = selectWorkloads(values.only)
   const outDir = resolve(values.out ?? ROOT)
+  const cpuProf = values['cpu-prof'] !== undefined ? resolve(values['cpu-prof']) : undefined
+  if (cpuProf) mkdirSync(cpuProf, { recursive: true })
   const started = performance.now()
 
   installHandlers()
@@ -257,6 +262,7 @@ async function main (): Promise<number> {
         endpoint: mountEndpoint,
         region: t.remote ? t.region : undefined,
         env: t.env,
+        nodeArgs: cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(cpuProf, `mount-${mountSeq}-${current.id}`)}`] : undefined,
         logFile,
       })
       workloadMounts.add(m)

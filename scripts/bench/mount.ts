@@ -28,9 +28,10 @@ export const liveMounts = new Set<BenchMount>()
 
 interface RunResult { code: number | null, stdout: string, stderr: string }
 
-function runBin (args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
+function runBin (args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, nodeArgs: string[] = []): Promise<RunResult> {
   return new Promise(resolve => {
-    const p = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    // node's own flags (--cpu-prof): the mount's background process inherits them (daemon.ts)
+    const p = spawn(process.execPath, [...nodeArgs, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     p.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -52,11 +53,11 @@ export class BenchMount {
   private constructor (readonly dir: string, readonly logFile: string, private readonly env: NodeJS.ProcessEnv) {}
 
   /** `oortfs SPEC DIR -o endpoint=...`: returns once mounted, then samples every 100 ms */
-  static async mount (spec: string, dir: string, opts: { endpoint: string, region?: string, env: NodeJS.ProcessEnv, logFile: string, extra?: string[] }): Promise<BenchMount> {
+  static async mount (spec: string, dir: string, opts: { endpoint: string, region?: string, env: NodeJS.ProcessEnv, logFile: string, extra?: string[], nodeArgs?: string[] }): Promise<BenchMount> {
     const m = new BenchMount(dir, opts.logFile, opts.env)
     liveMounts.add(m)
     const o = [`endpoint=${opts.endpoint}`, `log_file=${opts.logFile}`, ...(opts.region ? [`region=${opts.region}`] : []), ...(opts.extra ?? [])]
-    const r = await runBin([spec, dir, '-o', o.join(',')], opts.env, 60_000)
+    const r = await runBin([spec, dir, '-o', o.join(',')], opts.env, 60_000, opts.nodeArgs)
     if (r.code !== 0 || !mountAt(dir)) {
       m.forceSync()
       liveMounts.delete(m)
