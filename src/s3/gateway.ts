@@ -21,7 +21,7 @@ import type { Credentials } from './client.js'
 import {
   Priority, sameEtag, unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type PartBody, type CopyResult, type DeleteManyResult, type ListPage,
   type ListParams, type ObjectHead, type ObjectStore, type PartRef, type PresignOptions, type PutOptions,
-  type WriteResult,
+  type UploadPartOptions, type WriteResult,
 } from './store.js'
 
 export interface GatewayOptions {
@@ -267,7 +267,7 @@ export class S3Gateway implements ObjectStore {
     return out.UploadId
   }
 
-  async uploadPart (key: string, uploadId: string, partNumber: number, part: PartBody, opts?: CallOptions): Promise<string> {
+  async uploadPart (key: string, uploadId: string, partNumber: number, part: PartBody, opts?: UploadPartOptions): Promise<string> {
     const out = await this.send('UploadPart', `upload part ${partNumber} of ${key}`, opts, Priority.Data, async call => {
       // taken now that the request may leave: a queued part holds no buffer
       const body = typeof part === 'function' ? await part() : part
@@ -275,6 +275,7 @@ export class S3Gateway implements ObjectStore {
         Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: body.length,
       }), call), { abortSignal: call.abortSignal })
       this.queue.countBytes('out', body.length)
+      opts?.stored?.(body)
       return r
     })
     return out.ETag ?? ''

@@ -113,6 +113,14 @@ export interface CopyResult extends WriteResult {
 /** a part's bytes, or where to get them once the request may leave */
 export type PartBody = Buffer | (() => Promise<Buffer>)
 
+export interface UploadPartOptions extends CallOptions {
+  /**
+   * called with the body of the attempt the server stored (never of a failed
+   * one): nothing reads it any more, and its memory may be reused
+   */
+  stored?: (body: Buffer) => void
+}
+
 export interface PartRef {
   partNumber: number
   etag: string
@@ -160,7 +168,7 @@ export interface ObjectStore {
    * `body` may be a function: it is called when the request's turn comes (and
    * again for a retry), so parts queued behind others hold no memory
    */
-  uploadPart(key: string, uploadId: string, partNumber: number, body: PartBody, opts?: CallOptions): Promise<string>
+  uploadPart(key: string, uploadId: string, partNumber: number, body: PartBody, opts?: UploadPartOptions): Promise<string>
   /** copies bytes [start, end) of sourceKey into a part */
   uploadPartCopy(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions & CopySourceOptions): Promise<string>
   completeMultipart(key: string, uploadId: string, parts: PartRef[], opts?: CallOptions): Promise<WriteResult>

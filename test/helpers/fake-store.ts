@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { S3Error, toS3Error } from '../../src/s3/errors.js'
 import {
-  unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type PartBody, type CopyResult, type DeleteManyResult, type ListPage,
+  unquote, type CallOptions, type CopyOptions, type CopySourceOptions, type GetOptions, type PartBody, type UploadPartOptions, type CopyResult, type DeleteManyResult, type ListPage,
   type ListParams, type ObjectHead, type ObjectStore, type ObjectSummary, type PartRef, type PresignOptions,
   type PutOptions, type WriteResult,
 } from '../../src/s3/store.js'
@@ -298,12 +298,14 @@ export class FakeStore implements ObjectStore {
     return this.uploads.start(key, lowerKeys(opts?.metadata ?? {}), opts?.contentType ?? DEFAULT_TYPE)
   }
 
-  async uploadPart (key: string, uploadId: string, partNumber: number, part: PartBody, opts?: CallOptions): Promise<string> {
+  async uploadPart (key: string, uploadId: string, partNumber: number, part: PartBody, opts?: UploadPartOptions): Promise<string> {
     const what = `upload part ${partNumber} of ${key}`
     await this.request('UploadPart', key, opts)
-    // as the gateway: the bytes are taken when the request goes
+    // as the gateway: the bytes are taken when the request goes, and given back once stored
     const body = typeof part === 'function' ? await part() : part
-    return `"${this.uploads.setPart(key, uploadId, partNumber, Buffer.from(body), what).toString('hex')}"`
+    const etag = `"${this.uploads.setPart(key, uploadId, partNumber, Buffer.from(body), what).toString('hex')}"`
+    opts?.stored?.(body)
+    return etag
   }
 
   async uploadPartCopy (key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number, opts?: CallOptions & CopySourceOptions): Promise<string> {

@@ -294,9 +294,9 @@ export class FileNode {
     }
   }
 
-  /** the bytes of [start, end), all local (materialize first) */
-  async readRange (start: number, end: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(end - start)
+  /** the bytes of [start, end), all local (materialize first); into `buf` when given (end - start bytes long) */
+  async readRange (start: number, end: number, into?: Buffer): Promise<Buffer> {
+    const buf = into ?? Buffer.allocUnsafe(end - start)
     if (end > start) await this.readLocal(buf, 0, end - start, start)
     return buf
   }

@@ -19,6 +19,7 @@ import type { FileNode, RemoteReader } from './file-node.js'
 import { partIndexOf, partSizeAt, partsOf, partStart } from './part-layout.js'
 import { copyObject } from './copy-object.js'
 import { S3Limits } from '../../s3/limits.js'
+import { PartBuffers } from './part-buffers.js'
 
 export interface UploaderOptions {
   partSize: number
@@ -49,12 +50,16 @@ export class Uploader {
   private readonly sessions = new Map<FileNode, Session>()
   /** files whose early upload was refused: their parts wait for the flush at close */
   private readonly noEarly = new WeakSet<FileNode>()
+  /** the parts' buffers, reused: as many spares as one file has parts on their way */
+  private readonly buffers: PartBuffers
 
   constructor (
     private readonly store: ObjectStore,
     private readonly remote: RemoteReader,
     private readonly opts: UploaderOptions,
-  ) {}
+  ) {
+    this.buffers = new PartBuffers(opts.partSize, opts.concurrency)
+  }
 
   /** after a write: start sending parts a sequential writer has finished */
   afterWrite (node: FileNode, headers: () => Record<string, string>): void {
@@ -233,7 +238,8 @@ export class Uploader {
         // must not wait inside the part's own queue slot); the part's buffer is
         // read from there only when its request may leave
         await node.materialize(this.remote, start, end)
-        etag = await this.store.uploadPart(session.key, uploadId, i + 1, () => node.readRange(start, end), { urgency })
+        etag = await this.store.uploadPart(session.key, uploadId, i + 1, () => node.readRange(start, end, this.buffers.take(end - start)),
+          { urgency, stored: b => this.buffers.give(b) })
       }
       session.sent.set(i, { etag, gen })
     })()
