@@ -8,7 +8,7 @@
 import t from 'tap'
 import { chmodSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { withS3 } from '../helpers/s3-server.js'
+import { withS3, type Teardown } from '../helpers/s3-server.js'
 import { lines, mountBucket, q, sh, shOk, type ShResult } from '../helpers/mount.js'
 
 const s3 = await withS3(t)
@@ -32,7 +32,7 @@ async function owners (dir: string, names: string[]): Promise<string[]> {
   return lines(await shOk(`cd ${q(dir)} && stat -c '%n %u %g %a' ${names.map(q).join(' ')}`))
 }
 
-async function sharedMount (t: Tap.Test) {
+async function sharedMount (t: Teardown) {
   const m = await mountBucket(t, { s3, options: ['allow_other'] })
   // the test's temporary folder is 0700: other users must reach the mount point
   chmodSync(dirname(m.dir), 0o755)
