@@ -79,7 +79,9 @@ t.test('request counts of small writes; chmod +x of 10 of 1,000 files seen after
   t.same(exec.sort(), chosen, 'after an unmount and a remount, ls -l shows exactly those 10 as executable')
   t.match(lines(ls.out.stdout).find(l => / f0002$/.test(l)), /^-rw------- /, 'and the chmod 600')
   t.equal(lines(ls.out.stdout).filter(l => /^-rw-r--r--/.test(l)).length, 989, 'and the other 989 as 644')
-  t.ok(ls.requests.total <= 3, `ls -l of 1,000 files with 10 modes changed, fresh mount: ${describeRequests(ls.requests)} (at most 3)`)
+  // the kernel checks the directory's mode before each name (default_permissions): an ls -l
+  // longer than the freshness bound (1 s) proves the directory once more, one listing
+  t.ok(ls.requests.total <= 4, `ls -l of 1,000 files with 10 modes changed, fresh mount: ${describeRequests(ls.requests)} (at most 4)`)
   t.notOk(ls.requests.byType.HeadObject, 'no HeadObject')
   report.push(`ls -l of 1,000 files, 10 chmodded, after remount: ${describeRequests(ls.requests)}; with the bucket check ${describeRequests({ total: before.requests.total + ls.requests.total, byType: {} })}`)
   t.comment(report.join('\n'))
