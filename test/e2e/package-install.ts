@@ -85,7 +85,8 @@ t.test('oortfs --version, also with no environment (as mount(8) runs it); npx oo
       if (!before.has(d) && spec.includes(name)) rmSync(join(npxDir, d), { recursive: true, force: true })
     }
   })
-  const h = await sh(`npx --yes ./${name} --help`, { cwd: work, env: userEnv({ npm_config_prefer_offline: 'true' }), timeoutMs: 120_000 })
+  // by its absolute path: npx keeps one install per spec, and this one is new
+  const h = await sh(`npx --yes --package=${q(packed.tarball)} oortfs --help`, { cwd: work, env: userEnv({ npm_config_prefer_offline: 'true' }), timeoutMs: 120_000 })
   t.equal(h.code, 0, `npx: ${h.stderr.slice(-2000)}`)
   t.match(h.stdout, /^oortfs BUCKET\[:\/PREFIX\] MOUNTPOINT/)
 })
