@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { startLocalS3, stopLocalS3, type LocalS3 } from './local-s3.js'
+import { oortfsCommand } from './demo-hint.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -49,8 +50,9 @@ async function main (): Promise<number> {
     const env = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey }
     const args = ['demo', mountpoint, '-o', `endpoint=${s3.endpoint}`]
     if (values.check) return await check(args, env, mountpoint)
+    const oortfs = oortfsCommand(BIN)
     console.log(`oortfs demo: bucket "demo" mounted on ${mountpoint}\n` +
-      `  try: ls -l ${mountpoint}; find ${mountpoint} | head; cat ${mountpoint}/README.txt; oortfs stats ${mountpoint}\n` +
+      `  try: ls -l ${mountpoint}; find ${mountpoint} | head; cat ${mountpoint}/README.txt; ${oortfs} stats ${mountpoint}\n` +
       '  Ctrl-C unmounts and stops the server.')
     return await run([BIN, ...args, '-f'], env)
   } finally {

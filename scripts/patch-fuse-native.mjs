@@ -7,7 +7,10 @@
 // set the mtime with the atime UTIME_OMIT, and their mtimes were lost. This
 // rebuilds its addon from its own C source with all three fixed (the headers
 // ship in fuse-shared-library-linux).
-// Runs at install (npm's postinstall); idempotent; fails loudly.
+// Runs in a checkout at `npm ci` (package.json's prepare), at `npm pack` before
+// scripts/pack-addon.mjs packs its build, and by hand in an installed package
+// where no packed addon fits (the command a refused mount names); idempotent;
+// fails loudly.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'

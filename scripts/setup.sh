@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# System packages oortfs needs on Debian 12: FUSE 2 (for fuse-native); a C toolchain, as
-# npm install rebuilds fuse-native's addon (scripts/patch-fuse-native.mjs); and Ceph, whose
+# System packages a checkout of oortfs needs on Debian 12: FUSE 2 (for fuse-native); a C
+# toolchain, as npm ci rebuilds fuse-native's addon (scripts/patch-fuse-native.mjs), which npm
+# pack then puts in the package (an installed package needs only libfuse2 and fuse); and Ceph, whose
 # radosgw is the local real S3 server of tests, demo and benchmark (scripts/local-s3.ts);
 # tcpdump (counts requests on the wire), s3fs (reads our buckets) and acl (setfacl, getfacl) for tests.
 # Idempotent: quick no-op when everything is installed. Run as root (or with sudo).

@@ -5,30 +5,21 @@
 // --explain-credentials added to any mount command line).
 // Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. Every
 // error is one line on stderr starting `oortfs: `.
-import { readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import yargs from 'yargs'
 import { ConfigError, buildConfig } from '../config.js'
 import { OPTIONS } from '../options.js'
 import { explainCredentials, logCredentials } from '../credentials.js'
 import { flushLog, log, setLogLevel } from '../util/log.js'
+import { packageInfo } from '../package-root.js'
 // the mount machinery (fuse-native, the AWS SDK) loads only when needed: --help stays fast
 const daemon = (): Promise<typeof import('../daemon.js')> => import('../daemon.js')
 const client = (): Promise<typeof import('../control/client.js')> => import('../control/client.js')
 
 class UsageError extends Error {}
 
-/** the version in package.json, found walking up from this file (src/ or dist/src/) */
+/** the version in package.json */
 function version (): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string }
-      if (pkg.name === 'oortfs') return pkg.version ?? 'unknown'
-    } catch { /* keep walking */ }
-  }
-  return 'unknown'
+  try { return packageInfo().version } catch { return 'unknown' }
 }
 
 const VALUE_NAMES: Record<string, string> = { string: 'TEXT', int: 'N', number: 'N', size: 'SIZE', octal: 'MODE', flag: '', enum: '' }

@@ -1,6 +1,6 @@
 // FileSystem (promises, errno names) -> fuse-native's ops (callbacks, negative
 // numbers). Thin on purpose: conversions, errno mapping and debug timing only.
-import Fuse from 'fuse-native'
+import { Fuse } from './fuse-addon.js'
 import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from '../fs/api.js'
 import { errnoOf, FsError } from '../errors.js'
 import { log } from '../util/log.js'

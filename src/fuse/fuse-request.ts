@@ -2,30 +2,12 @@
 // request now being dispatched: who asks, and a utimens call's exact times.
 // Valid only synchronously inside an op's first call: the binding clears it
 // once the op returns to the event loop.
-import { createRequire } from 'node:module'
-import { dirname } from 'node:path'
 import type { Caller } from '../fs/api.js'
-
-const require = createRequire(import.meta.url)
-
-interface Binding { fuse_native_request?: () => Buffer | undefined }
-
-let binding: Binding | undefined
-function load (): Binding {
-  // the same addon fuse-native loaded, found as fuse-native finds it (node-gyp-build caches it by path)
-  const dir = dirname(require.resolve('fuse-native/package.json'))
-  binding ??= createRequire(dir + '/index.js')('node-gyp-build')(dir) as Binding
-  return binding
-}
-
-/** the binding can tell callers and exact times (an unpatched one cannot: mount.ts refuses it) */
-export function bindingTellsRequests (): boolean {
-  return typeof load().fuse_native_request === 'function'
-}
+import { fuseBinding } from './fuse-addon.js'
 
 /** the request's 8 words: uid, gid, pid, umask, atime s, atime ns, mtime s, mtime ns */
 function words (): BigInt64Array | undefined {
-  const buf = load().fuse_native_request?.()
+  const buf = fuseBinding().fuse_native_request?.()
   if (!buf || buf.length < 64) return undefined
   return new BigInt64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + 64))
 }

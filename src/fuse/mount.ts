@@ -7,7 +7,7 @@ import type { FileSystem } from '../fs/api.js'
 import type { ActiveRequest, RequestStats } from '../s3/request-queue.js'
 import { log } from '../util/log.js'
 import { fuseOps } from './adapter.js'
-import { bindingTellsRequests } from './fuse-request.js'
+import { addonPath, addonProblem } from './fuse-addon.js'
 import { patient, whileMoving } from './patience.js'
 import { OortFuse, mountFuse, unmountFuse } from './oort-fuse.js'
 import { writeGate, type WriteGate } from './write-gate.js'
@@ -74,10 +74,10 @@ function messageOf (err: unknown): string {
 /** Mounts and serves until shut down; resolves with the exit code (0: all saved). */
 export async function runMount (config: Config, app: MountedApp, opts: RunMountOptions = {}): Promise<number> {
   const mp = config.mountpoint
-  // an unpatched binding would mount with every new file the mounting user's and times cut to ms
-  if (!bindingTellsRequests()) {
-    throw new MountError('the fuse-native binding is not the one oortfs patches (it cannot tell who makes a file or exact times); rebuild it with: node scripts/patch-fuse-native.mjs (in the oortfs package folder)')
-  }
+  // an unpatched addon would mount with every new file the mounting user's, times cut to ms and some mtimes lost
+  const problem = addonProblem()
+  if (problem) throw new MountError(problem)
+  log.debug(`FUSE addon: ${addonPath()}`)
   // closed first thing at shutdown: nothing is acknowledged after the final save
   const gate = writeGate(app.fs)
   // long calls wait while the mount's requests make progress

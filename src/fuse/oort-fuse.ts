@@ -11,7 +11,7 @@
 // - _op_getxattr/_op_listxattr: stock fuse-native copies a value larger than
 //   the caller's buffer anyway and returns its full length; answer ERANGE.
 import { execFile } from 'node:child_process'
-import Fuse from 'fuse-native'
+import { Fuse } from './fuse-addon.js'
 import type { Config } from '../config-types.js'
 import type { FuseOps, FuseStat } from './adapter.js'
 import { requestTimes } from './fuse-request.js'

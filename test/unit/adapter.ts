@@ -1,7 +1,7 @@
 // The FUSE adapter without a mount: errno mapping, Attr -> stat, callback
 // shapes, and OortFuse's option string and handler fixes.
 import t from 'tap'
-import Fuse from 'fuse-native'
+import { Fuse } from '../../src/fuse/fuse-addon.js'
 import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from '../../src/fs/api.js'
 import { FsError } from '../../src/errors.js'
 import { fuseOps, toFuseErrno, toFuseStat, toFuseStatfs, errnoName } from '../../src/fuse/adapter.js'
