@@ -87,13 +87,14 @@ class Conn {
   used = false
   closed = false
 
-  constructor (readonly key: string, url: URL, private readonly timeoutMs: number, private readonly onIdle: (c: Conn) => void, private readonly onGone: (c: Conn) => void) {
+  constructor (readonly key: string, url: URL, private readonly timeoutMs: number, private readonly onIdle: (c: Conn) => void, private readonly onGone: (c: Conn) => void,
+    tlsOptions: tls.ConnectionOptions = {}) {
     const onread = { buffer: () => this.target(), callback: (n: number) => this.onRead(n) }
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80)
     const host = url.hostname.replace(/^\[|\]$/g, '')
     this.socket = url.protocol === 'https:'
       // tls.connect takes onread too (Node >= 15.1), though @types/node does not say so
-      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread } as tls.ConnectionOptions)
+      ? tls.connect({ ...tlsOptions, host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread } as tls.ConnectionOptions)
       : net.connect({ host, port, onread })
     this.socket.setNoDelay(true)
     this.socket.on('error', err => this.fail(err))
@@ -311,7 +312,8 @@ function httpError (head: RawHead, body: Buffer): RawHttpError {
 export class RawGetter {
   private readonly idle = new Map<string, Conn[]>()
 
-  constructor (private readonly opts: { requestTimeoutMs: number }) {}
+  /** `tls`: more options of tls.connect (a test's `ca`); the machine's trust store otherwise, as the SDK's */
+  constructor (private readonly opts: { requestTimeoutMs: number, tls?: tls.ConnectionOptions }) {}
 
   get (req: RawRequest): Promise<RawResult> {
     req.signal?.throwIfAborted()
@@ -348,7 +350,7 @@ export class RawGetter {
     }
     return new Conn(key, url, this.opts.requestTimeoutMs,
       c => { const l = this.idle.get(c.key) ?? []; l.push(c); this.idle.set(c.key, l) },
-      c => { const l = this.idle.get(c.key); const i = l?.indexOf(c) ?? -1; if (i >= 0) l!.splice(i, 1) })
+      c => { const l = this.idle.get(c.key); const i = l?.indexOf(c) ?? -1; if (i >= 0) l!.splice(i, 1) }, this.opts.tls)
   }
 
   /** closes every kept-alive connection */
