@@ -57,7 +57,8 @@ export async function buildApp (config: Config): Promise<App> {
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
     serverClock,
-    raw: new RawGetter({ requestTimeoutMs: 60_000 }),
+    // V2 URLs are signed path-style (presign-v2.ts): a virtual-hosted V2 mount keeps the SDK's way
+    raw: config.signature === 'v4' || config.pathStyle ? new RawGetter({ requestTimeoutMs: 60_000 }) : undefined,
   })
   // no mount point (fsck): nothing is staged
   let stagingDir = ''

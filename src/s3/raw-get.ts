@@ -61,6 +61,8 @@ export interface RawHttpError extends Error {
 const HEAD_MAX = 16 * 1024
 const ERROR_BODY_MAX = 64 * 1024
 const IDLE_MS = 15_000
+/** as the SDK's connectionTimeout (client.ts) */
+const CONNECT_MS = 10_000
 
 interface Active {
   req: RawRequest
@@ -74,6 +76,8 @@ interface Active {
   read: number
   errorBody?: Buffer
   errorLen: number
+  /** an error body without a length: true if chunked (it ends at its last chunk), false if it ends at close */
+  errorChunked?: boolean
   /** no byte of the answer came yet (a kept-alive socket the server had closed may be retried) */
   fresh: boolean
 }
@@ -87,8 +91,8 @@ class Conn {
   used = false
   closed = false
 
-  constructor (readonly key: string, url: URL, private readonly timeoutMs: number, private readonly onIdle: (c: Conn) => void, private readonly onGone: (c: Conn) => void,
-    tlsOptions: tls.ConnectionOptions = {}) {
+  constructor (readonly key: string, url: URL, private readonly timeoutMs: number, connectTimeoutMs: number,
+    private readonly onIdle: (c: Conn) => void, private readonly onGone: (c: Conn) => void, tlsOptions: tls.ConnectionOptions = {}) {
     const onread = { buffer: () => this.target(), callback: (n: number) => this.onRead(n) }
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80)
     const host = url.hostname.replace(/^\[|\]$/g, '')
@@ -97,11 +101,16 @@ class Conn {
       ? tls.connect({ ...tlsOptions, host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], onread } as tls.ConnectionOptions)
       : net.connect({ host, port, onread })
     this.socket.setNoDelay(true)
+    // the connection and the TLS handshake have their own bound: a server
+    // that takes the SYN and never answers must not hold a queue slot forever
+    this.socket.setTimeout(connectTimeoutMs)
     this.socket.on('error', err => this.fail(err))
     this.socket.on('end', () => this.ended())
     this.socket.on('close', () => this.ended())
     this.socket.on('timeout', () => {
-      const e = new Error(`no byte from the server for ${Math.round(this.timeoutMs / 1000)} s`)
+      const e = new Error(this.connected && !this.handshaking
+        ? `no byte from the server for ${Math.round(this.timeoutMs / 1000)} s`
+        : `no connection to ${url.host} within ${Math.round(connectTimeoutMs / 1000)} s`)
       e.name = 'TimeoutError'
       this.fail(e)
     })
@@ -110,6 +119,13 @@ class Conn {
   get connected (): boolean {
     return !this.socket.connecting
   }
+
+  /** connected, but the TLS handshake is not done */
+  private get handshaking (): boolean {
+    return this.socket instanceof tls.TLSSocket && !this.secure
+  }
+
+  private secure = false
 
   /** where the socket's next bytes go */
   private target (): Buffer {
@@ -133,8 +149,9 @@ class Conn {
       this.socket.write(text + '\r\n')
       this.socket.setTimeout(this.timeoutMs)
     }
-    if (this.socket.connecting) this.socket.once(this.socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', go)
-    else go()
+    if (this.socket.connecting || this.handshaking) {
+      this.socket.once(this.socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => { this.secure = true; go() })
+    } else go()
   }
 
   private onRead (n: number): boolean {
@@ -154,7 +171,9 @@ class Conn {
     }
     if (a.errorBody) {
       a.errorLen += n
-      if (a.errorLen >= a.errorBody.length) this.finishError(a.left > a.errorBody.length)
+      if (a.errorChunked !== undefined) {
+        if (a.errorLen >= a.errorBody.length || (a.errorChunked && chunkedEnded(a.errorBody.subarray(0, a.errorLen)))) this.finishError(true)
+      } else if (a.errorLen >= a.errorBody.length) this.finishError(a.left > a.errorBody.length)
       return true
     }
     this.hlen += n
@@ -187,19 +206,31 @@ class Conn {
       }
       const head: RawHead = { status, headers }
       a.head = head
-      if (headers['transfer-encoding'] !== undefined && headers['transfer-encoding'] !== 'identity') {
-        return this.fail(new RawUnsupported(`a ${headers['transfer-encoding']} body`))
-      }
+      const te = headers['transfer-encoding']
+      const chunked = te !== undefined && te !== 'identity'
       const cl = headers['content-length']
-      const length = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined
+      const length = !chunked && cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined
       if (status < 200 || status >= 300) {
-        a.left = length ?? 0
+        if (length === undefined) {
+          // an error's body without a length (chunked, or ended by closing):
+          // read up to its end or 64 KiB for its Code; the connection goes after
+          a.errorChunked = chunked
+          a.left = ERROR_BODY_MAX
+          a.errorBody = Buffer.allocUnsafe(ERROR_BODY_MAX)
+          a.errorLen = extra.copy(a.errorBody)
+          if (a.errorLen >= ERROR_BODY_MAX || (chunked && chunkedEnded(a.errorBody.subarray(0, a.errorLen)))) this.finishError(true)
+          return
+        }
+        a.left = length
         a.errorBody = Buffer.allocUnsafe(Math.min(ERROR_BODY_MAX, a.left))
         a.errorLen = extra.copy(a.errorBody)
-        if (length === undefined || a.errorLen >= a.errorBody.length) this.finishError(length === undefined || a.left > a.errorBody.length)
+        if (a.errorLen >= a.errorBody.length) this.finishError(a.left > a.errorBody.length)
         return
       }
-      if (length === undefined) return this.fail(badAnswer(`a ${status} answer without Content-Length`))
+      // data this client does not frame (chunked, or ended by closing): the
+      // SDK's client speaks it, and takes over
+      if (chunked) return this.fail(new RawUnsupported(`a ${te} body`))
+      if (length === undefined) return this.fail(new RawUnsupported(`a ${status} answer without Content-Length`))
       let place: { sink: Segments, at: number }
       try {
         place = a.req.head(head)
@@ -245,7 +276,8 @@ class Conn {
     this.socket.setTimeout(0)
     if (drop || /\bclose\b/i.test(a.head?.headers.connection ?? '')) this.socket.destroy()
     else this.idle()
-    a.reject(httpError(a.head!, a.errorBody!.subarray(0, a.errorLen)))
+    const body = a.errorBody!.subarray(0, a.errorLen)
+    a.reject(httpError(a.head!, a.errorChunked ? dechunk(body) : body))
   }
 
   private idle (): void {
@@ -285,8 +317,36 @@ class Conn {
     const a = this.active
     if (!a) return
     this.active = undefined
+    // a body broken after some of it came (a reset, a stall): what came is
+    // kept and counted, so the next try asks for the rest only. Rejected, the
+    // bytes would be fetched again, and a server that always broke the body
+    // would be asked for the same range forever (each try made "progress").
+    if (a.sink && a.read > 0 && !a.req.signal?.aborted) {
+      a.resolve({ head: a.head!, read: a.read })
+      return
+    }
     a.reject(err)
   }
+}
+
+/** a chunked body's bytes hold its last (empty) chunk */
+function chunkedEnded (raw: Buffer): boolean {
+  return raw.indexOf('0\r\n\r\n', 0, 'latin1') === 0 || raw.indexOf('\r\n0\r\n\r\n', 0, 'latin1') >= 0
+}
+
+/** the data of a chunked body (what of it came), without its framing */
+function dechunk (raw: Buffer): Buffer {
+  const out: Buffer[] = []
+  let at = 0
+  while (at < raw.length) {
+    const eol = raw.indexOf('\r\n', at, 'latin1')
+    if (eol < 0) break
+    const size = parseInt(raw.toString('latin1', at, eol).split(';')[0]!, 16)
+    if (!(size > 0)) break
+    out.push(raw.subarray(eol + 2, Math.min(raw.length, eol + 2 + size)))
+    at = eol + 2 + size + 2
+  }
+  return Buffer.concat(out)
 }
 
 function badAnswer (why: string): Error {
@@ -313,7 +373,7 @@ export class RawGetter {
   private readonly idle = new Map<string, Conn[]>()
 
   /** `tls`: more options of tls.connect (a test's `ca`); the machine's trust store otherwise, as the SDK's */
-  constructor (private readonly opts: { requestTimeoutMs: number, tls?: tls.ConnectionOptions }) {}
+  constructor (private readonly opts: { requestTimeoutMs: number, connectTimeoutMs?: number, tls?: tls.ConnectionOptions }) {}
 
   get (req: RawRequest): Promise<RawResult> {
     req.signal?.throwIfAborted()
@@ -348,7 +408,7 @@ export class RawGetter {
       const c = list.pop()!
       if (!c.closed && !c.socket.destroyed) return c
     }
-    return new Conn(key, url, this.opts.requestTimeoutMs,
+    return new Conn(key, url, this.opts.requestTimeoutMs, this.opts.connectTimeoutMs ?? CONNECT_MS,
       c => { const l = this.idle.get(c.key) ?? []; l.push(c); this.idle.set(c.key, l) },
       c => { const l = this.idle.get(c.key); const i = l?.indexOf(c) ?? -1; if (i >= 0) l!.splice(i, 1) }, this.opts.tls)
   }

@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { createS3Client } from '../../src/s3/client.js'
 import { S3Gateway } from '../../src/s3/gateway.js'
 import { RawGetter } from '../../src/s3/raw-get.js'
@@ -182,4 +182,81 @@ t.test('a server silent past the request timeout: TimeoutError, retried', async 
   })
   t.same(await gw.get('k', 0, 10), OBJECT.subarray(0, 10))
   t.equal(queue.stats().retries, 1)
+})
+
+t.test('a server that takes the connection and never answers the TLS handshake: a timeout, not a GET waiting forever', async t => {
+  const silent = net.createServer(() => {})
+  await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+  const port = (silent.address() as AddressInfo).port
+  const client = createS3Client({
+    endpoint: `https://localhost:${port}`, region: 'us-east-1', signature: 'v4', pathStyle: true,
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'not-a-secret' }, maxSockets: 4, requestTimeoutMs: 5000,
+  })
+  const raw = new RawGetter({ requestTimeoutMs: 60_000, connectTimeoutMs: 300 })
+  const queue = new RequestQueue({ rps: 100, concurrency: 4, readMs: 1000 })
+  t.teardown(async () => {
+    raw.destroy()
+    client.destroy()
+    silent.close()
+  })
+  const gw = new S3Gateway({ bucket: 'b', client, queue, raw })
+  const started = Date.now()
+  let timer: NodeJS.Timeout | undefined
+  const hung = new Promise(resolve => { timer = setTimeout(() => resolve('still waiting after 10 s'), 10_000) })
+  const outcome = await Promise.race([gw.get('k', 0, 10).then(() => 'answered', (err: Error) => err), hung])
+  clearTimeout(timer)
+  t.type(outcome, Error, `the GET failed: ${String(outcome)}`)
+  t.match(String((outcome as Error).message), /no connection to localhost:\d+ within/, 'named as a connection timeout')
+  t.ok(Date.now() - started < 8000, `within the read budget (${Date.now() - started} ms)`)
+})
+
+t.test('a body broken by a reset: what came is kept, the next try asks for the rest only', async t => {
+  const ranges: string[] = []
+  const { gw, queue } = await serve(t, (req, res, n) => {
+    ranges.push(`${req.headers.range} ${req.headers['if-match'] ?? ''}`)
+    if (n <= 2) {
+      // each of the first two answers breaks after 400 bytes with a TCP reset (an error, not an end)
+      const from = Number(/^bytes=(\d+)-/.exec(req.headers.range ?? '')![1])
+      res.writeHead(206, { 'content-length': 1000 - from, 'content-range': `bytes ${from}-999/3000`, etag: '"v7"' })
+      res.write(OBJECT.subarray(from, from + 400))
+      setTimeout(() => (res.socket as Socket & { resetAndDestroy(): void }).resetAndDestroy(), 20)
+      return
+    }
+    ranged(req, res, { etag: '"v7"' })
+  })
+  t.same(await gw.get('k', 0, 1000), OBJECT.subarray(0, 1000))
+  t.same(ranges, ['bytes=0-999 ', 'bytes=400-999 "v7"', 'bytes=800-999 "v7"'], 'never the same range twice')
+  t.equal(queue.stats().retries, 2)
+})
+
+t.test('a 206 without Content-Length, ended by closing: read through the SDK, as every later GET', async t => {
+  const { gw, requests } = await serve(t, (req, res) => {
+    // the SDK signs in a header, a direct GET in its URL: only the direct ones get this answer
+    if (!req.url!.includes('X-Amz-Signature=')) return ranged(req, res)
+    const s = res.socket!
+    res.detachSocket(s)
+    s.end(Buffer.concat([Buffer.from('HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-99/3000\r\nETag: "v1"\r\nConnection: close\r\n\r\n', 'latin1'), OBJECT.subarray(0, 100)]))
+  })
+  t.same(await gw.get('k', 0, 100), OBJECT.subarray(0, 100))
+  t.same(await gw.get('k', 100, 200), OBJECT.subarray(100, 200))
+  t.equal(requests(), 3, 'the refused answer, then the SDK for both')
+})
+
+t.test('a chunked error answer means what it says, and data GETs stay direct', async t => {
+  const urls: string[] = []
+  const { gw } = await serve(t, (req, res) => {
+    urls.push(req.url!)
+    if (req.url!.startsWith('/b/missing')) {
+      // no Content-Length: Node's server sends it chunked, split mid-tag
+      const body = error('NoSuchKey')
+      res.writeHead(404, { 'content-type': 'application/xml' })
+      res.write(body.slice(0, body.indexOf('<Code>') + 3))
+      setTimeout(() => res.end(body.slice(body.indexOf('<Code>') + 3)), 10)
+      return
+    }
+    ranged(req, res)
+  })
+  await t.rejects(gw.get('missing', 0, 10), { errno: 'ENOENT', code: 'NoSuchKey' })
+  t.same(await gw.get('k', 0, 10), OBJECT.subarray(0, 10))
+  t.match(urls.at(-1), /X-Amz-Signature=/, 'the next data GET is still a direct (presigned) one')
 })
