@@ -172,20 +172,20 @@ export class S3Gateway implements ObjectStore {
       let read: number
       try {
         read = this.raw && !this.rawRefused
-          ? await this.rawGetInto(key, from, end, got, etag, call, place)
+          ? await this.rawGetInto(key, from, end, got, etag, call, place).catch(err => {
+            if (!(err instanceof RawUnsupported)) throw err
+            // the SDK's answer, or its error, means what it means below: a 412 there is a changed object too
+            log.warn(`${what}: ${err.message} answered a ranged GET; data GETs go through the AWS SDK from now on`)
+            this.rawRefused = true
+            return this.sdkGetInto(key, from, end, got, etag, call, place)
+          })
           : await this.sdkGetInto(key, from, end, got, etag, call, place)
       } catch (err) {
-        if (err instanceof RawUnsupported) {
-          log.warn(`${what}: ${err.message} answered a ranged GET; data GETs go through the AWS SDK from now on`)
-          this.rawRefused = true
-          read = await this.sdkGetInto(key, from, end, got, etag, call, place)
-        } else {
-          if (err instanceof S3Error && err.code === 'BadResponse') throw err
-          const e = toS3Error(err, what)
-          if (e.status === 416) return // starts at or past the end: nothing more
-          if (e.status === 412 && etag) throw changed(what, err)
-          throw e
-        }
+        if (err instanceof S3Error && err.code === 'BadResponse') throw err
+        const e = toS3Error(err, what)
+        if (e.status === 416) return // starts at or past the end: nothing more
+        if (e.status === 412 && etag) throw changed(what, err)
+        throw e
       }
       got += read
       if (read > 0) call.moved()

@@ -383,7 +383,9 @@ export class RawGetter {
       req.signal?.addEventListener('abort', onAbort, { once: true })
       const done = (): void => req.signal?.removeEventListener('abort', onAbort)
       const attempt = (mayRetry: boolean): void => {
-        conn = this.take(req.url)
+        // the retry after a dead kept-alive connection takes a new one: the
+        // other idle ones may have died with it (a server restart, an idle cut)
+        conn = mayRetry ? this.take(req.url) : this.open(req.url)
         const reused = conn.used
         const a: Active = {
           req, left: 0, at: 0, read: 0, errorLen: 0, fresh: true,
@@ -408,6 +410,11 @@ export class RawGetter {
       const c = list.pop()!
       if (!c.closed && !c.socket.destroyed) return c
     }
+    return this.open(url)
+  }
+
+  private open (url: URL): Conn {
+    const key = `${url.protocol}//${url.host}`
     return new Conn(key, url, this.opts.requestTimeoutMs, this.opts.connectTimeoutMs ?? CONNECT_MS,
       c => { const l = this.idle.get(c.key) ?? []; l.push(c); this.idle.set(c.key, l) },
       c => { const l = this.idle.get(c.key); const i = l?.indexOf(c) ?? -1; if (i >= 0) l!.splice(i, 1) }, this.opts.tls)

@@ -260,3 +260,39 @@ t.test('a chunked error answer means what it says, and data GETs stay direct', a
   t.same(await gw.get('k', 0, 10), OBJECT.subarray(0, 10))
   t.match(urls.at(-1), /X-Amz-Signature=/, 'the next data GET is still a direct (presigned) one')
 })
+
+t.test('the switch to the SDK keeps the meaning of its answer: a 412 there is a changed object, a 416 the end', async t => {
+  const { gw } = await serve(t, (req, res) => {
+    if (req.url!.includes('X-Amz-Signature=')) {
+      // direct GETs get a chunked 206, which sends this attempt to the SDK
+      res.writeHead(206, { 'content-range': 'bytes 0-99/3000', etag: '"v1"' })
+      res.write(OBJECT.subarray(0, 50))
+      res.end(OBJECT.subarray(50, 100))
+      return
+    }
+    if (req.url!.startsWith('/b/past')) return xml(res, 416, error('InvalidRange'))
+    xml(res, 412, error('PreconditionFailed'))
+  })
+  await t.rejects(gw.get('k', 0, 100, { ifMatch: 'v1' }), { errno: 'ESTALE', code: 'ObjectChanged' })
+  const again = await serve(t, (req, res) => {
+    if (req.url!.includes('X-Amz-Signature=')) {
+      res.writeHead(206, { 'content-range': 'bytes 0-99/3000', etag: '"v1"' })
+      res.write(OBJECT.subarray(0, 50))
+      res.end(OBJECT.subarray(50, 100))
+      return
+    }
+    xml(res, 416, error('InvalidRange'))
+  })
+  t.equal((await again.gw.get('past', 5000, 5010)).length, 0, '416 through the SDK: nothing past the end')
+})
+
+t.test('every kept-alive connection died together: the retry takes a new one, not another dead one', async t => {
+  const { gw, queue, sockets } = await serve(t, (req, res) => setTimeout(() => ranged(req, res), 5))
+  // two GETs at once leave two idle connections
+  await Promise.all([gw.get('k', 0, 10), gw.get('k', 10, 20)])
+  t.equal(sockets.size, 2)
+  // the server's side goes, and the GET follows before this side has read of it
+  for (const s of sockets) s.destroy()
+  t.same(await gw.get('k', 20, 30), OBJECT.subarray(20, 30))
+  t.equal(queue.stats().retries, 0, 'not counted as a retry')
+})
