@@ -8,6 +8,7 @@ import { ServerClock } from './s3/clock-skew.js'
 import { budgetKey, HostBudget } from './s3/host-budget.js'
 import { pickPrivateDir, runtimeDir } from './runtime-dir.js'
 import { join } from 'node:path'
+import { RawGetter } from './s3/raw-get.js'
 import { S3Gateway } from './s3/gateway.js'
 import { RequestQueue } from './s3/request-queue.js'
 import { OortFs } from './fs/filesystem.js'
@@ -56,6 +57,8 @@ export async function buildApp (config: Config): Promise<App> {
     bucket: config.bucket, client, queue,
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
     serverClock,
+    // V2 URLs are signed path-style (presign-v2.ts): a virtual-hosted V2 mount keeps the SDK's way
+    raw: config.signature === 'v4' || config.pathStyle ? new RawGetter({ requestTimeoutMs: 60_000 }) : undefined,
   })
   // no mount point (fsck): nothing is staged
   let stagingDir = ''

@@ -18,6 +18,13 @@ export class Segments {
     }
   }
 
+  /** where bytes at offset `at` go: a view of the one buffer holding it, at most `max` bytes long */
+  view (at: number, max: number): Buffer {
+    const part = this.parts[Math.floor(at / this.size)]!
+    const offset = at % this.size
+    return part.subarray(offset, offset + Math.min(max, part.length - offset, this.length - at))
+  }
+
   /** copies chunk to offset `at`; returns how much fitted */
   write (chunk: Buffer, at: number): number {
     let from = 0

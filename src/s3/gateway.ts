@@ -11,7 +11,9 @@ import type { AbsoluteLocation, DeserializeHandlerOptions, DeserializeMiddleware
 import { RequestQueue } from './request-queue.js'
 import { S3Error, toS3Error } from './errors.js'
 import { readAll, readInto, Segments } from './body.js'
-import { checkRange } from './range-answer.js'
+import { checkRange, type RangeHead } from './range-answer.js'
+import { RawUnsupported, type RawGetter, type RawHttpError } from './raw-get.js'
+import { log } from '../util/log.js'
 import { SERVER_DATE } from './client.js'
 import { presignV2 } from './presign-v2.js'
 import { whenOnTheWire } from './wire-stamp.js'
@@ -32,7 +34,12 @@ export interface GatewayOptions {
   sigv2Credentials?: Credentials
   /** the server's time, as the client follows it (clock-skew.ts): presigned URLs are dated by it */
   serverClock?: ServerClock
+  /** data GETs straight from the socket into the caller's buffers (raw-get.ts); without it, through the SDK */
+  raw?: RawGetter
 }
+
+/** where an answer's body goes, once its head is checked */
+type Place = (out: RangeHead & { ETag?: string }, from: number) => Segments
 
 interface WithStack {
   middlewareStack: { add (mw: DeserializeMiddleware<object, object>, opts: DeserializeHandlerOptions & AbsoluteLocation): void }
@@ -61,8 +68,12 @@ export class S3Gateway implements ObjectStore {
   private readonly client: S3Client
   private readonly sigv2?: Credentials
   private readonly serverClock: ServerClock
+  private readonly raw?: RawGetter
+  /** the server answered a data GET in a way raw-get.ts does not speak: the SDK from then on */
+  private rawRefused = false
 
   constructor (opts: GatewayOptions) {
+    this.raw = opts.raw
     this.bucket = opts.bucket
     this.client = opts.client
     this.queue = opts.queue
@@ -144,43 +155,97 @@ export class S3Gateway implements ObjectStore {
     // the caller's version, or the first answer's: a retry after a body cut
     // short asks only for the rest, of the same version
     let etag: string | undefined = opts?.ifMatch ? quoted(opts.ifMatch) : undefined
-    await this.send('GetObject', `get ${key}`, opts, Priority.Data, async call => {
-      const from = start + got
-      let out
-      try {
-        out = await this.client.send(this.timed(new GetObjectCommand({
-          Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`, IfMatch: etag,
-        }), call), { abortSignal: call.abortSignal })
-      } catch (err) {
-        const e = toS3Error(err, `get ${key}`)
-        if (e.status === 416) return // starts at or past the end: nothing more
-        if (e.status === 412 && etag) throw changed(`get ${key}`, err)
-        throw e
-      }
-      const body = out.Body as Readable
-      let answer
-      try {
-        answer = checkRange(out, from, end, `get ${key}`)
-      } catch (err) {
-        body?.destroy?.()
-        throw err
-      }
+    const what = `get ${key}`
+    /** an answer's head, checked: where its body goes (the sink, made at the first answer) */
+    const place = (out: RangeHead & { ETag?: string }, from: number): Segments => {
+      const answer = checkRange(out, from, end, what)
       etag ??= out.ETag
       const length = Math.min(want, Math.max(0, answer.total - start))
       if (sink && sink.length !== length) {
-        body.destroy()
-        throw new S3Error('EIO', 'BadResponse', out.$metadata?.httpStatusCode ?? 0, `get ${key}: the object's size changed from ${start + sink.length} to ${answer.total} bytes between two answers`)
+        throw new S3Error('EIO', 'BadResponse', out.$metadata?.httpStatusCode ?? 0, `${what}: the object's size changed from ${start + sink.length} to ${answer.total} bytes between two answers`)
       }
       sink ??= new Segments(buffers(length), length)
-      const read = await readInto(body, sink, got)
+      return sink
+    }
+    await this.send('GetObject', what, opts, Priority.Data, async call => {
+      const from = start + got
+      let read: number
+      try {
+        read = this.raw && !this.rawRefused
+          ? await this.rawGetInto(key, from, end, got, etag, call, place).catch(err => {
+            if (!(err instanceof RawUnsupported)) throw err
+            // the SDK's answer, or its error, means what it means below: a 412 there is a changed object too
+            log.warn(`${what}: ${err.message} answered a ranged GET; data GETs go through the AWS SDK from now on`)
+            this.rawRefused = true
+            return this.sdkGetInto(key, from, end, got, etag, call, place)
+          })
+          : await this.sdkGetInto(key, from, end, got, etag, call, place)
+      } catch (err) {
+        if (err instanceof S3Error && err.code === 'BadResponse') throw err
+        const e = toS3Error(err, what)
+        if (e.status === 416) return // starts at or past the end: nothing more
+        if (e.status === 412 && etag) throw changed(what, err)
+        throw e
+      }
       got += read
       if (read > 0) call.moved()
       this.queue.countBytes('in', read)
+      const length = sink?.length ?? 0
       if (got < length) {
-        throw new S3Error('EIO', 'TruncatedBody', 0, `get ${key}: body cut short at ${got} of ${length} bytes`)
+        throw new S3Error('EIO', 'TruncatedBody', 0, `${what}: body cut short at ${got} of ${length} bytes`)
       }
     })
     return got
+  }
+
+  /** one attempt of a ranged GET of [from, end) through the SDK: the body bytes it placed in the sink from `at` on */
+  private async sdkGetInto (key: string, from: number, end: number, at: number, etag: string | undefined, call: Call, place: Place): Promise<number> {
+    const out = await this.client.send(this.timed(new GetObjectCommand({
+      Bucket: this.bucket, Key: key, Range: `bytes=${from}-${end - 1}`, IfMatch: etag,
+    }), call), { abortSignal: call.abortSignal })
+    const body = out.Body as Readable
+    let sink: Segments
+    try {
+      sink = place(out, from)
+    } catch (err) {
+      body?.destroy?.()
+      throw err
+    }
+    return await readInto(body, sink, at)
+  }
+
+  /** the same straight from the socket into the sink (raw-get.ts), signed as a presigned URL is */
+  private async rawGetInto (key: string, from: number, end: number, at: number, etag: string | undefined, call: Call, place: Place): Promise<number> {
+    const url = new URL(await this.presign(key, { method: 'GET', expiresSeconds: 900 }))
+    const headers: Record<string, string> = { Range: `bytes=${from}-${end - 1}` }
+    if (etag) headers['If-Match'] = etag
+    const sentAt = Date.now()
+    const started = performance.now()
+    let status = 0
+    try {
+      const r = await this.raw!.get({
+        url, headers, signal: call.abortSignal, sent: call.sent, moved: call.moved,
+        head: h => {
+          status = h.status
+          if (h.headers.date) this.serverClock.observe(h.headers.date, sentAt)
+          const cl = h.headers['content-length']
+          return {
+            sink: place({
+              ContentRange: h.headers['content-range'], ContentLength: cl !== undefined ? Number(cl) : undefined,
+              ETag: h.headers.etag, $metadata: { httpStatusCode: h.status },
+            }, from),
+            at,
+          }
+        },
+      })
+      if (log.enabled('debug')) log.debug(`S3 GetObject GET ${url.pathname} (direct) -> ${r.head.status} ${r.read} bytes ${(performance.now() - started).toFixed(1)} ms`)
+      return r.read
+    } catch (err) {
+      const e = err as RawHttpError
+      if (e?.$response?.headers?.date) this.serverClock.observe(e.$response.headers.date, sentAt)
+      if (log.enabled('debug')) log.debug(`S3 GetObject GET ${url.pathname} (direct) -> ${e?.$metadata?.httpStatusCode ?? status ?? ''} ${e?.name ?? 'error'} ${(performance.now() - started).toFixed(1)} ms`)
+      throw err
+    }
   }
 
   async read (key: string, opts?: CallOptions): Promise<{ body: Buffer, etag: string, lastModified: Date } | undefined> {

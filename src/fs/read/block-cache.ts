@@ -24,6 +24,14 @@ export class BlockCache {
   private readonly spare: Buffer[] = []
   private readonly maxSpare: number
   private readonly ours = new WeakSet<ArrayBufferLike>()
+  /**
+   * Each object's block indices that are cached or on their way: what has()
+   * answers. A sequential reader asks it of every block of its window on
+   * each read (hundreds per 128 KiB read), and a string key per question
+   * (`index:object`, hashed anew each time) was a tenth of a streaming
+   * read's CPU.
+   */
+  private readonly held = new Map<string, Set<number>>()
   hits = 0
   misses = 0
 
@@ -33,8 +41,29 @@ export class BlockCache {
     this.blocks = new LRUCache<string, Buffer>({
       maxSize: Math.max(opts.maxBytes, opts.blockSize),
       sizeCalculation: b => Math.max(1, b.length),
-      dispose: block => this.recycle(block),
+      dispose: (block, id, reason) => {
+        // 'set' replaces a block with a newer one under the same name: it is still held
+        if (reason !== 'set') this.letGo(id)
+        this.recycle(block)
+      },
     })
+  }
+
+  private hold (object: string, index: number): void {
+    let set = this.held.get(object)
+    if (!set) this.held.set(object, set = new Set())
+    set.add(index)
+  }
+
+  /** a block's name leaves the cache (or its fetch failed): no longer held unless it is still on its way */
+  private letGo (id: string): void {
+    if (this.inflight.has(id)) return
+    const colon = id.indexOf(':')
+    const object = id.slice(colon + 1)
+    const set = this.held.get(object)
+    if (!set) return
+    set.delete(Number(id.slice(0, colon)))
+    if (set.size === 0) this.held.delete(object)
   }
 
   private take (): Buffer {
@@ -59,9 +88,9 @@ export class BlockCache {
     return this.blocks.get(BlockCache.id(object, index))
   }
 
+  /** the block is cached or on its way */
   has (object: string, index: number): boolean {
-    const id = BlockCache.id(object, index)
-    return this.blocks.has(id) || this.inflight.has(id)
+    return this.held.get(object)?.has(index) ?? false
   }
 
   /**
@@ -94,11 +123,20 @@ export class BlockCache {
         const length = Math.max(0, Math.min(this.blockSize, got - i * this.blockSize))
         const block = buffers[i]?.subarray(0, length) ?? Buffer.alloc(0)
         this.blocks.set(id, block)
+        this.hold(object, index)
         return block
-      }).finally(() => { this.inflight.delete(id); this.urgencies.delete(id) })
+      }).finally(() => {
+        // a later fetch of the same block may have taken its place: that one is not ended
+        if (this.inflight.get(id) !== one) return
+        this.inflight.delete(id)
+        this.urgencies.delete(id)
+        // a failed fetch leaves nothing behind
+        if (!this.blocks.has(id)) this.letGo(id)
+      })
       // a failed read-ahead nobody waits for must not crash the process
       one.catch(() => {})
       this.inflight.set(id, one)
+      this.hold(object, index)
       if (urgency) this.urgencies.set(id, urgency)
     }
   }
