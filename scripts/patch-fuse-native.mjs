@@ -127,8 +127,82 @@ if (!c.includes(CALLER_MARK)) {
   writeFileSync(src, c)
 }
 
+// Each read and write handed JS the kernel's bytes as a new external Buffer.
+// V8 counts every one as 128 KiB of external memory, so a GiB moved was a GiB
+// "allocated", and that alone started a full mark-compact about every 64 MB:
+// a tenth of a streaming read's CPU. Each FUSE thread now keeps one Buffer of
+// its own for its reads and writes (the kernel's bytes are copied in, or the
+// answer copied out: 128 KiB of memcpy, a few microseconds). A call that ends
+// in an error (a timeout among them) gives its buffer up, so JS code still
+// running for it can never touch the next call's bytes.
+const IO_MARK = '/* oortfs: a kept I/O buffer per thread */'
+if (!c.includes(IO_MARK)) {
+  const readSignalDetach = '  if (IS_ARRAY_BUFFER_DETACH_SUPPORTED == 1) assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);\n'
+  const external = '  napi_create_external_buffer(env, l->len, (char *) l->buf, NULL, NULL, &(argv[4]));\n'
+  const readAt = c.indexOf('FUSE_METHOD(read, 6, 2,')
+  const writeAt = c.indexOf('FUSE_METHOD(write, 6, 2,')
+  const readdirAt = c.indexOf('FUSE_METHOD(readdir,')
+  const ok = readAt > 0 && writeAt > readAt && readdirAt > writeAt &&
+    c.slice(readAt, writeAt).split(external).length === 2 && c.slice(readAt, writeAt).split(readSignalDetach).length === 2 &&
+    c.slice(writeAt, readdirAt).split(external).length === 2 && c.slice(writeAt, readdirAt).split(readSignalDetach).length === 2
+  if (!ok) {
+    console.error('oortfs: fuse-native.c is not the version this patch knows; reads and writes keep their external buffers')
+    process.exit(1)
+  }
+  let read = c.slice(readAt, writeAt)
+  let write = c.slice(writeAt, readdirAt)
+  read = read.replace(external, '  argv[4] = oortfs_io_buffer(env, l, l->len);\n')
+    .replace(readSignalDetach, '  oortfs_io_done(env, l, res, 1);\n')
+  write = write.replace(external, '  argv[4] = oortfs_io_buffer(env, l, l->len);\n  memcpy(l->iodata, l->buf, l->len);\n')
+    .replace(readSignalDetach, '  oortfs_io_done(env, l, res, 0);\n')
+  c = c.slice(0, readAt) + read + write + c.slice(readdirAt)
+  const edits = [
+    ['  // Extended attributes\n',
+      `  ${IO_MARK}\n  napi_ref iobuf;\n  char *iodata;\n  size_t iocap;\n\n  // Extended attributes\n`],
+    ['static fuse_thread_locals_t* get_thread_locals();\n',
+      'static fuse_thread_locals_t* get_thread_locals();\n' +
+      '\n' +
+      '/* oortfs: this thread\'s I/O buffer, at least len bytes (JS uses the first len) */\n' +
+      'static napi_value oortfs_io_buffer (napi_env env, fuse_thread_locals_t *l, size_t len) {\n' +
+      '  napi_value buf;\n' +
+      '  if (l->iobuf != NULL && l->iocap >= len) {\n' +
+      '    napi_get_reference_value(env, l->iobuf, &buf);\n' +
+      '    return buf;\n' +
+      '  }\n' +
+      '  if (l->iobuf != NULL) napi_delete_reference(env, l->iobuf);\n' +
+      '  size_t cap = len < 131072 ? 131072 : len;\n' +
+      '  void *data;\n' +
+      '  napi_create_buffer(env, cap, &data, &buf);\n' +
+      '  napi_create_reference(env, buf, 1, &(l->iobuf));\n' +
+      '  l->iodata = (char *) data;\n' +
+      '  l->iocap = cap;\n' +
+      '  return buf;\n' +
+      '}\n' +
+      '\n' +
+      '/* oortfs: a read\'s answer goes to the kernel\'s buffer; a failed call gives its buffer up */\n' +
+      'static void oortfs_io_done (napi_env env, fuse_thread_locals_t *l, int32_t res, int reading) {\n' +
+      '  if (res < 0) {\n' +
+      '    if (l->iobuf != NULL) napi_delete_reference(env, l->iobuf);\n' +
+      '    l->iobuf = NULL;\n' +
+      '    l->iodata = NULL;\n' +
+      '    l->iocap = 0;\n' +
+      '    return;\n' +
+      '  }\n' +
+      '  if (reading && res > 0 && l->iodata != NULL && (size_t) res <= l->len) memcpy((void *) l->buf, l->iodata, res);\n' +
+      '}\n'],
+  ]
+  for (const [from, to] of edits) {
+    if (!c.includes(from)) {
+      console.error('oortfs: fuse-native.c is not the version this patch knows; reads and writes keep their external buffers')
+      process.exit(1)
+    }
+    c = c.replace(from, to)
+  }
+  writeFileSync(src, c)
+}
+
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-v3'
+const BUILD_MARK = 'oortfs-v4'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')

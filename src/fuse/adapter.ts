@@ -62,6 +62,11 @@ export function toFuseStatfs (s: StatFs): StatFs {
   }
 }
 
+/** the call's bytes of a lent I/O buffer */
+function ioView (buf: Buffer, len: number): Buffer {
+  return buf.length === len ? buf : buf.subarray(0, len)
+}
+
 export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
   const debug = opts.debug ?? false
   // who asks: read at once, while the binding still dispatches this request
@@ -114,11 +119,13 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
       const who = caller()
       run('create', `${path} mode=0${mode.toString(8)}`, cb, () => fs.create(path, mode, who), fh => [0, fh])
     },
-    // read and write answer with the byte count in the errno position
+    // read and write answer with the byte count in the errno position. The
+    // patched binding lends each FUSE thread's own I/O buffer, which may be
+    // longer than the call: only its first len bytes are this call's.
     read: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
-      run('read', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.read(fh, buf, len, pos), n => [n]),
+      run('read', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.read(fh, ioView(buf, len), len, pos), n => [n]),
     write: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
-      run('write', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.write(fh, buf, len, pos), n => [n]),
+      run('write', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.write(fh, ioView(buf, len), len, pos), n => [n]),
     flush: (path: string, fh: number, cb: Cb) =>
       run('flush', `${path} fh=${fh}`, cb, () => fs.flush(fh), done),
     fsync: (path: string, datasync: number, fh: number, cb: Cb) =>
