@@ -35,9 +35,12 @@ class MemFs implements FileSystem {
   async open (path: string): Promise<number> { await this.getattr(path); return 7 }
   async create (path: string, _mode: number, caller?: Caller): Promise<number> { this.files.set(path, Buffer.alloc(0)); this.callers.push(`create ${caller?.uid}:${caller?.gid}`); return 8 }
   async read (_fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    this.lengths.push(buf.length)
     return this.files.get('/a')!.copy(buf, 0, position, position + length)
   }
-  async write (_fh: number, _buf: Buffer, length: number): Promise<number> { return length }
+  /** the buffer lengths read and write were given */
+  lengths: number[] = []
+  async write (_fh: number, buf: Buffer, length: number): Promise<number> { this.lengths.push(buf.length); return length }
   async flush (): Promise<void> {}
   async fsync (_fh: number, datasync: boolean): Promise<void> { this.calls.push(`fsync ${datasync}`) }
   async release (): Promise<void> {}
@@ -146,6 +149,17 @@ t.test('callback shapes', async t => {
   t.same(await call(ops, 'statfs', '/'), [0, toFuseStatfs(await fs.statfs())])
   t.match(fs.calls, ['fgetattr 7', 'fsync true', 'utimens /a 1000 NaN', 'utimens /a 1000 NaN 1000000001 undefined', 'symlink target /l', 'mknod /fifo 010644 0'])
   t.same(fs.callers, ['create undefined:undefined', 'mkdir undefined:undefined', 'symlink undefined:undefined', 'mknod undefined:undefined'], 'outside a FUSE request there is no caller')
+})
+
+t.test('a read or write lent a longer buffer (the patched binding\'s per-thread one) sees only its own bytes', async t => {
+  const fs = new MemFs()
+  const ops = fuseOps(fs)
+  const lent = Buffer.alloc(131072, 0x2a)
+  t.same(await call(ops, 'read', '/a', 7, lent, 3, 0), [3])
+  t.same(await call(ops, 'write', '/a', 7, lent, 4096, 0), [4096])
+  t.same(fs.lengths, [3, 4096], 'the FileSystem gets a view of the call\'s length')
+  t.equal(lent.subarray(0, 3).toString(), 'hel', 'and the read lands at the buffer\'s start')
+  t.equal(lent[3], 0x2a, 'nothing past it is touched')
 })
 
 t.test('a new object is the calling process\'s: the caller reaches create, mkdir, symlink and mknod', async t => {
