@@ -130,79 +130,116 @@ if (!c.includes(CALLER_MARK)) {
 // Each read and write handed JS the kernel's bytes as a new external Buffer.
 // V8 counts every one as 128 KiB of external memory, so a GiB moved was a GiB
 // "allocated", and that alone started a full mark-compact about every 64 MB:
-// a tenth of a streaming read's CPU. Each FUSE thread now keeps one Buffer of
-// its own for its reads and writes (the kernel's bytes are copied in, or the
-// answer copied out: 128 KiB of memcpy, a few microseconds). A call that ends
-// in an error (a timeout among them) gives its buffer up, so JS code still
-// running for it can never touch the next call's bytes.
-const IO_MARK = '/* oortfs: a kept I/O buffer per thread */'
+// a tenth of a streaming read's CPU. Reads and writes now borrow a Buffer from
+// a small pool kept on the mount (the kernel's bytes are copied in, or the
+// answer copied out: 128 KiB of memcpy, a few microseconds), and give it back
+// when they answer. The pool is the mount's, not each FUSE thread's: libfuse
+// ends and starts threads as load comes and goes, and their locals are never
+// freed. A call that ends in an error (a timeout among them) does not give its
+// buffer back, so JS code still running for it can never touch another call's
+// bytes. If a buffer cannot be made, the call gets the kernel's own buffer as
+// before.
+const IO_MARK = '/* oortfs: pooled I/O buffers */'
 if (!c.includes(IO_MARK)) {
-  const readSignalDetach = '  if (IS_ARRAY_BUFFER_DETACH_SUPPORTED == 1) assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);\n'
+  const fail = () => {
+    console.error('oortfs: fuse-native.c is not the version this patch knows; the addon is not rebuilt (mounts refuse the old one)')
+    process.exit(1)
+  }
+  const detach = '  if (IS_ARRAY_BUFFER_DETACH_SUPPORTED == 1) assert(napi_detach_arraybuffer(env, argv[3]) == napi_ok);\n'
   const external = '  napi_create_external_buffer(env, l->len, (char *) l->buf, NULL, NULL, &(argv[4]));\n'
   const readAt = c.indexOf('FUSE_METHOD(read, 6, 2,')
   const writeAt = c.indexOf('FUSE_METHOD(write, 6, 2,')
   const readdirAt = c.indexOf('FUSE_METHOD(readdir,')
-  const ok = readAt > 0 && writeAt > readAt && readdirAt > writeAt &&
-    c.slice(readAt, writeAt).split(external).length === 2 && c.slice(readAt, writeAt).split(readSignalDetach).length === 2 &&
-    c.slice(writeAt, readdirAt).split(external).length === 2 && c.slice(writeAt, readdirAt).split(readSignalDetach).length === 2
-  if (!ok) {
-    console.error('oortfs: fuse-native.c is not the version this patch knows; reads and writes keep their external buffers')
-    process.exit(1)
-  }
-  let read = c.slice(readAt, writeAt)
-  let write = c.slice(writeAt, readdirAt)
-  read = read.replace(external, '  argv[4] = oortfs_io_buffer(env, l, l->len);\n')
-    .replace(readSignalDetach, '  oortfs_io_done(env, l, res, 1);\n')
-  write = write.replace(external, '  argv[4] = oortfs_io_buffer(env, l, l->len);\n  memcpy(l->iodata, l->buf, l->len);\n')
-    .replace(readSignalDetach, '  oortfs_io_done(env, l, res, 0);\n')
+  const once = (text, what) => text.split(what).length === 2
+  if (!(readAt > 0 && writeAt > readAt && readdirAt > writeAt &&
+    once(c.slice(readAt, writeAt), external) && once(c.slice(readAt, writeAt), detach) &&
+    once(c.slice(writeAt, readdirAt), external) && once(c.slice(writeAt, readdirAt), detach))) fail()
+  const read = c.slice(readAt, writeAt)
+    .replace(external, '  argv[4] = oortfs_io_lend(env, l, l->len, 0);\n')
+    .replace(detach, '  res = oortfs_io_done(env, l, res, 1);\n')
+  const write = c.slice(writeAt, readdirAt)
+    .replace(external, '  argv[4] = oortfs_io_lend(env, l, l->len, 1);\n')
+    .replace(detach, '  res = oortfs_io_done(env, l, res, 0);\n')
   c = c.slice(0, readAt) + read + write + c.slice(readdirAt)
   const edits = [
+    ['#include <pthread.h>\n', '#include <pthread.h>\n#include <errno.h>\n'],
+    ['  uv_async_t async;\n  uv_mutex_t mut;\n  uv_sem_t sem;\n} fuse_thread_t;\n',
+      '  uv_async_t async;\n  uv_mutex_t mut;\n  uv_sem_t sem;\n\n' +
+      `  ${IO_MARK}\n  napi_ref iopool[16];\n  char *iopooldata[16];\n  size_t iopoolcap[16];\n  int iopooln;\n} fuse_thread_t;\n`],
     ['  // Extended attributes\n',
-      `  ${IO_MARK}\n  napi_ref iobuf;\n  char *iodata;\n  size_t iocap;\n\n  // Extended attributes\n`],
+      '  /* oortfs: the I/O buffer lent to the call in progress (NULL: the kernel\'s own) */\n' +
+      '  napi_ref iobuf;\n  char *iodata;\n  size_t iocap;\n\n  // Extended attributes\n'],
     ['static fuse_thread_locals_t* get_thread_locals();\n',
       'static fuse_thread_locals_t* get_thread_locals();\n' +
       '\n' +
-      '/* oortfs: this thread\'s I/O buffer, at least len bytes (JS uses the first len) */\n' +
-      'static napi_value oortfs_io_buffer (napi_env env, fuse_thread_locals_t *l, size_t len) {\n' +
+      '/* oortfs: a Buffer of at least len bytes for this call (JS uses the first len); main thread only */\n' +
+      'static napi_value oortfs_io_lend (napi_env env, fuse_thread_locals_t *l, size_t len, int writing) {\n' +
+      '  fuse_thread_t *ft = l->fuse;\n' +
       '  napi_value buf;\n' +
-      '  if (l->iobuf != NULL && l->iocap >= len) {\n' +
-      '    napi_get_reference_value(env, l->iobuf, &buf);\n' +
-      '    return buf;\n' +
+      '  l->iobuf = NULL;\n' +
+      '  while (ft->iopooln > 0) {\n' +
+      '    int i = --ft->iopooln;\n' +
+      '    if (ft->iopoolcap[i] >= len) {\n' +
+      '      l->iobuf = ft->iopool[i];\n' +
+      '      l->iodata = ft->iopooldata[i];\n' +
+      '      l->iocap = ft->iopoolcap[i];\n' +
+      '      break;\n' +
+      '    }\n' +
+      '    napi_delete_reference(env, ft->iopool[i]);\n' +
       '  }\n' +
-      '  if (l->iobuf != NULL) napi_delete_reference(env, l->iobuf);\n' +
-      '  size_t cap = len < 131072 ? 131072 : len;\n' +
-      '  void *data;\n' +
-      '  napi_create_buffer(env, cap, &data, &buf);\n' +
-      '  napi_create_reference(env, buf, 1, &(l->iobuf));\n' +
-      '  l->iodata = (char *) data;\n' +
-      '  l->iocap = cap;\n' +
+      '  if (l->iobuf == NULL) {\n' +
+      '    size_t cap = len < 131072 ? 131072 : len;\n' +
+      '    void *data = NULL;\n' +
+      '    if (napi_create_buffer(env, cap, &data, &buf) != napi_ok || data == NULL ||\n' +
+      '        napi_create_reference(env, buf, 1, &(l->iobuf)) != napi_ok) {\n' +
+      '      /* no buffer to lend: the kernel\'s own, as stock fuse-native does */\n' +
+      '      l->iobuf = NULL;\n' +
+      '      l->iodata = NULL;\n' +
+      '      l->iocap = 0;\n' +
+      '      napi_create_external_buffer(env, len, (char *) l->buf, NULL, NULL, &buf);\n' +
+      '      return buf;\n' +
+      '    }\n' +
+      '    l->iodata = (char *) data;\n' +
+      '    l->iocap = cap;\n' +
+      '  } else {\n' +
+      '    napi_get_reference_value(env, l->iobuf, &buf);\n' +
+      '  }\n' +
+      '  if (writing) memcpy(l->iodata, l->buf, len);\n' +
       '  return buf;\n' +
       '}\n' +
       '\n' +
-      '/* oortfs: a read\'s answer goes to the kernel\'s buffer; a failed call gives its buffer up */\n' +
-      'static void oortfs_io_done (napi_env env, fuse_thread_locals_t *l, int32_t res, int reading) {\n' +
-      '  if (res < 0) {\n' +
-      '    if (l->iobuf != NULL) napi_delete_reference(env, l->iobuf);\n' +
-      '    l->iobuf = NULL;\n' +
-      '    l->iodata = NULL;\n' +
-      '    l->iocap = 0;\n' +
-      '    return;\n' +
+      '/* oortfs: a read\'s answer goes to the kernel\'s buffer; the buffer goes back to the pool unless the call failed */\n' +
+      'static int32_t oortfs_io_done (napi_env env, fuse_thread_locals_t *l, int32_t res, int reading) {\n' +
+      '  if (l->iobuf == NULL) return res;\n' +
+      '  if (reading && res > 0) {\n' +
+      '    if ((size_t) res <= l->len) memcpy((void *) l->buf, l->iodata, res);\n' +
+      '    else res = -EIO;\n' +
       '  }\n' +
-      '  if (reading && res > 0 && l->iodata != NULL && (size_t) res <= l->len) memcpy((void *) l->buf, l->iodata, res);\n' +
+      '  fuse_thread_t *ft = l->fuse;\n' +
+      '  if (res >= 0 && ft->iopooln < 16) {\n' +
+      '    int i = ft->iopooln++;\n' +
+      '    ft->iopool[i] = l->iobuf;\n' +
+      '    ft->iopooldata[i] = l->iodata;\n' +
+      '    ft->iopoolcap[i] = l->iocap;\n' +
+      '  } else {\n' +
+      '    /* a failed call\'s JS may still run and use it: it stays that call\'s alone */\n' +
+      '    napi_delete_reference(env, l->iobuf);\n' +
+      '  }\n' +
+      '  l->iobuf = NULL;\n' +
+      '  l->iodata = NULL;\n' +
+      '  l->iocap = 0;\n' +
+      '  return res;\n' +
       '}\n'],
   ]
   for (const [from, to] of edits) {
-    if (!c.includes(from)) {
-      console.error('oortfs: fuse-native.c is not the version this patch knows; reads and writes keep their external buffers')
-      process.exit(1)
-    }
+    if (!c.includes(from)) fail()
     c = c.replace(from, to)
   }
   writeFileSync(src, c)
 }
 
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-v4'
+const BUILD_MARK = 'oortfs-v5'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')
