@@ -240,8 +240,9 @@ t.test('request counts: ls -l of 1,000 files, warm ls -l, stat of a missing name
 
   const m = await mountBucket(t, { s3, bucket })
   const dir = join(m.dir, 'd')
-  const cold = await sh(`${LS} ${q(dir)}`)
+  const cold = await sh(`s=$(date +%s%N); ${LS} ${q(dir)}; e=$(date +%s%N); echo $(( (e - s) / 1000000 )) >&2`)
   t.equal(cold.code, 0, cold.stderr)
+  const coldMs = Number(lines(cold.stderr).at(-1))
   const listed = parseLs(cold.stdout)
   t.equal(listed.size, 1000, 'ls -l shows 1,000 files')
   t.ok([...listed.values()].every(e => e.type === '-' && e.mode === 'rw-r--r--' && e.size >= 7), 'all regular files with sizes')
@@ -249,8 +250,11 @@ t.test('request counts: ls -l of 1,000 files, warm ls -l, stat of a missing name
   const total = s.requests.total
   // and one HEAD of the mount root's own attributes (its mode and times), once per mount. The
   // kernel checks the directory's mode before each name's lookup (default_permissions): an ls -l
-  // longer than the freshness bound (1 s) proves the directory once more, one listing
-  t.ok(total <= 5, `a fresh mount's ls -l of 1,000 files, bucket check included: ${describeRequests({ total, byType: s.requests.byType })} (at most 5)`)
+  // longer than the freshness bound (1 s) proves the directory again, one listing (up to two
+  // pages) a second: on a loaded machine the 1,000 lookups may take seconds (the shell times them)
+  const coldAllowed = 3 + 2 * (1 + Math.floor(coldMs / 1000))
+  t.ok(total <= coldAllowed && total - (s.requests.byType.ListObjectsV2 ?? 0) <= 2,
+    `a fresh mount's ls -l of 1,000 files, bucket check included: ${describeRequests({ total, byType: s.requests.byType })} in ${coldMs} ms (at most ${coldAllowed}, listings but the root's HEAD and one GET)`)
   t.ok((s.requests.byType.HeadObject ?? 0) <= 1, 'no HeadObject but the mount root\'s, once')
 
   // each measurement starts once the mount is quiet, later than the freshness bound (1 s) after
