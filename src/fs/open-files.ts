@@ -10,7 +10,6 @@
 //   - an unlink or a rename over a file still open fetches what only the
 //     server has of it first, so its handles read it to the last close;
 //   - an unlink while an upload is on its way waits for it, then deletes.
-import { StagingWriter } from './write/staging-write.js'
 import { FsError, errnoOf } from '../errors.js'
 import { Priority, sameEtag } from '../s3/store.js'
 import { log } from '../util/log.js'
@@ -65,8 +64,6 @@ export class OpenFiles {
   /** nodes whose stored attributes are known (not guessed from a listing) */
   private readonly storedKnown = new WeakSet<FileNode>()
   private readonly remote: RemoteReader
-  /** how staging files are written, for every node of this mount (staging-write.ts) */
-  private readonly staging = new StagingWriter()
 
   constructor (
     private readonly ctx: FsContext,
@@ -282,7 +279,7 @@ export class OpenFiles {
       return other
     }
     const node = new FileNode({
-      path, key: e.key, meta: { ...(s?.meta ?? e.meta ?? {}) }, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize, writer: this.staging,
+      path, key: e.key, meta: { ...(s?.meta ?? e.meta ?? {}) }, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize,
       base: { key: e.key, version: e.etag || `unknown-${e.lastModified?.getTime() ?? 0}`, etag: e.etag || undefined, size: e.size },
     })
     node.extraMeta = foreignHeaders(s?.headers ?? e.headers ?? {})
@@ -330,7 +327,7 @@ export class OpenFiles {
         const meta: Meta = await this.ownerOfNew(path, S_IFREG | (mode & 0o7777), caller)
         // the parent's lookup may have waited: another open may have made the file meanwhile
         if (this.byPath.has(path)) return this.create(path, mode, caller)
-        const fresh = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize, writer: this.staging })
+        const fresh = new FileNode({ path, key: this.ctx.names.keyOf(path), meta, stagingDir: this.ctx.opts.stagingDir, partSize: this.ctx.opts.partSize })
         // a new object: its name's type, kept from now on (a rename or a rewrite does not change it)
         fresh.contentType = contentTypeOf(path)
         node = this.register(path, fresh, true)

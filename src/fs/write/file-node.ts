@@ -19,7 +19,6 @@ import { FsError } from '../../errors.js'
 import { encodeMeta, type Meta } from '../metadata.js'
 import { RangeSet } from './range-set.js'
 import { partIndexOf } from './part-layout.js'
-import { StagingWriter, writeAllAsync } from './staging-write.js'
 
 /** the object a file's unwritten bytes come from */
 export interface BaseObject {
@@ -83,10 +82,7 @@ export class FileNode {
   private readonly partSize: number
   private chain: Promise<void> = Promise.resolve()
 
-  private readonly writer: StagingWriter
-
-  constructor (opts: { path: string, key: string, base?: BaseObject, meta: Meta, stagingDir: string, partSize: number, writer?: StagingWriter }) {
-    this.writer = opts.writer ?? new StagingWriter()
+  constructor (opts: { path: string, key: string, base?: BaseObject, meta: Meta, stagingDir: string, partSize: number }) {
     this._path = opts.path
     this._key = opts.key
     this._base = opts.base
@@ -202,7 +198,7 @@ export class FileNode {
 
   write (buf: Buffer, length: number, position: number): Promise<number> {
     return this.locked(async () => {
-      await this.writer.write(await this.file(), buf.subarray(0, length), position)
+      await writeAll(await this.file(), buf.subarray(0, length), position)
       this.local.add(position, position + length)
       if (position + length > this.size) this.size = position + length
       this.touchParts(position, position + length)
@@ -290,7 +286,7 @@ export class FileNode {
           const limit = this._base ? Math.min(this.baseLimit, this._base.size) : 0
           if (limit < e) buf.fill(0, Math.max(0, limit - s))
           for (const [a, b] of this.local.gaps(s, Math.min(e, this.size))) {
-            await writeAllAsync(f, buf.subarray(a - s, b - s), a)
+            await writeAll(f, buf.subarray(a - s, b - s), a)
             this.local.add(a, b)
           }
         })
@@ -354,5 +350,14 @@ export class FileNode {
     this.stagingPath = undefined
     if (f) await f.then(h => h.close()).catch(() => {})
     if (p) await unlink(p).catch(() => {})
+  }
+}
+
+async function writeAll (f: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0
+  while (done < buf.length) {
+    const { bytesWritten } = await f.write(buf, done, buf.length - done, position + done)
+    if (bytesWritten <= 0) throw new FsError('ENOSPC', 'staging file write failed')
+    done += bytesWritten
   }
 }
