@@ -1,11 +1,11 @@
 // Memory at scale, as the README's Semantics state the bound: the block cache,
 // one part buffer per request in flight, the listing cache's entries, and a
 // fixed margin; never a cost per open file or per key of the bucket.
-// - 8 writers of 200 MiB files at once: a part's buffer is taken only when its
+// - 8 writers of 100 MiB files at once: a part's buffer is taken only when its
 //   request may leave, so with concurrency=8 the mount holds at most 8 parts,
 //   where buffers taken at once would be 8 files x upload_concurrency 6 parts.
-// - `find` over 60,000 keys another client wrote, three times what the
-//   listing cache may keep (list_cache=20000): every entry is looked up (find
+// - `find` over 30,000 keys another client wrote, three times what the
+//   listing cache may keep (list_cache=10000): every entry is looked up (find
 //   -printf %s stats each one), and the cache drops the least recent ones to
 //   stay within its bound. (Seeded with signed raw PUTs: test/helpers/bulk-put.ts.)
 import t from 'tap'
@@ -20,7 +20,7 @@ import { sampleRss } from '../helpers/fault-mount.js'
 import { prng } from '../../scripts/prng.js'
 import { putEmptyObjects } from '../helpers/bulk-put.js'
 
-// 60,000 keys to seed and to find, and 1.6 GB to write: past the run's per-file timeout
+// 30,000 keys to seed and to find, and 800 MiB to write: past the run's per-file timeout
 t.setTimeout(900_000)
 const s3 = await withS3(t)
 const MiB = 1024 * 1024
@@ -30,20 +30,20 @@ const CONCURRENCY = 8
 // Node, the SDK, fuse-native and the code itself: what an idle mount holds, and then some
 const MARGIN = 160 * MiB
 // a listing cache a third of the keys, and what the README says an entry costs at most
-const LIST_CACHE = 20_000
+const LIST_CACHE = 10_000
 const ENTRY_BYTES = 1024
 
-t.test('8 writers of 200 MiB at once: at most one part buffer per request in flight', async t => {
+t.test('8 writers of 100 MiB at once: at most one part buffer per request in flight', async t => {
   const m = await mountBucket(t, { s3, options: [`cache_size=${CACHE / MiB}M`, `part_size=${PART / MiB}M`, `concurrency=${CONCURRENCY}`] })
   const work = tmpDir(t)
   const sources: string[] = []
   for (let i = 0; i < 8; i++) {
-    // pseudo-random bytes, written 1 MiB at a time: 1.6 GB never sits in this process
+    // pseudo-random bytes, written 1 MiB at a time: 800 MiB never sits in this process
     const src = join(work, `w${i}.bin`)
     const fd = openSync(src, 'w')
     const next = prng(1000 + i)
     const chunk = Buffer.alloc(MiB)
-    for (let j = 0; j < 200; j++) {
+    for (let j = 0; j < 100; j++) {
       for (let k = 0; k < MiB; k += 4) chunk.writeUInt32LE(Math.floor(next() * 2 ** 32), k)
       writeSync(fd, chunk)
     }
@@ -72,13 +72,13 @@ t.test('8 writers of 200 MiB at once: at most one part buffer per request in fli
   t.ok(peak <= bound, `peak RSS ${(peak / MiB).toFixed(0)} MiB <= cache ${CACHE / MiB} + ${CONCURRENCY} requests x ${PART / MiB} MiB + ${MARGIN / MiB} MiB = ${(bound / MiB).toFixed(0)} MiB (buffers taken ahead of their turn: ${held / MiB} MiB of parts alone)`)
 })
 
-t.test('find over 60,000 keys, three times the listing cache: memory within the cache, the listing cache\'s entries and the margin', async t => {
+t.test('find over 30,000 keys, three times the listing cache: memory within the cache, the listing cache\'s entries and the margin', async t => {
   const m = await mountBucket(t, { s3, options: [`cache_size=${CACHE / MiB}M`, `list_cache=${LIST_CACHE}`] })
-  // 40 directories of 1,000 and 2 of 10,000: a directory whose listing
+  // 20 directories of 1,000 and 2 of 5,000: a directory whose listing
   // alone is half the listing cache, beside many ordinary ones
   const keys: string[] = []
-  for (let d = 0; d < 40; d++) for (let f = 0; f < 1000; f++) keys.push(`tree/d${String(d).padStart(3, '0')}/file-${String(f).padStart(6, '0')}.dat`)
-  for (let d = 0; d < 2; d++) for (let f = 0; f < 10_000; f++) keys.push(`tree/big${d}/file-${String(f).padStart(6, '0')}.dat`)
+  for (let d = 0; d < 20; d++) for (let f = 0; f < 1000; f++) keys.push(`tree/d${String(d).padStart(3, '0')}/file-${String(f).padStart(6, '0')}.dat`)
+  for (let d = 0; d < 2; d++) for (let f = 0; f < 5_000; f++) keys.push(`tree/big${d}/file-${String(f).padStart(6, '0')}.dat`)
   const started = Date.now()
   await putEmptyObjects(s3, m.bucket, keys)
   t.comment(`seeded ${keys.length} keys in ${((Date.now() - started) / 1000).toFixed(0)} s`)
@@ -92,7 +92,7 @@ t.test('find over 60,000 keys, three times the listing cache: memory within the 
   t.equal(Number(found.stdout.trim()), keys.length, 'find sees every key')
   const s = await m.stats()
   t.comment(`find: ${JSON.stringify(s.requests.byType)}; RSS idle ${(idle / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB`)
-  t.ok((s.requests.byType.ListObjectsV2 ?? 0) <= 2 * (keys.length / 1000 + 42), 'each directory listed about once (a page per 1,000 keys)')
+  t.ok((s.requests.byType.ListObjectsV2 ?? 0) <= 2 * (keys.length / 1000 + 22), 'each directory listed about once (a page per 1,000 keys)')
   // no writes here: no part buffers
   const bound = CACHE + MARGIN + LIST_CACHE * ENTRY_BYTES
   t.ok(peak <= bound, `peak RSS ${(peak / MiB).toFixed(0)} MiB <= cache ${CACHE / MiB} + list_cache ${LIST_CACHE} entries x ${ENTRY_BYTES} B + ${MARGIN / MiB} MiB = ${(bound / MiB).toFixed(0)} MiB`)
