@@ -29,6 +29,9 @@ export interface App {
   close(): Promise<void>
 }
 
+/** silence from the server (no byte of an answer) that fails one attempt, on the SDK's path and the direct GETs' alike */
+const REQUEST_TIMEOUT_MS = 60_000
+
 export async function buildApp (config: Config): Promise<App> {
   const queue = new RequestQueue({
     rps: config.rps,
@@ -49,7 +52,7 @@ export async function buildApp (config: Config): Promise<App> {
     signature: config.signature,
     pathStyle: config.pathStyle,
     maxSockets: config.concurrency + 8,
-    requestTimeoutMs: 60_000,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
     serverClock,
   })
   const budget = await shareBudget(config, queue)
@@ -58,7 +61,7 @@ export async function buildApp (config: Config): Promise<App> {
     sigv2Credentials: config.signature === 'v2' ? config.credentials : undefined,
     serverClock,
     // V2 URLs are signed path-style (presign-v2.ts): a virtual-hosted V2 mount keeps the SDK's way
-    raw: config.signature === 'v4' || config.pathStyle ? new RawGetter({ requestTimeoutMs: 60_000 }) : undefined,
+    raw: config.signature === 'v4' || config.pathStyle ? new RawGetter({ requestTimeoutMs: REQUEST_TIMEOUT_MS }) : undefined,
   })
   // no mount point (fsck): nothing is staged
   let stagingDir = ''

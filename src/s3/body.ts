@@ -29,12 +29,7 @@ export class Segments {
   write (chunk: Buffer, at: number): number {
     let from = 0
     while (from < chunk.length && at + from < this.length) {
-      const pos = at + from
-      const part = this.parts[Math.floor(pos / this.size)]!
-      const offset = pos % this.size
-      const n = Math.min(chunk.length - from, part.length - offset, this.length - pos)
-      chunk.copy(part, offset, from, from + n)
-      from += n
+      from += chunk.copy(this.view(at + from, chunk.length - from), 0, from)
     }
     return from
   }

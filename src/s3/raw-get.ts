@@ -171,9 +171,7 @@ class Conn {
     }
     if (a.errorBody) {
       a.errorLen += n
-      if (a.errorChunked !== undefined) {
-        if (a.errorLen >= a.errorBody.length || (a.errorChunked && chunkedEnded(a.errorBody.subarray(0, a.errorLen)))) this.finishError(true)
-      } else if (a.errorLen >= a.errorBody.length) this.finishError(a.left > a.errorBody.length)
+      this.errorBodyCame(a)
       return true
     }
     this.hlen += n
@@ -218,13 +216,13 @@ class Conn {
           a.left = ERROR_BODY_MAX
           a.errorBody = Buffer.allocUnsafe(ERROR_BODY_MAX)
           a.errorLen = extra.copy(a.errorBody)
-          if (a.errorLen >= ERROR_BODY_MAX || (chunked && chunkedEnded(a.errorBody.subarray(0, a.errorLen)))) this.finishError(true)
+          this.errorBodyCame(a)
           return
         }
         a.left = length
         a.errorBody = Buffer.allocUnsafe(Math.min(ERROR_BODY_MAX, a.left))
         a.errorLen = extra.copy(a.errorBody)
-        if (a.errorLen >= a.errorBody.length) this.finishError(a.left > a.errorBody.length)
+        this.errorBodyCame(a)
         return
       }
       // data this client does not frame (chunked, or ended by closing): the
@@ -252,6 +250,19 @@ class Conn {
       if (a.left === 0) this.finish(over || extra.length > first)
       else if (over) this.dropAfter = true
       return
+    }
+  }
+
+  /**
+   * More of an error answer's body came: it ends once whole (or 64 KiB of
+   * it), or, without a length, at a chunked body's last chunk (else at close)
+   */
+  private errorBodyCame (a: Active): void {
+    const body = a.errorBody!
+    if (a.errorChunked === undefined) {
+      if (a.errorLen >= body.length) this.finishError(a.left > body.length)
+    } else if (a.errorLen >= body.length || (a.errorChunked && chunkedEnded(body.subarray(0, a.errorLen)))) {
+      this.finishError(true)
     }
   }
 
