@@ -15,6 +15,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
 const dir = dirname(require.resolve('fuse-native/package.json'))
@@ -238,8 +239,37 @@ if (!c.includes(IO_MARK)) {
   writeFileSync(src, c)
 }
 
+// A streaming read's 128 KiB calls each went to the JS thread and back, though
+// most only copied bytes out of a block JS already held: two thread hand-offs
+// and a JS call per call, half of a cached read's CPU. The read shortcut
+// (scripts/fuse-read-shortcut.c, which says how it stays right) answers them
+// on the FUSE thread from blocks the cache mirrors there, for handles the
+// open-file layer binds to one cached object version (src/fuse/read-shortcut.ts).
+const SHORTCUT_MARK = '/* oortfs: read shortcut */'
+if (!c.includes(SHORTCUT_MARK)) {
+  const fail = () => {
+    console.error('oortfs: fuse-native.c is not the version this patch knows; the addon is not rebuilt (mounts refuse the old one)')
+    process.exit(1)
+  }
+  const code = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fuse-read-shortcut.c'), 'utf8')
+  if (!code.startsWith(SHORTCUT_MARK)) fail()
+  const readHead = 'FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {\n'
+  const edits = [
+    ['  int iopooln;\n} fuse_thread_t;\n', '  int iopooln;\n  /* oortfs: the read shortcut, once JS turns it on (fuse-read-shortcut.c) */\n  void *oortfs_sc;\n} fuse_thread_t;\n'],
+    [readHead, code + '\n' + readHead +
+      '  { int oortfs_sc_n = oortfs_sc_read(l->fuse, info, buf, len, offset); if (oortfs_sc_n >= 0) return oortfs_sc_n; }\n'],
+    ['  NAPI_EXPORT_FUNCTION(fuse_native_request)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_request)\n' +
+      ['init', 'publish', 'unpublish', 'bind', 'unbind'].map(f => `  NAPI_EXPORT_FUNCTION(oortfs_sc_${f})\n`).join('')],
+  ]
+  for (const [from, to] of edits) {
+    if (c.split(from).length !== 2) fail()
+    c = c.replace(from, () => to)
+  }
+  writeFileSync(src, c)
+}
+
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-v5'
+const BUILD_MARK = 'oortfs-v6'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')

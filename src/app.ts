@@ -20,6 +20,8 @@ import { monotonic } from './util/clock.js'
 export interface App {
   fs: FileSystem
   core: OortFs
+  /** the core again, as the read shortcut's other side (fuse/mount.ts) */
+  reads: OortFs
   gateway: S3Gateway
   queue: RequestQueue
   stats(): Record<string, unknown>
@@ -75,6 +77,7 @@ export async function buildApp (config: Config): Promise<App> {
   return {
     fs: core,
     core,
+    reads: core,
     gateway,
     queue,
     stats: () => ({

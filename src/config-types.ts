@@ -46,6 +46,8 @@ export interface Config {
   blockSize: number
   cacheSize: number
   readahead: number
+  /** reads of cached blocks answered in the FUSE threads (native-read-shortcut.ts) */
+  readShortcut: boolean
   partSize: number
   uploadConcurrency: number
   /** where the mounting process makes its own staging folder (staging-dir.ts) */

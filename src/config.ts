@@ -312,6 +312,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     blockSize: num('block_size'),
     cacheSize: num('cache_size'),
     readahead: num('readahead'),
+    readShortcut: Boolean(v('read_shortcut')),
     partSize: num('part_size'),
     uploadConcurrency: num('upload_concurrency'),
     stagingParent,

@@ -18,6 +18,7 @@ import { Namespace, type MetaSource } from './namespace.js'
 import { INDEX_SUFFIX, NAME_MAX, Names, splitPath } from './names.js'
 import { OpenFiles } from './open-files.js'
 import { BlockCache } from './read/block-cache.js'
+import type { ReadShortcut } from './read/read-bindings.js'
 import { RenameJournal, type RecoveryReport } from './rename-journal.js'
 import { SpecialFiles } from './special-files.js'
 import { TreeOps } from './tree-ops.js'
@@ -74,7 +75,7 @@ export class OortFs implements FileSystem {
     this.ctx = { store, names: this.names, ns: this.ns, opts, now: this.now, dirs: { entryChanged: dir => this.dirs.entryChanged(dir), rootEntry: () => this.dirs.rootEntry() } }
     // read-ahead in flight counts against the cache's memory
     const cacheBytes = Math.max(opts.cacheSize - opts.readahead, 8 * opts.blockSize)
-    this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize })
+    this.cache = new BlockCache({ maxBytes: cacheBytes, blockSize: opts.blockSize, aheadBytes: opts.cacheSize - cacheBytes })
     this.defaults = { uid: opts.uid, gid: opts.gid, umask: opts.umask, mountTime: new Date(this.now()) }
     // a delete given up: the server still has the object, so the name must show again
     this.deletes = new DeleteBatcher(store, { now: this.monotonic, lost: key => this.ns.stale(this.names.pathOfKey(key.endsWith('/') ? key.slice(0, -1) : key)) })
@@ -169,6 +170,21 @@ export class OortFs implements FileSystem {
   open (path: string, flags: number): Promise<number> { return this.files.open(path, flags) }
   create (path: string, mode: number, caller?: Caller): Promise<number> { return this.files.create(path, mode, caller) }
   read (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.read(fh, buf, length, position) }
+
+  /**
+   * Reads may be answered without the core from now on, by the FUSE binding's
+   * read shortcut: the cache mirrors its blocks there, the open files bind
+   * the handles it may answer (read/read-bindings.ts). It tells served().
+   */
+  attachReadShortcut (shortcut: ReadShortcut): void {
+    this.cache.mirrorTo(shortcut)
+    this.files.attachShortcut(shortcut)
+  }
+
+  /** the shortcut answered a read of fh from cached blocks */
+  served (fh: number, position: number, length: number): void {
+    this.files.served(fh, position, length)
+  }
   write (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.write(fh, buf, length, position) }
   flush (fh: number): Promise<void> { return this.files.flush(fh) }
   fsync (fh: number, datasync: boolean): Promise<void> { return this.files.fsync(fh, datasync) }

@@ -24,6 +24,7 @@ import { ownerOfNew, type ParentAttrs } from './new-owner.js'
 import { ACL_ACCESS, ACL_DEFAULT, aclOfNew } from './posix-acl.js'
 import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
+import { ReadBindings, type ReadShortcut } from './read/read-bindings.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
 import { copyObject } from './write/copy-object.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
@@ -64,6 +65,8 @@ export class OpenFiles {
   /** nodes whose stored attributes are known (not guessed from a listing) */
   private readonly storedKnown = new WeakSet<FileNode>()
   private readonly remote: RemoteReader
+  /** handles the read shortcut answers without us */
+  private readonly bindings = new ReadBindings()
 
   constructor (
     private readonly ctx: FsContext,
@@ -73,6 +76,21 @@ export class OpenFiles {
   ) {
     this.remote = this.makeRemote()
     this.uploader = new Uploader(ctx.store, this.remote, { partSize: ctx.opts.partSize, concurrency: ctx.opts.uploadConcurrency })
+  }
+
+  /** reads of bound handles are answered by `shortcut` from now on (the FUSE binding's; see read-bindings.ts) */
+  attachShortcut (shortcut: ReadShortcut): void {
+    this.bindings.attach(shortcut)
+  }
+
+  /** the shortcut answered a read of fh from cached blocks: its reader moves on as if it had read them */
+  served (fh: number, position: number, length: number): void {
+    this.handles.get(fh)?.reader?.served(position, length)
+  }
+
+  /** handles the shortcut may answer now (tests) */
+  get shortcutBound (): number {
+    return this.bindings.bound
   }
 
   // ---- what others may ask
@@ -291,6 +309,7 @@ export class OpenFiles {
   /** a new node at path, held once for its caller */
   private register (path: string, node: FileNode, storedKnown: boolean): FileNode {
     if (storedKnown) this.storedKnown.add(node)
+    node.onReadsChanged = n => this.bindings.unbindNode(n)
     node.refs++
     this.byPath.set(path, node)
     this.live.add(node)
@@ -355,8 +374,12 @@ export class OpenFiles {
   async read (fh: number, buf: Buffer, length: number, position: number): Promise<number> {
     const h = this.handle(fh)
     const node = h.node
+    const gen = node.readGen
     try {
-      return await node.read(this.remoteOf(h), buf, length, position)
+      const n = await node.read(this.remoteOf(h), buf, length, position)
+      // nothing changed what this handle reads while the read was on its way: the next ones may skip us
+      if (node.readGen === gen) this.bindIfAsIs(fh, h)
+      return n
     } catch (err) {
       if (errnoOf(err) === 'ESTALE') {
         // what the namespace holds of the name is that old version too: ask again at the next open
@@ -365,6 +388,14 @@ export class OpenFiles {
       }
       throw err
     }
+  }
+
+  /** binds the handle to its reader's cached object, if its file reads the server's bytes as they are */
+  private bindIfAsIs (fh: number, h: Handle): void {
+    const node = h.node
+    if (!this.bindings.on || this.handles.get(fh) !== h || !node.readsBaseAsIs || !h.reader?.reads(node.base!)) return
+    const object = this.cache.numberOf(h.reader.object)
+    if (object !== undefined) this.bindings.bind(fh, node, object)
   }
 
   async write (fh: number, buf: Buffer, length: number, position: number): Promise<number> {
@@ -428,7 +459,10 @@ export class OpenFiles {
 
   async release (fh: number): Promise<void> {
     const h = this.handles.remove(fh)
-    if (h) await this.unref(h.node)
+    if (!h) return
+    // the number may be another file's next: nothing of this one may answer it
+    this.bindings.unbind(fh, h.node)
+    await this.unref(h.node)
   }
 
   /** one handle fewer: the last one saves the node (again, while changes came during its upload) and lets it go */

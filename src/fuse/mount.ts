@@ -18,6 +18,8 @@ import { selfPing } from './self-ping.js'
 import { crashed, setFinalSave } from '../crash-guard.js'
 import { monotonic } from '../util/clock.js'
 import { fuseDescriptors, sessionSince } from './fuse-session.js'
+import { nativeReadShortcut } from './native-read-shortcut.js'
+import type { ReadShortcut } from '../fs/read/read-bindings.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
@@ -28,6 +30,8 @@ export interface MountedApp {
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
   close(): Promise<void>
+  /** the core's side of the read shortcut (src/app.ts's core); without it every read goes through fs */
+  reads?: { attachReadShortcut(shortcut: ReadShortcut): void, served(fh: number, position: number, length: number): void }
 }
 
 export interface RunMountOptions {
@@ -71,6 +75,20 @@ function messageOf (err: unknown): string {
   return (err as Error)?.message ?? String(err)
 }
 
+/** reads of cached blocks answered in the FUSE threads from now on (native-read-shortcut.ts) */
+function startReadShortcut (fuse: OortFuse, config: Config, app: MountedApp): void {
+  const reads = app.reads
+  // fuse-native's per-mount state, made by its mount
+  const thread = (fuse as unknown as { _thread?: Buffer })._thread
+  if (!reads || !thread) return
+  const shortcut = nativeReadShortcut({
+    thread, blockSize: config.blockSize, blocks: Math.ceil(config.cacheSize / config.blockSize),
+    served: (fh, position, length) => reads.served(fh, position, length),
+  })
+  if (shortcut) reads.attachReadShortcut(shortcut)
+  log.debug(`read shortcut: ${shortcut ? 'on' : 'not in this addon'}`)
+}
+
 /** Mounts and serves until shut down; resolves with the exit code (0: all saved). */
 export async function runMount (config: Config, app: MountedApp, opts: RunMountOptions = {}): Promise<number> {
   const mp = config.mountpoint
@@ -91,6 +109,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     throw new MountError(`could not mount on ${mp}: ${messageOf(err)}; check that /dev/fuse exists and fusermount is installed (run with -f to see libfuse's reason)`)
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
+  if (config.readShortcut) startReadShortcut(fuse, config, app)
   const started = monotonic()
   const session = sessionSince(fdsBefore)
   const stillOurs = (): Promise<boolean> => ping.stillOurs()

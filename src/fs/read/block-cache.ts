@@ -5,14 +5,34 @@
 // Block buffers are recycled: a buffer the cache lets go is filled by a later
 // fetch. Fresh memory costs a page fault per 4 KiB on first touch, which made
 // allocation the largest single cost of a streaming read (2.7 s of CPU per GiB
-// here, against 0.03 s to fill buffers already touched). Readers copy out of a
-// block synchronously once they have it; a released buffer is reused only
-// after the current macrotask, so no reader that got it can still be about to.
+// here, against 0.03 s to fill buffers already touched), and V8 counts each
+// fresh buffer as external memory: every 64 MiB of it starts a full
+// mark-compact. So the cache keeps as many buffers as its bytes and the
+// read-ahead on its way may use (what cache_size promises), not a few spare:
+// with 16 MiB spare a streaming read still allocated a third of a GiB per GiB
+// read, and ran 17 mark-compacts. Readers copy out of a block synchronously
+// once they have it; a released buffer is reused only after the current
+// macrotask, so no reader that got it can still be about to.
+//
+// The cache may be mirrored (mirrorTo): the FUSE binding's read shortcut
+// answers reads from the same buffers on its own threads. A block is
+// published there only while the cache holds it, and unpublished before the
+// cache lets it go, so a buffer is never refilled while the mirror may copy
+// out of it. Objects are numbered for the mirror while anything of them is
+// held; a number is never used again.
 import { LRUCache } from 'lru-cache'
 import { Priority, type Urgency } from '../../s3/store.js'
 
-/** buffers kept for reuse beyond those in the cache */
+/** where the cache's blocks are mirrored (the read shortcut); calls are synchronous, and take effect at once */
+export interface BlockMirror {
+  publish (object: number, index: number, block: Buffer): void
+  unpublish (object: number, index: number): void
+}
+
+/** buffers kept for reuse beyond those in the cache and the read-ahead */
 const SPARE_BYTES = 16 * 1024 * 1024
+/** the largest single allocation of block memory (a large cache_size gets several) */
+const SLAB_MAX_BYTES = 1024 * 1024 * 1024
 
 export class BlockCache {
   readonly blockSize: number
@@ -22,7 +42,14 @@ export class BlockCache {
   private readonly urgencies = new Map<string, Urgency>()
   /** recycled buffers, each blockSize long and its own ArrayBuffer */
   private readonly spare: Buffer[] = []
-  private readonly maxSpare: number
+  /** how many of our buffers may live at once (cached, being filled or spare); more are let go to the GC */
+  private readonly maxOwned: number
+  /** our buffers alive: cached, being filled, or spare */
+  private owned = 0
+  /** where new blocks are carved from, and how far */
+  private slab?: Buffer
+  private slabUsed = 0
+  private readonly slabs = new WeakSet<ArrayBufferLike>()
   private readonly ours = new WeakSet<ArrayBufferLike>()
   /**
    * Each object's block indices that are cached or on their way: what has()
@@ -32,16 +59,24 @@ export class BlockCache {
    * read's CPU.
    */
   private readonly held = new Map<string, Set<number>>()
+  /** the mirror's number of each object held */
+  private readonly numbers = new Map<string, number>()
+  private lastNumber = 0
+  private mirror?: BlockMirror
   hits = 0
   misses = 0
 
-  constructor (opts: { maxBytes: number, blockSize: number }) {
+  /** aheadBytes: what read-ahead on its way may hold beyond maxBytes (its buffers are recycled too) */
+  constructor (opts: { maxBytes: number, blockSize: number, aheadBytes?: number }) {
     this.blockSize = opts.blockSize
-    this.maxSpare = Math.max(4, Math.floor(SPARE_BYTES / opts.blockSize))
+    this.maxOwned = Math.ceil(Math.max(opts.maxBytes, opts.blockSize) / opts.blockSize) +
+      Math.max(4, Math.floor((SPARE_BYTES + (opts.aheadBytes ?? 0)) / opts.blockSize))
     this.blocks = new LRUCache<string, Buffer>({
       maxSize: Math.max(opts.maxBytes, opts.blockSize),
       sizeCalculation: b => Math.max(1, b.length),
       dispose: (block, id, reason) => {
+        // before the buffer can be refilled; a block replaced ('set') is published anew right after
+        this.unmirror(id)
         // 'set' replaces a block with a newer one under the same name: it is still held
         if (reason !== 'set') this.letGo(id)
         this.recycle(block)
@@ -51,33 +86,93 @@ export class BlockCache {
 
   private hold (object: string, index: number): void {
     let set = this.held.get(object)
-    if (!set) this.held.set(object, set = new Set())
+    if (!set) {
+      this.held.set(object, set = new Set())
+      this.numbers.set(object, ++this.lastNumber)
+    }
     set.add(index)
+  }
+
+  /** the mirror's number for an object, while any block of it is cached or on its way */
+  numberOf (object: string): number | undefined {
+    return this.numbers.get(object)
+  }
+
+  /** mirrors every block from now on, starting with those held now */
+  mirrorTo (mirror: BlockMirror): void {
+    this.mirror = mirror
+    for (const [id, block] of this.blocks.entries()) {
+      const { object, index } = BlockCache.split(id)
+      mirror.publish(this.numbers.get(object)!, index, block)
+    }
+  }
+
+  private unmirror (id: string): void {
+    if (!this.mirror) return
+    const { object, index } = BlockCache.split(id)
+    const n = this.numbers.get(object)
+    if (n !== undefined) this.mirror.unpublish(n, index)
+  }
+
+  private static split (id: string): { object: string, index: number } {
+    const colon = id.indexOf(':')
+    return { object: id.slice(colon + 1), index: Number(id.slice(0, colon)) }
   }
 
   /** a block's name leaves the cache (or its fetch failed): no longer held unless it is still on its way */
   private letGo (id: string): void {
     if (this.inflight.has(id)) return
-    const colon = id.indexOf(':')
-    const object = id.slice(colon + 1)
+    const { object, index } = BlockCache.split(id)
     const set = this.held.get(object)
     if (!set) return
-    set.delete(Number(id.slice(0, colon)))
-    if (set.size === 0) this.held.delete(object)
+    set.delete(index)
+    if (set.size === 0) {
+      this.held.delete(object)
+      this.numbers.delete(object)
+    }
   }
 
   private take (): Buffer {
-    const b = this.spare.pop()
+    const b = this.spare.pop() ?? this.carve()
     if (b) return b
+    // more at once than the cache's bytes and read-ahead: one of its own, let go when it comes back
     const fresh = Buffer.allocUnsafeSlow(this.blockSize)
     this.ours.add(fresh.buffer)
+    this.owned++
     return fresh
+  }
+
+  /**
+   * The next block of the slab, made (not touched) at the first fetch. One
+   * allocation for all the cache's blocks: V8 counts each allocation's size
+   * as external memory at once, and every 64 MiB of it in small pieces
+   * started a mark-compact (seven in a cold streaming read); the kernel
+   * still gives the pages only as they are first filled.
+   */
+  private carve (): Buffer | undefined {
+    if (!this.slab || this.slabUsed >= this.slab.length) {
+      const left = this.maxOwned - this.owned
+      if (left <= 0) return undefined
+      this.slab = Buffer.allocUnsafeSlow(Math.min(left, Math.max(1, Math.floor(SLAB_MAX_BYTES / this.blockSize))) * this.blockSize)
+      this.slabUsed = 0
+      this.ours.add(this.slab.buffer)
+      this.slabs.add(this.slab.buffer)
+    }
+    const b = this.slab.subarray(this.slabUsed, this.slabUsed + this.blockSize)
+    this.slabUsed += this.blockSize
+    this.owned++
+    return b
   }
 
   private recycle (block: Buffer): void {
     if (!this.ours.has(block.buffer)) return
-    const whole = Buffer.from(block.buffer, 0, this.blockSize)
-    setImmediate(() => { if (this.spare.length < this.maxSpare) this.spare.push(whole) })
+    const whole = Buffer.from(block.buffer, block.byteOffset, this.blockSize)
+    // a slab's block stays ours for good (letting it go would free nothing)
+    const keep = this.slabs.has(block.buffer) || this.owned <= this.maxOwned
+    setImmediate(() => {
+      if (keep) this.spare.push(whole)
+      else this.owned--
+    })
   }
 
   private static id (object: string, index: number): string {
@@ -86,6 +181,13 @@ export class BlockCache {
 
   get (object: string, index: number): Buffer | undefined {
     return this.blocks.get(BlockCache.id(object, index))
+  }
+
+  /** a reader was answered from these blocks elsewhere (the mirror): they are the most recently used */
+  touch (object: string, first: number, last: number): void {
+    for (let i = first; i <= last; i++) {
+      if (this.blocks.get(BlockCache.id(object, i)) !== undefined) this.hits++
+    }
   }
 
   /** the block is cached or on its way */
@@ -122,8 +224,10 @@ export class BlockCache {
       const one = all.then(got => {
         const length = Math.max(0, Math.min(this.blockSize, got - i * this.blockSize))
         const block = buffers[i]?.subarray(0, length) ?? Buffer.alloc(0)
-        this.blocks.set(id, block)
         this.hold(object, index)
+        this.blocks.set(id, block)
+        // the LRU may not keep it (larger than the cache): published only if held
+        if (this.mirror && this.blocks.get(id) === block) this.mirror.publish(this.numbers.get(object)!, index, block)
         return block
       }).finally(() => {
         // a later fetch of the same block may have taken its place: that one is not ended

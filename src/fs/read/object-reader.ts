@@ -38,6 +38,26 @@ export class ObjectReader {
     this.id = `${version}:${key}`
   }
 
+  /** the block cache's name of the object version read */
+  get object (): string {
+    return this.id
+  }
+
+  /**
+   * A read of [position, position + length) was answered from cached blocks
+   * without this reader (the read shortcut): the stream moves on as if it had
+   * read them itself, so its read-ahead stays ahead.
+   */
+  served (position: number, length: number): void {
+    if (position >= this.size || length <= 0) return
+    const end = Math.min(this.size, position + length)
+    const bs = this.cache.blockSize
+    this.track(position, end)
+    const last = Math.floor((end - 1) / bs)
+    this.cache.touch(this.id, Math.floor(position / bs), last)
+    this.readAhead(last)
+  }
+
   /** whether this reader reads that version of that object */
   reads (base: { key: string, version: string, etag?: string, size: number }): boolean {
     return this.id === `${base.version}:${base.key}` && this.size === base.size && this.etag === base.etag

@@ -81,6 +81,13 @@ export class FileNode {
   private readonly stagingDir: string
   private readonly partSize: number
   private chain: Promise<void> = Promise.resolve()
+  private _readGen = 0
+  /**
+   * Called whenever what a read of the node returns may change (a write, a
+   * truncate, bytes made local, a new base), before that change is answered:
+   * handles answered without the core (the read shortcut) are unbound here.
+   */
+  onReadsChanged?: (node: FileNode) => void
 
   constructor (opts: { path: string, key: string, base?: BaseObject, meta: Meta, stagingDir: string, partSize: number }) {
     this._path = opts.path
@@ -94,6 +101,17 @@ export class FileNode {
   }
 
   get path (): string { return this._path }
+  /** changes at every change of what a read returns */
+  get readGen (): number { return this._readGen }
+  /** nothing written here: a read returns the base object's bytes as they are */
+  get readsBaseAsIs (): boolean {
+    return this.local.empty && this._base !== undefined && this.baseLimit >= this._base.size && this.size === this._base.size
+  }
+
+  private readsChanged (): void {
+    this._readGen++
+    this.onReadsChanged?.(this)
+  }
   get key (): string { return this._key }
   get base (): BaseObject | undefined { return this._base }
   get meta (): Meta { return this._meta }
@@ -116,6 +134,7 @@ export class FileNode {
     this._path = path
     this._key = key
     if (this._base) this._base = { ...this._base, key, version: etag || this._base.version, etag: etag || this._base.etag }
+    this.readsChanged()
   }
 
   /** its name is gone: nothing of it is uploaded again */
@@ -201,6 +220,7 @@ export class FileNode {
       await writeAll(await this.file(), buf.subarray(0, length), position)
       this.local.add(position, position + length)
       if (position + length > this.size) this.size = position + length
+      this.readsChanged()
       this.touchParts(position, position + length)
       this.changed()
       return length
@@ -226,6 +246,7 @@ export class FileNode {
     }
     this.touchParts(Math.min(size, old), Math.max(size, old, 1))
     this.size = size
+    this.readsChanged()
     this.changed()
   }
 
@@ -233,8 +254,8 @@ export class FileNode {
     const end = Math.min(this.size, position + length)
     if (end <= position) return 0
     // nothing written here (a file open for reading): the server's version, as it is
-    if (this.local.empty && this._base && this.baseLimit >= this._base.size && this.size === this._base.size) {
-      return await remote.read(this._base, buf, end - position, position)
+    if (this.readsBaseAsIs) {
+      return await remote.read(this._base!, buf, end - position, position)
     }
     // local ranges and remote gaps, in order
     const pieces: { start: number, end: number, local: boolean }[] = []
@@ -288,6 +309,7 @@ export class FileNode {
           for (const [a, b] of this.local.gaps(s, Math.min(e, this.size))) {
             await writeAll(f, buf.subarray(a - s, b - s), a)
             this.local.add(a, b)
+            this.readsChanged()
           }
         })
       }
@@ -323,6 +345,7 @@ export class FileNode {
     this.uploading = false
     this._base = base
     this.baseLimit = Math.min(base.size, this.cutSince)
+    this.readsChanged()
     this.savedChanges = mark.changes
     this.savedContent = mark.content
   }
@@ -337,6 +360,7 @@ export class FileNode {
   /** the object was copied in place (new attributes, the same bytes): reads pin its new ETag, cached blocks still serve */
   recopied (etag: string): void {
     if (this._base) this._base = { ...this._base, etag }
+    this.readsChanged()
   }
 
   uploadFailed (): void {

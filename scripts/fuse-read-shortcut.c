@@ -1,0 +1,315 @@
+/* oortfs: read shortcut */
+/*
+ * Inserted into fuse-native.c by scripts/patch-fuse-native.mjs (step 5).
+ *
+ * A streaming read arrives as 128 KiB FUSE reads, and fuse-native hands each
+ * one to the JS thread and blocks the FUSE thread until JS answers: two thread
+ * hand-offs and a JS call per 128 KiB, about half of a cached read's CPU. Most
+ * of those reads only copy bytes out of a block JS already holds. So the block
+ * cache mirrors its blocks here (publish/unpublish), the open-file layer tells
+ * which open handles read one cached object version as it is (bind/unbind),
+ * and a read of a bound handle whose blocks are all here is answered on the
+ * FUSE thread. Anything else (a block missing, a handle not bound) goes to JS
+ * as before. JS hears of each read answered here afterwards, in batches (the
+ * read-ahead and the cache's recency follow them).
+ *
+ * Ownership stays in JS: a block is published only while the cache holds it,
+ * and unpublished (synchronously, under the lock) before the cache lets its
+ * buffer go or reuses it; a handle is unbound before a change of its file is
+ * acknowledged and before its release is. Every copy out of a block happens
+ * under the lock, so once unpublish returns no FUSE thread reads that memory.
+ * Each published block also holds a reference to its Buffer: a mistake in JS
+ * could then serve a stale block, but never freed memory.
+ */
+
+#define OORTFS_SC_EVENTS 1024
+/* the most blocks one read may span here (a 1 MiB read over 16 KiB blocks) */
+#define OORTFS_SC_SPAN 64
+
+typedef struct oortfs_sc_block {
+  struct oortfs_sc_block *next;
+  uint64_t object;
+  uint64_t index;
+  char *data;
+  size_t len;
+  napi_ref ref;
+} oortfs_sc_block_t;
+
+typedef struct oortfs_sc_bind {
+  struct oortfs_sc_bind *next;
+  uint64_t fh;
+  uint64_t object;
+} oortfs_sc_bind_t;
+
+typedef struct {
+  pthread_mutex_t mut;
+  uint64_t bs;
+  size_t nblocks; /* buckets, a power of two */
+  oortfs_sc_block_t **blocks;
+  size_t nbinds;  /* buckets, a power of two */
+  oortfs_sc_bind_t **binds;
+  /* reads answered here and not yet told to JS: fh, offset, length */
+  double events[OORTFS_SC_EVENTS * 3];
+  size_t nevents;
+  uv_async_t async;
+  napi_env env;
+  napi_ref onserved;
+  napi_ref eventsref;
+  double *eventsjs;
+} oortfs_sc_t;
+
+static size_t oortfs_sc_hash (uint64_t a, uint64_t b, size_t n) {
+  uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL) * 0xC2B2AE3D27D4EB4FULL;
+  h ^= h >> 29;
+  return (size_t) (h & (n - 1));
+}
+
+static oortfs_sc_block_t **oortfs_sc_block_slot (oortfs_sc_t *sc, uint64_t object, uint64_t index) {
+  oortfs_sc_block_t **p = &(sc->blocks[oortfs_sc_hash(object, index, sc->nblocks)]);
+  while (*p != NULL && !((*p)->object == object && (*p)->index == index)) p = &((*p)->next);
+  return p;
+}
+
+static oortfs_sc_bind_t **oortfs_sc_bind_slot (oortfs_sc_t *sc, uint64_t fh) {
+  oortfs_sc_bind_t **p = &(sc->binds[oortfs_sc_hash(fh, 0, sc->nbinds)]);
+  while (*p != NULL && (*p)->fh != fh) p = &((*p)->next);
+  return p;
+}
+
+/* FUSE thread: the bytes of a read if every block it needs is here, else -1 (JS answers it) */
+static int oortfs_sc_read (fuse_thread_t *ft, struct fuse_file_info *info, char *buf, size_t len, off_t offset) {
+  oortfs_sc_t *sc = (oortfs_sc_t *) __atomic_load_n(&(ft->oortfs_sc), __ATOMIC_ACQUIRE);
+  if (sc == NULL || info == NULL || len == 0 || offset < 0 || len > 0x7fffffff) return -1;
+  uint64_t bs = sc->bs;
+  uint64_t off = (uint64_t) offset;
+  uint64_t end = off + len;
+  uint64_t first = off / bs;
+  uint64_t last = (end - 1) / bs;
+  if (last - first >= OORTFS_SC_SPAN) return -1;
+  oortfs_sc_block_t *found[OORTFS_SC_SPAN];
+  size_t count = 0;
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_bind_t *bind = *oortfs_sc_bind_slot(sc, info->fh);
+  if (bind == NULL) goto miss;
+  for (uint64_t i = first; i <= last; i++) {
+    oortfs_sc_block_t *b = *oortfs_sc_block_slot(sc, bind->object, i);
+    if (b == NULL) goto miss;
+    found[count++] = b;
+    /* a short block holds the object's end: nothing follows it */
+    if (b->len < bs) break;
+  }
+  uint64_t pos = off;
+  for (size_t k = 0; k < count; k++) {
+    oortfs_sc_block_t *b = found[k];
+    uint64_t start = (first + k) * bs;
+    uint64_t from = pos - start;
+    if (from >= b->len) break;
+    uint64_t to = end - start < b->len ? end - start : b->len;
+    memcpy(buf + (pos - off), b->data + from, to - from);
+    pos += to - from;
+    if (b->len < bs) break;
+  }
+  if (sc->nevents < OORTFS_SC_EVENTS) {
+    double *e = &(sc->events[sc->nevents * 3]);
+    e[0] = (double) info->fh;
+    e[1] = (double) off;
+    e[2] = (double) (pos - off);
+    sc->nevents++;
+  }
+  pthread_mutex_unlock(&(sc->mut));
+  /* libuv coalesces sends: one wake-up of the JS thread for many reads */
+  uv_async_send(&(sc->async));
+  return (int) (pos - off);
+miss:
+  pthread_mutex_unlock(&(sc->mut));
+  return -1;
+}
+
+/* main thread: tells JS of the reads answered here since the last time */
+static void oortfs_sc_told (uv_async_t *handle) {
+  oortfs_sc_t *sc = (oortfs_sc_t *) handle->data;
+  napi_env env = sc->env;
+  pthread_mutex_lock(&(sc->mut));
+  size_t n = sc->nevents;
+  memcpy(sc->eventsjs, sc->events, n * 3 * sizeof(double));
+  sc->nevents = 0;
+  pthread_mutex_unlock(&(sc->mut));
+  if (n == 0) return;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value fn, recv, argv[1];
+  napi_get_reference_value(env, sc->onserved, &fn);
+  /* napi_make_callback wants an object to call on */
+  napi_get_global(env, &recv);
+  napi_create_uint32(env, (uint32_t) n, &(argv[0]));
+  NAPI_MAKE_CALLBACK(env, NULL, recv, fn, 1, argv, NULL)
+  napi_close_handle_scope(env, scope);
+}
+
+static size_t oortfs_sc_pow2 (double want) {
+  size_t n = 64;
+  while (n < want && n < ((size_t) 1 << 24)) n <<= 1;
+  return n;
+}
+
+static int oortfs_sc_u64 (napi_env env, napi_value v, uint64_t *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0) || d > 9007199254740992.0) return 0;
+  *out = (uint64_t) d;
+  return 1;
+}
+
+/* oortfs_sc_init(thread, blockSize, blocksHint, events: Float64Array(3 * 1024), onServed(count)) */
+NAPI_METHOD(oortfs_sc_init) {
+  NAPI_ARGV(5)
+  NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0);
+  uint64_t bs, hint;
+  if (!oortfs_sc_u64(env, argv[1], &bs) || bs == 0 || !oortfs_sc_u64(env, argv[2], &hint)) {
+    napi_throw_error(env, NULL, "oortfs_sc_init: bad block size or hint");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[3], &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_float64_array || length < OORTFS_SC_EVENTS * 3) {
+    napi_throw_error(env, NULL, "oortfs_sc_init: events must be a Float64Array of 3072");
+    return NULL;
+  }
+  if (__atomic_load_n(&(ft->oortfs_sc), __ATOMIC_ACQUIRE) != NULL) {
+    napi_throw_error(env, NULL, "oortfs_sc_init: already on");
+    return NULL;
+  }
+  oortfs_sc_t *sc = (oortfs_sc_t *) calloc(1, sizeof(oortfs_sc_t));
+  if (sc == NULL) {
+    napi_throw_error(env, NULL, "oortfs_sc_init: out of memory");
+    return NULL;
+  }
+  sc->bs = bs;
+  sc->nblocks = oortfs_sc_pow2((double) hint);
+  sc->nbinds = 1024;
+  sc->blocks = (oortfs_sc_block_t **) calloc(sc->nblocks, sizeof(oortfs_sc_block_t *));
+  sc->binds = (oortfs_sc_bind_t **) calloc(sc->nbinds, sizeof(oortfs_sc_bind_t *));
+  if (sc->blocks == NULL || sc->binds == NULL) {
+    free(sc->blocks);
+    free(sc->binds);
+    free(sc);
+    napi_throw_error(env, NULL, "oortfs_sc_init: out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&(sc->mut), NULL);
+  sc->env = env;
+  sc->eventsjs = (double *) data;
+  napi_create_reference(env, argv[3], 1, &(sc->eventsref));
+  napi_create_reference(env, argv[4], 1, &(sc->onserved));
+  uv_async_init(uv_default_loop(), &(sc->async), oortfs_sc_told);
+  sc->async.data = sc;
+  /* the mount's end must not wait for this handle */
+  uv_unref((uv_handle_t *) &(sc->async));
+  __atomic_store_n(&(ft->oortfs_sc), (void *) sc, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static oortfs_sc_t *oortfs_sc_of (napi_env env, napi_value thread) {
+  fuse_thread_t *ft;
+  size_t len;
+  if (napi_get_buffer_info(env, thread, (void **) &ft, &len) != napi_ok || len < sizeof(fuse_thread_t)) return NULL;
+  return (oortfs_sc_t *) __atomic_load_n(&(ft->oortfs_sc), __ATOMIC_ACQUIRE);
+}
+
+/* oortfs_sc_publish(thread, object, index, block): the block's bytes, as the cache holds them */
+NAPI_METHOD(oortfs_sc_publish) {
+  NAPI_ARGV(4)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  uint64_t object, index;
+  char *data;
+  size_t len;
+  napi_ref ref;
+  if (sc == NULL || !oortfs_sc_u64(env, argv[1], &object) || !oortfs_sc_u64(env, argv[2], &index) ||
+      napi_get_buffer_info(env, argv[3], (void **) &data, &len) != napi_ok ||
+      napi_create_reference(env, argv[3], 1, &ref) != napi_ok) return NULL;
+  napi_ref old = NULL;
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_block_t **p = oortfs_sc_block_slot(sc, object, index);
+  oortfs_sc_block_t *b = *p;
+  if (b == NULL) {
+    b = (oortfs_sc_block_t *) calloc(1, sizeof(oortfs_sc_block_t));
+    if (b != NULL) {
+      b->object = object;
+      b->index = index;
+      *p = b;
+    }
+  } else {
+    old = b->ref;
+  }
+  if (b != NULL) {
+    b->data = data;
+    b->len = len;
+    b->ref = ref;
+  }
+  pthread_mutex_unlock(&(sc->mut));
+  if (b == NULL) napi_delete_reference(env, ref);
+  if (old != NULL) napi_delete_reference(env, old);
+  return NULL;
+}
+
+/* oortfs_sc_unpublish(thread, object, index): once it returns, no read here touches that block */
+NAPI_METHOD(oortfs_sc_unpublish) {
+  NAPI_ARGV(3)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  uint64_t object, index;
+  if (sc == NULL) return NULL; /* never on: nothing was published */
+  if (!oortfs_sc_u64(env, argv[1], &object) || !oortfs_sc_u64(env, argv[2], &index)) {
+    napi_throw_error(env, NULL, "oortfs_sc_unpublish: bad object or index");
+    return NULL;
+  }
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_block_t **p = oortfs_sc_block_slot(sc, object, index);
+  oortfs_sc_block_t *b = *p;
+  if (b != NULL) *p = b->next;
+  pthread_mutex_unlock(&(sc->mut));
+  if (b != NULL) {
+    napi_delete_reference(env, b->ref);
+    free(b);
+  }
+  return NULL;
+}
+
+/* oortfs_sc_bind(thread, fh, object): reads of fh are that object's cached blocks, as they are */
+NAPI_METHOD(oortfs_sc_bind) {
+  NAPI_ARGV(3)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  uint64_t fh, object;
+  if (sc == NULL || !oortfs_sc_u64(env, argv[1], &fh) || !oortfs_sc_u64(env, argv[2], &object)) return NULL;
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_bind_t **p = oortfs_sc_bind_slot(sc, fh);
+  if (*p == NULL) {
+    oortfs_sc_bind_t *b = (oortfs_sc_bind_t *) calloc(1, sizeof(oortfs_sc_bind_t));
+    if (b != NULL) {
+      b->fh = fh;
+      *p = b;
+    }
+  }
+  if (*p != NULL) (*p)->object = object;
+  pthread_mutex_unlock(&(sc->mut));
+  return NULL;
+}
+
+/* oortfs_sc_unbind(thread, fh): once it returns, every read of fh goes to JS */
+NAPI_METHOD(oortfs_sc_unbind) {
+  NAPI_ARGV(2)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  uint64_t fh;
+  if (sc == NULL) return NULL; /* never on: nothing was bound */
+  if (!oortfs_sc_u64(env, argv[1], &fh)) {
+    napi_throw_error(env, NULL, "oortfs_sc_unbind: bad handle");
+    return NULL;
+  }
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_bind_t **p = oortfs_sc_bind_slot(sc, fh);
+  oortfs_sc_bind_t *b = *p;
+  if (b != NULL) *p = b->next;
+  pthread_mutex_unlock(&(sc->mut));
+  free(b);
+  return NULL;
+}
