@@ -62,6 +62,10 @@ interface Call {
  */
 const CHECK_RETRY_MS = 10_000
 
+/** how long a direct GET's presigned URL is used again, and for how many keys at most */
+const SIGNED_GET_REUSE_MS = 60_000
+const SIGNED_GETS_KEPT = 1024
+
 export class S3Gateway implements ObjectStore {
   readonly bucket: string
   readonly queue: RequestQueue
@@ -71,6 +75,8 @@ export class S3Gateway implements ObjectStore {
   private readonly raw?: RawGetter
   /** the server answered a data GET in a way raw-get.ts does not speak: the SDK from then on */
   private rawRefused = false
+  /** presigned GET URLs of the direct GETs, reused for a while (signedGet) */
+  private readonly signedGets = new Map<string, { url: string, at: number, offsetMs: number }>()
 
   constructor (opts: GatewayOptions) {
     this.raw = opts.raw
@@ -214,9 +220,27 @@ export class S3Gateway implements ObjectStore {
     return await readInto(body, sink, at)
   }
 
+  /**
+   * A presigned GET URL of key for the direct GETs. Presigning through the SDK
+   * costs about a millisecond of CPU (its middleware stack, key derivation),
+   * and a streaming read makes a GET per 8 MiB, so a URL serves the GETs of a
+   * minute; it is valid for 15. A new one is signed when the server clock's
+   * offset moved since (a skew found), and after any failed attempt with it.
+   */
+  private async signedGet (key: string): Promise<string> {
+    const now = performance.now()
+    const offsetMs = this.serverClock.offsetMs
+    const kept = this.signedGets.get(key)
+    if (kept && now - kept.at < SIGNED_GET_REUSE_MS && Math.abs(kept.offsetMs - offsetMs) < 5_000) return kept.url
+    const url = await this.presign(key, { method: 'GET', expiresSeconds: 900 })
+    if (this.signedGets.size >= SIGNED_GETS_KEPT) this.signedGets.clear()
+    this.signedGets.set(key, { url, at: now, offsetMs })
+    return url
+  }
+
   /** the same straight from the socket into the sink (raw-get.ts), signed as a presigned URL is */
   private async rawGetInto (key: string, from: number, end: number, at: number, etag: string | undefined, call: Call, place: Place): Promise<number> {
-    const url = new URL(await this.presign(key, { method: 'GET', expiresSeconds: 900 }))
+    const url = new URL(await this.signedGet(key))
     const headers: Record<string, string> = { Range: `bytes=${from}-${end - 1}` }
     if (etag) headers['If-Match'] = etag
     const sentAt = Date.now()
@@ -244,6 +268,8 @@ export class S3Gateway implements ObjectStore {
       const e = err as RawHttpError
       if (e?.$response?.headers?.date) this.serverClock.observe(e.$response.headers.date, sentAt)
       if (log.enabled('debug')) log.debug(`S3 GetObject GET ${url.pathname} (direct) -> ${e?.$metadata?.httpStatusCode ?? status ?? ''} ${e?.name ?? 'error'} ${(performance.now() - started).toFixed(1)} ms`)
+      // the next attempt signs anew (new keys, a moved clock)
+      this.signedGets.delete(key)
       throw err
     }
   }
