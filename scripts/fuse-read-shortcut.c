@@ -125,24 +125,27 @@ miss:
   return -1;
 }
 
-/* main thread: tells JS of the reads answered here since the last time */
-static void oortfs_sc_told (uv_async_t *handle) {
-  oortfs_sc_t *sc = (oortfs_sc_t *) handle->data;
-  napi_env env = sc->env;
+/* main thread: moves the reads answered here since the last time to JS's array; their count */
+static size_t oortfs_sc_take_events (oortfs_sc_t *sc) {
   pthread_mutex_lock(&(sc->mut));
   size_t n = sc->nevents;
   memcpy(sc->eventsjs, sc->events, n * 3 * sizeof(double));
   sc->nevents = 0;
   pthread_mutex_unlock(&(sc->mut));
-  if (n == 0) return;
+  return n;
+}
+
+/* main thread, woken by a read answered here: JS's told() takes the events (oortfs_sc_take) */
+static void oortfs_sc_told (uv_async_t *handle) {
+  oortfs_sc_t *sc = (oortfs_sc_t *) handle->data;
+  napi_env env = sc->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value fn, recv, argv[1];
+  napi_value fn, recv;
   napi_get_reference_value(env, sc->onserved, &fn);
   /* napi_make_callback wants an object to call on */
   napi_get_global(env, &recv);
-  napi_create_uint32(env, (uint32_t) n, &(argv[0]));
-  NAPI_MAKE_CALLBACK(env, NULL, recv, fn, 1, argv, NULL)
+  NAPI_MAKE_CALLBACK(env, NULL, recv, fn, 0, NULL, NULL)
   napi_close_handle_scope(env, scope);
 }
 
@@ -159,7 +162,8 @@ static int oortfs_sc_u64 (napi_env env, napi_value v, uint64_t *out) {
   return 1;
 }
 
-/* oortfs_sc_init(thread, blockSize, blocksHint, events: Float64Array(3 * 1024), onServed(count)) */
+/* oortfs_sc_init(thread, blockSize, blocksHint, events: Float64Array(3 * 1024), told()): told is called
+   when reads were answered here, and takes them with oortfs_sc_take */
 NAPI_METHOD(oortfs_sc_init) {
   NAPI_ARGV(5)
   NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0);
@@ -293,6 +297,15 @@ NAPI_METHOD(oortfs_sc_bind) {
   if (*p != NULL) (*p)->object = object;
   pthread_mutex_unlock(&(sc->mut));
   return NULL;
+}
+
+/* oortfs_sc_take(thread): the reads answered here since the last take, now in the events array: their count */
+NAPI_METHOD(oortfs_sc_take) {
+  NAPI_ARGV(1)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  napi_value count;
+  napi_create_uint32(env, sc == NULL ? 0 : (uint32_t) oortfs_sc_take_events(sc), &count);
+  return count;
 }
 
 /* oortfs_sc_unbind(thread, fh): once it returns, every read of fh goes to JS */

@@ -246,30 +246,42 @@ if (!c.includes(IO_MARK)) {
 // on the FUSE thread from blocks the cache mirrors there, for handles the
 // open-file layer binds to one cached object version (src/fuse/read-shortcut.ts).
 const SHORTCUT_MARK = '/* oortfs: read shortcut */'
-if (!c.includes(SHORTCUT_MARK)) {
+const SHORTCUT_END = '/* oortfs: read shortcut end */'
+{
   const fail = () => {
     console.error('oortfs: fuse-native.c is not the version this patch knows; the addon is not rebuilt (mounts refuse the old one)')
     process.exit(1)
   }
-  const code = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fuse-read-shortcut.c'), 'utf8')
+  const code = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fuse-read-shortcut.c'), 'utf8').trimEnd() + '\n' + SHORTCUT_END + '\n'
   if (!code.startsWith(SHORTCUT_MARK)) fail()
-  const readHead = 'FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {\n'
-  const edits = [
-    ['  int iopooln;\n} fuse_thread_t;\n', '  int iopooln;\n  /* oortfs: the read shortcut, once JS turns it on (fuse-read-shortcut.c) */\n  void *oortfs_sc;\n} fuse_thread_t;\n'],
-    [readHead, code + '\n' + readHead +
-      '  { int oortfs_sc_n = oortfs_sc_read(l->fuse, info, buf, len, offset); if (oortfs_sc_n >= 0) return oortfs_sc_n; }\n'],
-    ['  NAPI_EXPORT_FUNCTION(fuse_native_request)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_request)\n' +
-      ['init', 'publish', 'unpublish', 'bind', 'unbind'].map(f => `  NAPI_EXPORT_FUNCTION(oortfs_sc_${f})\n`).join('')],
-  ]
-  for (const [from, to] of edits) {
-    if (c.split(from).length !== 2) fail()
-    c = c.replace(from, () => to)
+  const exports = ['init', 'publish', 'unpublish', 'bind', 'unbind', 'take'].map(f => `  NAPI_EXPORT_FUNCTION(oortfs_sc_${f})\n`).join('')
+  const at = c.indexOf(SHORTCUT_MARK)
+  if (at >= 0) {
+    // patched by an earlier version of this script: its code and exports are replaced by the current ones
+    const end = c.indexOf(SHORTCUT_END)
+    const was = c
+    if (end > at) c = c.slice(0, at) + code + c.slice(end + SHORTCUT_END.length + 1)
+    c = c.replace(/( {2}NAPI_EXPORT_FUNCTION\(oortfs_sc_\w+\)\n)+/, () => exports)
+    if (end < at || !c.includes(exports)) fail()
+    if (c !== was) writeFileSync(src, c)
+  } else {
+    const readHead = 'FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {\n'
+    const edits = [
+      ['  int iopooln;\n} fuse_thread_t;\n', '  int iopooln;\n  /* oortfs: the read shortcut, once JS turns it on (fuse-read-shortcut.c) */\n  void *oortfs_sc;\n} fuse_thread_t;\n'],
+      [readHead, code + '\n' + readHead +
+        '  { int oortfs_sc_n = oortfs_sc_read(l->fuse, info, buf, len, offset); if (oortfs_sc_n >= 0) return oortfs_sc_n; }\n'],
+      ['  NAPI_EXPORT_FUNCTION(fuse_native_request)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_request)\n' + exports],
+    ]
+    for (const [from, to] of edits) {
+      if (c.split(from).length !== 2) fail()
+      c = c.replace(from, () => to)
+    }
+    writeFileSync(src, c)
   }
-  writeFileSync(src, c)
 }
 
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-v6'
+const BUILD_MARK = 'oortfs-v7'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')

@@ -372,6 +372,8 @@ export class OpenFiles {
   // ---- reading and writing
 
   async read (fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    // the reads the shortcut answered before this one come first: the stream stays in order
+    this.bindings.drain()
     const h = this.handle(fh)
     const node = h.node
     const gen = node.readGen

@@ -10,7 +10,8 @@ import { fuseBinding } from './fuse-addon.js'
 const EVENTS = 1024
 
 interface ShortcutBinding {
-  oortfs_sc_init (thread: Buffer, blockSize: number, blocksHint: number, events: Float64Array, told: (count: number) => void): void
+  oortfs_sc_init (thread: Buffer, blockSize: number, blocksHint: number, events: Float64Array, told: () => void): void
+  oortfs_sc_take (thread: Buffer): number
   oortfs_sc_publish (thread: Buffer, object: number, index: number, block: Buffer): void
   oortfs_sc_unpublish (thread: Buffer, object: number, index: number): void
   oortfs_sc_bind (thread: Buffer, fh: number, object: number): void
@@ -34,7 +35,8 @@ export function nativeReadShortcut (opts: ShortcutOptions): ReadShortcut | undef
   const sc = b as ShortcutBinding
   const t = opts.thread
   const events = new Float64Array(EVENTS * 3)
-  sc.oortfs_sc_init(t, opts.blockSize, opts.blocks, events, count => {
+  const drain = (): void => {
+    const count = sc.oortfs_sc_take(t)
     for (let i = 0; i < count; i++) {
       try {
         opts.served(events[3 * i]!, events[3 * i + 1]!, events[3 * i + 2]!)
@@ -43,8 +45,10 @@ export function nativeReadShortcut (opts: ShortcutOptions): ReadShortcut | undef
         log.warn(`read shortcut: ${(err as Error).message}`)
       }
     }
-  })
+  }
+  sc.oortfs_sc_init(t, opts.blockSize, opts.blocks, events, drain)
   return {
+    drain,
     publish: (object, index, block) => sc.oortfs_sc_publish(t, object, index, block),
     unpublish: (object, index) => sc.oortfs_sc_unpublish(t, object, index),
     bind: (fh, object) => sc.oortfs_sc_bind(t, fh, object),

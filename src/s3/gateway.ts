@@ -262,7 +262,7 @@ export class S3Gateway implements ObjectStore {
           }
         },
       })
-      if (log.enabled('debug')) log.debug(`S3 GetObject GET ${url.pathname} (direct) -> ${r.head.status} ${r.read} bytes ${(performance.now() - started).toFixed(1)} ms`)
+      if (log.enabled('debug')) log.debug(`S3 GetObject GET ${url.pathname} (direct, ${from}-${end - 1}) -> ${r.head.status} ${r.read} bytes ${(performance.now() - started).toFixed(1)} ms`)
       return r.read
     } catch (err) {
       const e = err as RawHttpError

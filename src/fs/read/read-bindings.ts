@@ -14,6 +14,13 @@ import type { FileNode } from '../write/file-node.js'
 export interface ReadShortcut extends BlockMirror {
   bind (fh: number, object: number): void
   unbind (fh: number): void
+  /**
+   * Tells now (served()) of the reads answered since it last told: the core
+   * calls it before a read of its own, so a stream's readers learn of its
+   * reads in order (else a read the shortcut missed looks like a seek past
+   * reads it has not heard of yet, and the read-ahead starts over small).
+   */
+  drain? (): void
 }
 
 export class ReadBindings {
@@ -27,6 +34,11 @@ export class ReadBindings {
 
   get on (): boolean {
     return this.shortcut !== undefined
+  }
+
+  /** what the shortcut answered and has not told yet, told now */
+  drain (): void {
+    this.shortcut?.drain?.()
   }
 
   bind (fh: number, node: FileNode, object: number): void {
