@@ -376,11 +376,12 @@ export class OpenFiles {
     this.bindings.drain()
     const h = this.handle(fh)
     const node = h.node
-    const gen = node.readGen
     try {
       const n = await node.read(this.remoteOf(h), buf, length, position)
-      // nothing changed what this handle reads while the read was on its way: the next ones may skip us
-      if (node.readGen === gen) this.bindIfAsIs(fh, h)
+      // the next ones may skip us. A change that came while this read was on
+      // its way left the node reading more than its base (or a new base,
+      // which this handle's reader does not read): then nothing is bound.
+      this.bindIfAsIs(fh, h)
       return n
     } catch (err) {
       if (errnoOf(err) === 'ESTALE') {

@@ -58,3 +58,61 @@ t.test('has() is true exactly while a block is cached or being fetched', async t
     t.same(wrong, [], `seed ${seed}: nothing is held once every fetch ended but what is cached`)
   }
 })
+
+t.test('a mirror (the read shortcut) holds exactly the cached blocks, and no buffer is refilled while mirrored', async t => {
+  for (const seed of [11, 12, 13, 14]) {
+    const next = prng(seed)
+    const pick = (n: number): number => Math.floor(next() * n)
+    const cache = new BlockCache({ maxBytes: 6 * BS, blockSize: BS, aheadBytes: 2 * BS })
+    const mirrored = new Map<string, { block: Buffer, copy: Buffer }>()
+    const wrong: string[] = []
+    // mirrored from the start for two seeds, from half way for the others (blocks held then are published at once)
+    const mirror = {
+      publish: (o: number, i: number, block: Buffer) => { mirrored.set(`${o}:${i}`, { block, copy: Buffer.from(block) }) },
+      unpublish: (o: number, i: number) => {
+        const m = mirrored.get(`${o}:${i}`)
+        if (m && !m.block.equals(m.copy)) wrong.push(`seed ${seed}: block ${o}:${i} changed while mirrored`)
+        mirrored.delete(`${o}:${i}`)
+      },
+    }
+    if (seed % 2 === 1) cache.mirrorTo(mirror)
+    const open: Pending[] = []
+    let fill = 0
+    for (let step = 0; step < 400 && wrong.length === 0; step++) {
+      if (step === 200 && seed % 2 === 0) cache.mirrorTo(mirror)
+      const r = next()
+      if (r < 0.45) {
+        const object = OBJECTS[pick(OBJECTS.length)]!
+        const value = ++fill % 250
+        cache.fetch(object, pick(INDICES), 1 + pick(4), buffers => new Promise<number>((resolve, reject) => {
+          open.push({ resolve: n => { for (const b of buffers()) b.fill(value); resolve(n) }, reject })
+        }))
+      } else if (open.length > 0) {
+        const p = open.splice(pick(open.length), 1)[0]!
+        if (r < 0.85) p.resolve(pick(5) * BS - pick(2))
+        else p.reject(new Error('the fetch failed'))
+      }
+      await settle()
+      if (step < 200 && seed % 2 === 0) continue
+      const cached = new Set<string>()
+      for (const object of OBJECTS) {
+        for (let i = 0; i < INDICES + 4; i++) {
+          const b = cache.get(object, i)
+          if (!b) continue
+          const id = `${cache.numberOf(object)}:${i}`
+          cached.add(id)
+          const m = mirrored.get(id)
+          if (!m) wrong.push(`seed ${seed} step ${step}: ${object} ${i} cached, not mirrored`)
+          else if (m.block !== b) wrong.push(`seed ${seed} step ${step}: ${object} ${i} mirrored as another buffer`)
+        }
+      }
+      for (const [id, m] of mirrored) {
+        if (!cached.has(id)) wrong.push(`seed ${seed} step ${step}: ${id} mirrored, not cached`)
+        if (!m.block.equals(m.copy)) wrong.push(`seed ${seed} step ${step}: ${id} changed while mirrored`)
+      }
+    }
+    for (const p of open) p.reject(new Error('end'))
+    await settle()
+    t.same(wrong, [], `seed ${seed}: the mirror is the cache at every step`)
+  }
+})

@@ -6,7 +6,9 @@
 // while its file reads the server's bytes as they are, and unbound,
 // synchronously, before any change of what it reads is answered
 // (FileNode.onReadsChanged) and before its release is. A read that was on its
-// way while such a change came binds nothing (OpenFiles compares readGen).
+// way while such a change came binds nothing: the node no longer reads its
+// base as it is (FileNode.readsBaseAsIs), or its handle's reader reads
+// another version than the node's base.
 import type { BlockMirror } from './block-cache.js'
 import type { FileNode } from '../write/file-node.js'
 

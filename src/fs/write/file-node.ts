@@ -81,7 +81,6 @@ export class FileNode {
   private readonly stagingDir: string
   private readonly partSize: number
   private chain: Promise<void> = Promise.resolve()
-  private _readGen = 0
   /**
    * Called whenever what a read of the node returns may change (a write, a
    * truncate, bytes made local, a new base), before that change is answered:
@@ -101,15 +100,15 @@ export class FileNode {
   }
 
   get path (): string { return this._path }
-  /** changes at every change of what a read returns */
-  get readGen (): number { return this._readGen }
-  /** nothing written here: a read returns the base object's bytes as they are */
+  /**
+   * Nothing written here: a read returns the base object's bytes as they are.
+   * Once false it stays false for the node's life (its writes stay local).
+   */
   get readsBaseAsIs (): boolean {
     return this.local.empty && this._base !== undefined && this.baseLimit >= this._base.size && this.size === this._base.size
   }
 
   private readsChanged (): void {
-    this._readGen++
     this.onReadsChanged?.(this)
   }
   get key (): string { return this._key }
