@@ -89,7 +89,7 @@ export async function buildApp (config: Config): Promise<App> {
       rpsLimit: config.rps,
       // this process's part of rps while other oortfs processes use the same account here
       rpsShare: budget?.share ?? config.rps,
-      cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes },
+      cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes, shortcutReads: core.shortcutReads },
       dirtyBytes: core.dirtyBytes(),
       // background work that failed: retried, and reported at unmount if never done
       background: {

@@ -181,8 +181,12 @@ export class OortFs implements FileSystem {
     this.files.attachShortcut(shortcut)
   }
 
+  /** reads the shortcut answered (stats) */
+  shortcutReads = 0
+
   /** the shortcut answered a read of fh from cached blocks */
   served (fh: number, position: number, length: number): void {
+    this.shortcutReads++
     this.files.served(fh, position, length)
   }
   write (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.write(fh, buf, length, position) }
