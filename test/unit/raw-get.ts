@@ -296,3 +296,30 @@ t.test('every kept-alive connection died together: the retry takes a new one, no
   t.same(await gw.get('k', 20, 30), OBJECT.subarray(20, 30))
   t.equal(queue.stats().retries, 0, 'not counted as a retry')
 })
+
+t.test('one presigned URL serves a key\'s GETs for a minute; a failed attempt, or a server clock found off, signs anew', async t => {
+  let dateAhead = 0
+  let failNext = false
+  const { gw } = await serve(t, (req, res) => {
+    if (failNext) { failNext = false; return xml(res, 500, error('InternalError')) }
+    // Node's server dates every answer; a server whose clock is off dates it off
+    ranged(req, res, dateAhead ? { date: new Date(Date.now() + dateAhead).toUTCString() } : {})
+  })
+  let signed = 0
+  const presign = gw.presign.bind(gw)
+  gw.presign = async (key, opts) => { signed++; return await presign(key, opts) }
+  for (let i = 0; i < 5; i++) t.same(await gw.get('k', i * 100, i * 100 + 50), OBJECT.subarray(i * 100, i * 100 + 50))
+  t.equal(signed, 1, 'five GETs of one key: signed once')
+  await gw.get('other', 0, 10)
+  t.equal(signed, 2, 'another key: its own URL')
+  failNext = true
+  t.same(await gw.get('k', 0, 10), OBJECT.subarray(0, 10), 'a 500, then the retry reads')
+  t.equal(signed, 3, 'the retry after the failed attempt signed anew')
+  await gw.get('k', 0, 10)
+  t.equal(signed, 3, 'and that URL serves again')
+  // the server's answers say its clock is 10 minutes ahead: the URL dated by the old offset is not used again
+  dateAhead = 10 * 60_000
+  await gw.get('k', 0, 10)
+  await gw.get('k', 0, 10)
+  t.equal(signed, 4, 'signed anew once the clock offset moved')
+})
