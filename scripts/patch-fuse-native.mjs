@@ -241,20 +241,23 @@ if (!c.includes(IO_MARK)) {
 
 // A streaming read's 128 KiB calls each went to the JS thread and back, though
 // most only copied bytes out of a block JS already held: two thread hand-offs
-// and a JS call per call, half of a cached read's CPU. The read shortcut
-// (scripts/fuse-read-shortcut.c, which says how it stays right) answers them
-// on the FUSE thread from blocks the cache mirrors there, for handles the
-// open-file layer binds to one cached object version (src/fuse/read-shortcut.ts).
-const SHORTCUT_MARK = '/* oortfs: read shortcut */'
-const SHORTCUT_END = '/* oortfs: read shortcut end */'
+// and a JS call per call, half of a cached read's CPU. And each write went to
+// JS, which handed its pwrite to libuv's pool and back. The shortcuts
+// (scripts/fuse-shortcuts.c, which says how they stay right) answer such
+// reads on the FUSE thread from blocks the cache mirrors there, for handles
+// the open-file layer binds to one cached object version, and make the
+// pwrite of an armed handle's write there before JS records it
+// (src/fuse/native-shortcuts.ts).
+const SHORTCUT_MARK = '/* oortfs: shortcuts */'
+const SHORTCUT_END = '/* oortfs: shortcuts end */'
 {
   const fail = () => {
     console.error('oortfs: fuse-native.c is not the version this patch knows; the addon is not rebuilt (mounts refuse the old one)')
     process.exit(1)
   }
-  const code = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fuse-read-shortcut.c'), 'utf8').trimEnd() + '\n' + SHORTCUT_END + '\n'
+  const code = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'fuse-shortcuts.c'), 'utf8').trimEnd() + '\n' + SHORTCUT_END + '\n'
   if (!code.startsWith(SHORTCUT_MARK)) fail()
-  const exports = ['init', 'publish', 'unpublish', 'bind', 'unbind', 'take'].map(f => `  NAPI_EXPORT_FUNCTION(oortfs_sc_${f})\n`).join('')
+  const exports = ['init', 'publish', 'unpublish', 'bind', 'unbind', 'take', 'arm', 'disarm', 'wrote'].map(f => `  NAPI_EXPORT_FUNCTION(oortfs_sc_${f})\n`).join('')
   const at = c.indexOf(SHORTCUT_MARK)
   if (at >= 0) {
     // patched by an earlier version of this script: its code and exports are replaced by the current ones
@@ -266,10 +269,15 @@ const SHORTCUT_END = '/* oortfs: read shortcut end */'
     if (c !== was) writeFileSync(src, c)
   } else {
     const readHead = 'FUSE_METHOD(read, 6, 2, (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info), {\n'
+    const writeHead = 'FUSE_METHOD(write, 6, 2, (const char *path, const char *buf, size_t len, off_t offset, struct fuse_file_info *info), {\n'
     const edits = [
-      ['  int iopooln;\n} fuse_thread_t;\n', '  int iopooln;\n  /* oortfs: the read shortcut, once JS turns it on (fuse-read-shortcut.c) */\n  void *oortfs_sc;\n} fuse_thread_t;\n'],
+      ['  int iopooln;\n} fuse_thread_t;\n', '  int iopooln;\n  /* oortfs: the shortcuts, once JS turns them on (fuse-shortcuts.c) */\n  void *oortfs_sc;\n} fuse_thread_t;\n'],
+      ['  napi_ref iobuf;\n  char *iodata;\n  size_t iocap;\n',
+        '  napi_ref iobuf;\n  char *iodata;\n  size_t iocap;\n  /* oortfs: this write was made on the FUSE thread (fuse-shortcuts.c), and what it did */\n  int oortfs_taken;\n  int64_t oortfs_wrote;\n'],
       [readHead, code + '\n' + readHead +
         '  { int oortfs_sc_n = oortfs_sc_read(l->fuse, info, buf, len, offset); if (oortfs_sc_n >= 0) return oortfs_sc_n; }\n'],
+      [writeHead, writeHead + '  l->oortfs_taken = oortfs_sc_write(l->fuse, info, buf, len, offset, &(l->oortfs_wrote));\n'],
+      ['  argv[4] = oortfs_io_lend(env, l, l->len, 1);\n', '  /* written already: JS reads none of the bytes */\n  argv[4] = oortfs_io_lend(env, l, l->len, !l->oortfs_taken);\n'],
       ['  NAPI_EXPORT_FUNCTION(fuse_native_request)\n', '  NAPI_EXPORT_FUNCTION(fuse_native_request)\n' + exports],
     ]
     for (const [from, to] of edits) {
@@ -281,7 +289,7 @@ const SHORTCUT_END = '/* oortfs: read shortcut end */'
 }
 
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-v7'
+const BUILD_MARK = 'oortfs-v8'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')

@@ -20,8 +20,8 @@ import { monotonic } from './util/clock.js'
 export interface App {
   fs: FileSystem
   core: OortFs
-  /** the core again, as the read shortcut's other side (fuse/mount.ts) */
-  reads: OortFs
+  /** the core again, as the shortcuts' other side (fuse/mount.ts) */
+  shortcuts: OortFs
   gateway: S3Gateway
   queue: RequestQueue
   stats(): Record<string, unknown>
@@ -77,7 +77,7 @@ export async function buildApp (config: Config): Promise<App> {
   return {
     fs: core,
     core,
-    reads: core,
+    shortcuts: core,
     gateway,
     queue,
     stats: () => ({
@@ -90,6 +90,7 @@ export async function buildApp (config: Config): Promise<App> {
       // this process's part of rps while other oortfs processes use the same account here
       rpsShare: budget?.share ?? config.rps,
       cache: { hits: core.cache.hits, misses: core.cache.misses, bytes: core.cache.bytes, shortcutReads: core.shortcutReads },
+      shortcutWrites: core.shortcutWrites,
       dirtyBytes: core.dirtyBytes(),
       // background work that failed: retried, and reported at unmount if never done
       background: {

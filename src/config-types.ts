@@ -46,8 +46,10 @@ export interface Config {
   blockSize: number
   cacheSize: number
   readahead: number
-  /** reads of cached blocks answered in the FUSE threads (native-read-shortcut.ts) */
+  /** reads of cached blocks answered in the FUSE threads (native-shortcuts.ts) */
   readShortcut: boolean
+  /** writes made into the staging file in the FUSE threads (native-shortcuts.ts) */
+  writeShortcut: boolean
   partSize: number
   uploadConcurrency: number
   /** where the mounting process makes its own staging folder (staging-dir.ts) */

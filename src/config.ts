@@ -313,6 +313,7 @@ export async function buildConfig (input: ConfigInput, env: NodeJS.ProcessEnv = 
     cacheSize: num('cache_size'),
     readahead: num('readahead'),
     readShortcut: Boolean(v('read_shortcut')),
+    writeShortcut: Boolean(v('write_shortcut')),
     partSize: num('part_size'),
     uploadConcurrency: num('upload_concurrency'),
     stagingParent,

@@ -1,11 +1,15 @@
 // One error type for the whole core: it carries the errno name a FUSE caller
 // will see. Only the FUSE adapter turns the name into fuse-native's number.
+import { constants as osConstants } from 'node:os'
 
-export type Errno =
-  | 'EPERM' | 'ENOENT' | 'EIO' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EBUSY'
-  | 'EEXIST' | 'EXDEV' | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EFBIG' | 'ENOSPC'
-  | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY' | 'ELOOP' | 'ENODATA'
-  | 'ERANGE' | 'ENOTSUP' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'E2BIG' | 'ESTALE'
+const ERRNOS = [
+  'EPERM', 'ENOENT', 'EIO', 'EBADF', 'EAGAIN', 'ENOMEM', 'EACCES', 'EBUSY',
+  'EEXIST', 'EXDEV', 'ENOTDIR', 'EISDIR', 'EINVAL', 'EFBIG', 'ENOSPC',
+  'EROFS', 'ENAMETOOLONG', 'ENOSYS', 'ENOTEMPTY', 'ELOOP', 'ENODATA',
+  'ERANGE', 'ENOTSUP', 'ETIMEDOUT', 'ECONNREFUSED', 'E2BIG', 'ESTALE',
+] as const
+
+export type Errno = typeof ERRNOS[number]
 
 export class FsError extends Error {
   readonly errno: Errno
@@ -29,3 +33,13 @@ export function errnoOf (err: unknown): Errno {
   if (typeof errno === 'string') return errno as Errno
   return 'EIO'
 }
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno as Record<string, number>).map(([name, n]) => [n, name]))
+
+/** an errno number's name (28 -> ENOSPC) if the core has it, else EIO */
+export function errnoName (n: number): Errno {
+  const name = ERRNO_NAMES.get(n)
+  return name && KNOWN.has(name) ? name as Errno : 'EIO'
+}
+
+const KNOWN = new Set<string>(ERRNOS)

@@ -37,6 +37,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'cache_size', type: 'size', default: 256 * MiB, help: 'memory for read data: the block cache and the read-ahead on its way' },
   { name: 'readahead', type: 'size', default: 64 * MiB, help: 'largest read-ahead window of a sequential reader' },
   { name: 'read_shortcut', type: 'flag', default: true, help: 'answer reads of cached blocks in the FUSE threads, without a hand-off to JS per 128 KiB (`noread_shortcut`: every read through the core, as a check)' },
+  { name: 'write_shortcut', type: 'flag', default: true, help: 'make writes into the staging file in the FUSE threads, then record them, without a hand-off to JS and its I/O pool per 128 KiB (`nowrite_shortcut`: every write through the core, as a check)' },
   { name: 'part_size', type: 'size', default: 8 * MiB, help: 'first multipart part size (grows for very large files)' },
   { name: 'upload_concurrency', type: 'int', default: 6, help: 'parts of one file uploading at once (each holds a part in memory)' },
   { name: 'staging_dir', type: 'string', help: 'directory in which each mount makes its private staging folder (default: this user\'s private folder in the system temp dir, or ~/.cache/oortfs if that one is not safely ours); never chmod-ed' },

@@ -72,6 +72,14 @@ export interface FileSystem {
   create(path: string, mode: number, caller?: Caller): Promise<number>
   read(fh: number, buf: Buffer, length: number, position: number): Promise<number>
   write(fh: number, buf: Buffer, length: number, position: number): Promise<number>
+  /**
+   * The FUSE binding wrote fh's bytes into the staging file itself (the write
+   * shortcut): `result` bytes went, or it failed with errno -result. The core
+   * records it; answered as write() is.
+   */
+  written?(fh: number, result: number, length: number, position: number): Promise<number>
+  /** no more writes made by the binding, and those it made are in (before the last save) */
+  quietWrites?(): Promise<void>
   flush(fh: number): Promise<void>
   fsync(fh: number, datasync: boolean): Promise<void>
   release(fh: number): Promise<void>

@@ -19,6 +19,7 @@ import { INDEX_SUFFIX, NAME_MAX, Names, splitPath } from './names.js'
 import { OpenFiles } from './open-files.js'
 import { BlockCache } from './read/block-cache.js'
 import type { ReadShortcut } from './read/read-bindings.js'
+import type { WriteShortcut } from './write/write-arming.js'
 import { RenameJournal, type RecoveryReport } from './rename-journal.js'
 import { SpecialFiles } from './special-files.js'
 import { TreeOps } from './tree-ops.js'
@@ -180,6 +181,23 @@ export class OortFs implements FileSystem {
     this.cache.mirrorTo(shortcut)
     this.files.attachShortcut(shortcut)
   }
+
+  written (fh: number, result: number, length: number, position: number): Promise<number> {
+    this.shortcutWrites++
+    return this.files.written(fh, result, length, position)
+  }
+
+  /** writes of armed handles are made by the FUSE binding from now on (write/write-arming.ts) */
+  attachWriteShortcut (shortcut: WriteShortcut): void {
+    this.files.attachWriteShortcut(shortcut)
+  }
+
+  quietWrites (): Promise<void> {
+    return this.files.quietWrites()
+  }
+
+  /** writes the binding made itself (stats) */
+  shortcutWrites = 0
 
   /** reads the shortcut answered (stats) */
   shortcutReads = 0

@@ -10,7 +10,7 @@
 //   - an unlink or a rename over a file still open fetches what only the
 //     server has of it first, so its handles read it to the last close;
 //   - an unlink while an upload is on its way waits for it, then deletes.
-import { FsError, errnoOf } from '../errors.js'
+import { FsError, errnoName, errnoOf } from '../errors.js'
 import { Priority, sameEtag } from '../s3/store.js'
 import { log } from '../util/log.js'
 import { type Caller, OpenFlags } from './api.js'
@@ -25,6 +25,7 @@ import { ACL_ACCESS, ACL_DEFAULT, aclOfNew } from './posix-acl.js'
 import type { BlockCache } from './read/block-cache.js'
 import { ObjectReader } from './read/object-reader.js'
 import { ReadBindings, type ReadShortcut } from './read/read-bindings.js'
+import { WriteArming, type WriteShortcut } from './write/write-arming.js'
 import { storedMeta, type StoredMeta } from './stored-meta.js'
 import { copyObject } from './write/copy-object.js'
 import type { DeleteBatcher } from './write/delete-batcher.js'
@@ -67,6 +68,8 @@ export class OpenFiles {
   private readonly remote: RemoteReader
   /** handles the read shortcut answers without us */
   private readonly bindings = new ReadBindings()
+  /** handles whose writes the FUSE binding makes into the staging file itself */
+  private readonly arming = new WriteArming()
 
   constructor (
     private readonly ctx: FsContext,
@@ -81,6 +84,21 @@ export class OpenFiles {
   /** reads of bound handles are answered by `shortcut` from now on (the FUSE binding's; see read-bindings.ts) */
   attachShortcut (shortcut: ReadShortcut): void {
     this.bindings.attach(shortcut)
+  }
+
+  /** writes of armed handles are made by `shortcut` from now on (the FUSE binding's; see write/write-arming.ts) */
+  attachWriteShortcut (shortcut: WriteShortcut): void {
+    this.arming.attach(shortcut)
+  }
+
+  /** every write goes through us from now on, and those the binding made have reached us (the last save) */
+  quietWrites (): Promise<void> {
+    return this.arming.quietAll()
+  }
+
+  /** handles armed now (tests) */
+  get shortcutArmed (): number {
+    return this.arming.armed
   }
 
   /** the shortcut answered a read of fh from cached blocks: its reader moves on as if it had read them */
@@ -310,6 +328,7 @@ export class OpenFiles {
   private register (path: string, node: FileNode, storedKnown: boolean): FileNode {
     if (storedKnown) this.storedKnown.add(node)
     node.onReadsChanged = n => this.bindings.unbindNode(n)
+    node.exclusively = fn => this.arming.exclusively(node, fn)
     node.refs++
     this.byPath.set(path, node)
     this.live.add(node)
@@ -405,8 +424,28 @@ export class OpenFiles {
     const h = this.handle(fh)
     const node = h.node
     if ((h.flags & OpenFlags.O_ACCMODE) === OpenFlags.O_RDONLY) throw new FsError('EBADF', 'not open for writing', node.path)
-    const at = h.flags & OpenFlags.O_APPEND ? node.size : position
+    const appending = (h.flags & OpenFlags.O_APPEND) !== 0
+    const at = appending ? node.size : position
     const n = await node.write(buf, length, at)
+    // its next writes may go straight into the staging file (an appender's offset is ours to choose)
+    if (!appending && this.handles.get(fh) === h) this.arming.arm(fh, node, node.stagingFd)
+    return await this.afterWrite(node, n)
+  }
+
+  /**
+   * The FUSE binding made fh's write into the staging file itself (an armed
+   * handle): `result` bytes of [position, position + length) went, or it
+   * failed with -result. Recorded before it is answered, as write()'s own.
+   */
+  async written (fh: number, result: number, length: number, position: number): Promise<number> {
+    this.arming.saw(fh)
+    if (result < 0) throw new FsError(errnoName(-result), `staging file write failed (${errnoName(-result)})`)
+    const h = this.handle(fh)
+    h.node.wrote(position, Math.min(result, length))
+    return await this.afterWrite(h.node, result)
+  }
+
+  private async afterWrite (node: FileNode, n: number): Promise<number> {
     node.modified(this.ctx.now())
     // early parts go out under the node's key: not while a rename moves it
     if (!node.unlinked && !this.moving.has(node)) {
@@ -416,6 +455,7 @@ export class OpenFiles {
     }
     return n
   }
+
 
   async ftruncate (fh: number, size: number): Promise<void> {
     const h = this.handle(fh)
@@ -465,6 +505,7 @@ export class OpenFiles {
     if (!h) return
     // the number may be another file's next: nothing of this one may answer it
     this.bindings.unbind(fh, h.node)
+    await this.arming.release(fh)
     await this.unref(h.node)
   }
 

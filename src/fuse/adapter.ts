@@ -4,7 +4,7 @@ import { Fuse } from './fuse-addon.js'
 import type { Attr, Caller, ExactTimes, FileSystem, StatFs } from '../fs/api.js'
 import { errnoOf, FsError } from '../errors.js'
 import { log } from '../util/log.js'
-import { requestCaller } from './fuse-request.js'
+import { requestCaller, requestWrote } from './fuse-request.js'
 
 /** fuse-native's stat shape (its getStatArray reads these): the core's Attr as it is */
 export type FuseStat = Attr
@@ -16,6 +16,8 @@ export interface AdapterOptions {
   onPing?: (name: string) => void
   /** the calling process of the request being dispatched (tests give their own; default: the binding's) */
   caller?: () => Caller | undefined
+  /** what the binding's own pwrite of the write being dispatched did, if it made one (default: the binding's) */
+  wrote?: () => number | undefined
 }
 
 /** names a mount looks up in itself to learn whether the mount there is still its own */
@@ -71,6 +73,7 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
   const debug = opts.debug ?? false
   // who asks: read at once, while the binding still dispatches this request
   const caller = opts.caller ?? requestCaller
+  const wrote = opts.wrote ?? requestWrote
 
   /**
    * Runs one call. `ok` turns the result into the callback's arguments;
@@ -124,8 +127,12 @@ export function fuseOps (fs: FileSystem, opts: AdapterOptions = {}): FuseOps {
     // longer than the call: only its first len bytes are this call's.
     read: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
       run('read', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.read(fh, ioView(buf, len), len, pos), n => [n]),
-    write: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) =>
-      run('write', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.write(fh, ioView(buf, len), len, pos), n => [n]),
+    write: (path: string, fh: number, buf: Buffer, len: number, pos: number, cb: Cb) => {
+      // made into the staging file by the binding already (an armed handle): the core records it
+      const made = fs.written ? wrote() : undefined
+      if (made !== undefined) return run('write', `${path} fh=${fh} ${len}@${pos} (made: ${made})`, cb, () => fs.written!(fh, made, len, pos), n => [n])
+      run('write', `${path} fh=${fh} ${len}@${pos}`, cb, () => fs.write(fh, ioView(buf, len), len, pos), n => [n])
+    },
     flush: (path: string, fh: number, cb: Cb) =>
       run('flush', `${path} fh=${fh}`, cb, () => fs.flush(fh), done),
     fsync: (path: string, datasync: number, fh: number, cb: Cb) =>

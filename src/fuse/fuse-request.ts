@@ -31,3 +31,8 @@ export function requestTimes (): { atimeNs?: bigint, mtimeNs?: bigint } | undefi
     nsec === UTIME_NOW || nsec === UTIME_OMIT ? undefined : sec * 1_000_000_000n + nsec
   return { atimeNs: ns(w[4]!, w[5]!), mtimeNs: ns(w[6]!, w[7]!) }
 }
+
+/** the write being dispatched was made by the binding itself (the write shortcut): its bytes, or -errno; undefined if not */
+export function requestWrote (): number | undefined {
+  return (fuseBinding() as { oortfs_sc_wrote?: () => number | undefined }).oortfs_sc_wrote?.()
+}

@@ -18,8 +18,9 @@ import { selfPing } from './self-ping.js'
 import { crashed, setFinalSave } from '../crash-guard.js'
 import { monotonic } from '../util/clock.js'
 import { fuseDescriptors, sessionSince } from './fuse-session.js'
-import { nativeReadShortcut } from './native-read-shortcut.js'
+import { nativeShortcuts } from './native-shortcuts.js'
 import type { ReadShortcut } from '../fs/read/read-bindings.js'
+import type { WriteShortcut } from '../fs/write/write-arming.js'
 
 /** What a mount needs of the app (src/app.ts's App has all of it). */
 export interface MountedApp {
@@ -30,8 +31,12 @@ export interface MountedApp {
   stats(): Record<string, unknown>
   presign(relPath: string, expiresSeconds: number, method: 'GET' | 'PUT'): Promise<string>
   close(): Promise<void>
-  /** the core's side of the read shortcut (src/app.ts's core); without it every read goes through fs */
-  reads?: { attachReadShortcut(shortcut: ReadShortcut): void, served(fh: number, position: number, length: number): void }
+  /** the core's side of the shortcuts (src/app.ts's core); without it every read and write goes through fs */
+  shortcuts?: {
+    attachReadShortcut(shortcut: ReadShortcut): void
+    served(fh: number, position: number, length: number): void
+    attachWriteShortcut(shortcut: WriteShortcut): void
+  }
 }
 
 export interface RunMountOptions {
@@ -75,18 +80,19 @@ function messageOf (err: unknown): string {
   return (err as Error)?.message ?? String(err)
 }
 
-/** reads of cached blocks answered in the FUSE threads from now on (native-read-shortcut.ts) */
-function startReadShortcut (fuse: OortFuse, config: Config, app: MountedApp): void {
-  const reads = app.reads
+/** reads of cached blocks answered, and writes made, in the FUSE threads from now on (native-shortcuts.ts) */
+function startShortcuts (fuse: OortFuse, config: Config, app: MountedApp): void {
+  const core = app.shortcuts
   // fuse-native's per-mount state, made by its mount
   const thread = (fuse as unknown as { _thread?: Buffer })._thread
-  if (!reads || !thread) return
-  const shortcut = nativeReadShortcut({
+  if (!core || !thread) return
+  const shortcuts = nativeShortcuts({
     thread, blockSize: config.blockSize, blocks: Math.ceil(config.cacheSize / config.blockSize),
-    served: (fh, position, length) => reads.served(fh, position, length),
+    served: (fh, position, length) => core.served(fh, position, length),
   })
-  if (shortcut) reads.attachReadShortcut(shortcut)
-  log.debug(`read shortcut: ${shortcut ? 'on' : 'not in this addon'}`)
+  if (shortcuts && config.readShortcut) core.attachReadShortcut(shortcuts.read)
+  if (shortcuts && config.writeShortcut) core.attachWriteShortcut(shortcuts.write)
+  log.debug(`shortcuts: ${shortcuts ? `reads ${config.readShortcut ? 'on' : 'off'}, writes ${config.writeShortcut ? 'on' : 'off'}` : 'not in this addon'}`)
 }
 
 /** Mounts and serves until shut down; resolves with the exit code (0: all saved). */
@@ -109,7 +115,7 @@ export async function runMount (config: Config, app: MountedApp, opts: RunMountO
     throw new MountError(`could not mount on ${mp}: ${messageOf(err)}; check that /dev/fuse exists and fusermount is installed (run with -f to see libfuse's reason)`)
   }
   log.info(`mounted ${config.bucket}${config.prefix ? ':/' + config.prefix : ''} on ${mp}`)
-  if (config.readShortcut) startReadShortcut(fuse, config, app)
+  if (config.readShortcut || config.writeShortcut) startShortcuts(fuse, config, app)
   const started = monotonic()
   const session = sessionSince(fdsBefore)
   const stillOurs = (): Promise<boolean> => ping.stillOurs()

@@ -13,7 +13,8 @@ import { monotonic } from '../util/clock.js'
 export const PATIENT_CALLS = ['write', 'flush', 'fsync', 'release', 'rename', 'unlink', 'rmdir', 'truncate', 'ftruncate'] as const
 
 export function patient (inner: FileSystem, progress: () => number, stallMs: number): FileSystem {
-  const calls = new Set<string>(PATIENT_CALLS)
+  // written(): a write the binding made, recorded and waited for as write() is
+  const calls = new Set<string>([...PATIENT_CALLS, 'written'])
   return new Proxy(inner, {
     get (target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver) as unknown

@@ -9,7 +9,7 @@ import { FsError } from '../errors.js'
 
 /** calls that change the filesystem; open() only with write access or O_TRUNC */
 const CHANGES = new Set<string>([
-  'create', 'write', 'truncate', 'ftruncate', 'unlink', 'mkdir', 'rmdir', 'rename', 'chmod', 'chown',
+  'create', 'write', 'written', 'truncate', 'ftruncate', 'unlink', 'mkdir', 'rmdir', 'rename', 'chmod', 'chown',
   'utimens', 'symlink', 'mknod', 'setxattr', 'removexattr',
 ])
 
@@ -40,7 +40,8 @@ export function writeGate (inner: FileSystem): WriteGate {
       if (typeof prop !== 'string' || typeof value !== 'function' || prop === 'flushAll') return value
       return (...args: unknown[]) => {
         if (!changes(prop, args)) return (value as (...a: unknown[]) => unknown).apply(target, args)
-        if (closed) return Promise.reject(new FsError('EROFS', 'the mount is shutting down: no more changes are accepted'))
+        // a write the FUSE binding made already (the write shortcut) is under way, not new: it is recorded, and waited for
+        if (closed && prop !== 'written') return Promise.reject(new FsError('EROFS', 'the mount is shutting down: no more changes are accepted'))
         let p: Promise<unknown>
         try {
           p = Promise.resolve((value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
@@ -61,7 +62,8 @@ export function writeGate (inner: FileSystem): WriteGate {
       closed = true
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<false>(resolve => { timer = setTimeout(() => resolve(false), maxWaitMs) })
-      const settled = Promise.allSettled([...running]).then(() => true as const)
+      // the writes the binding took before now reach the core (as written(), counted above) before the wait ends
+      const settled = Promise.resolve(inner.quietWrites?.()).then(() => Promise.allSettled([...running])).then(() => true as const)
       try {
         return await Promise.race([settled, timeout])
       } finally {

@@ -33,10 +33,10 @@ const npmEnv = userEnv({ NPM_CONFIG_PREFIX: prefix, npm_config_prefer_offline: '
 t.test('the packed files: the command, its compiled code, the patched addon, README and LICENSE; no tests, CI or bench files', async t => {
   const list = (await sh(`tar tzf ${q(packed.tarball)}`)).stdout.split('\n').filter(Boolean).map(f => f.replace(/^package\//, ''))
   for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/oortfs', 'dist/src/cli/main.js', 'dist/src/fuse/fuse-addon.js',
-    'scripts/patch-fuse-native.mjs', `prebuilds/${process.platform}-${process.arch}/node.napi.glibc.node`]) {
+    'scripts/patch-fuse-native.mjs', 'scripts/fuse-shortcuts.c', `prebuilds/${process.platform}-${process.arch}/node.napi.glibc.node`]) {
     t.ok(list.includes(f), `packs ${f}`)
   }
-  const allowed = /^(package\.json|README\.md|LICENSE|bin\/oortfs|scripts\/patch-fuse-native\.mjs|prebuilds\/[a-z0-9]+-[a-z0-9]+\/node\.napi(\.glibc|\.musl)?\.node|dist\/src\/.+\.js)$/
+  const allowed = /^(package\.json|README\.md|LICENSE|bin\/oortfs|scripts\/patch-fuse-native\.mjs|scripts\/fuse-shortcuts\.c|prebuilds\/[a-z0-9]+-[a-z0-9]+\/node\.napi(\.glibc|\.musl)?\.node|dist\/src\/.+\.js)$/
   t.same(list.filter(f => !allowed.test(f)), [], 'nothing else')
   t.same(list.filter(f => /(^|\/)(test|\.ci|\.tap)\/|bench-results|\.taprc|tsconfig|\.ts$|\.map$/.test(f)), [], 'no test, CI, bench, TypeScript or source map file')
 

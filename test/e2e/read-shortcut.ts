@@ -1,5 +1,5 @@
 // The read shortcut on a real mount: the patched binding answers reads of
-// cached blocks in the FUSE threads (scripts/fuse-read-shortcut.c). What it
+// cached blocks in the FUSE threads (scripts/fuse-shortcuts.c). What it
 // answers must be what the core would, byte for byte: a cold `cat` of an
 // object another client wrote; a reader whose file another handle writes
 // (the kernel's page cache dropped, so the read reaches the mount); and with

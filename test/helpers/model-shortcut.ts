@@ -1,4 +1,4 @@
-// The FUSE binding's read shortcut (scripts/fuse-read-shortcut.c) modelled in
+// The FUSE binding's read shortcut (scripts/fuse-shortcuts.c) modelled in
 // JS, for unit tests: the same tables (published blocks, bound handles) and
 // the same answer to a read (all blocks there, or none; a short block ends the
 // object). serve() is what the kernel would get for a read the shortcut takes,

@@ -1,5 +1,5 @@
 // The read shortcut answers reads of bound handles from the block cache's
-// mirrored blocks without the core (scripts/fuse-read-shortcut.c; here its JS
+// mirrored blocks without the core (scripts/fuse-shortcuts.c; here its JS
 // model, test/helpers/model-shortcut.ts). What it answers must be what the
 // core would: a handle is bound only while its file reads the server's bytes
 // as they are, and unbound before any change of them is answered, and before

@@ -1,6 +1,6 @@
 // Which open handles the read shortcut may answer without the core, and out
 // of which cached object. The shortcut (the FUSE binding's, see
-// scripts/fuse-read-shortcut.c) copies a bound handle's reads out of the
+// scripts/fuse-shortcuts.c) copies a bound handle's reads out of the
 // block cache's mirrored blocks on its own threads and tells the core
 // afterwards. One rule keeps its answers the core's: a handle is bound only
 // while its file reads the server's bytes as they are, and unbound,

@@ -77,6 +77,8 @@ export class FileNode {
   private readonly gens = new Map<number, number>()
   /** the staging file, opening or open: one per node, however many writes race to make it */
   private staging?: Promise<FileHandle>
+  /** the staging file, once open */
+  private stagingOpen?: FileHandle
   private stagingPath?: string
   private readonly stagingDir: string
   private readonly partSize: number
@@ -87,6 +89,12 @@ export class FileNode {
    * handles answered without the core (the read shortcut) are unbound here.
    */
   onReadsChanged?: (node: FileNode) => void
+  /**
+   * Runs a change of the staging file made other than by write() (a
+   * truncate, server bytes fetched into it, its close): the writes the FUSE
+   * binding makes into it itself are stopped and in first (WriteArming).
+   */
+  exclusively: <T>(fn: () => Promise<T>) => Promise<T> = fn => fn()
 
   constructor (opts: { path: string, key: string, base?: BaseObject, meta: Meta, stagingDir: string, partSize: number }) {
     this._path = opts.path
@@ -167,6 +175,11 @@ export class FileNode {
     this.modifiedAt = now
   }
 
+  /** the staging file's descriptor, once it is open (the FUSE binding writes into it) */
+  get stagingFd (): number | undefined {
+    return this.stagingOpen?.fd
+  }
+
   /** the local file holding the bytes written here, once there are any */
   get stagingFile (): string | undefined {
     return this.stagingPath
@@ -195,7 +208,7 @@ export class FileNode {
   private file (): Promise<FileHandle> {
     if (!this.staging) {
       const path = this.stagingPath = join(this.stagingDir, `${process.pid}-${++stagingCounter}`)
-      this.staging = open(path, 'w+', 0o600).catch(err => {
+      this.staging = open(path, 'w+', 0o600).then(h => { this.stagingOpen = h; return h }, err => {
         this.staging = undefined
         throw new FsError('EIO', `cannot create staging file in ${this.stagingDir}: ${(err as Error).message}`, this.path, { cause: err })
       })
@@ -217,17 +230,23 @@ export class FileNode {
   write (buf: Buffer, length: number, position: number): Promise<number> {
     return this.locked(async () => {
       await writeAll(await this.file(), buf.subarray(0, length), position)
-      this.local.add(position, position + length)
-      if (position + length > this.size) this.size = position + length
-      this.readsChanged()
-      this.touchParts(position, position + length)
-      this.changed()
+      this.wrote(position, length)
       return length
     })
   }
 
+  /** [position, position + length) of the staging file was written (here, or by the FUSE binding) */
+  wrote (position: number, length: number): void {
+    if (length <= 0) return
+    this.local.add(position, position + length)
+    if (position + length > this.size) this.size = position + length
+    this.readsChanged()
+    this.touchParts(position, position + length)
+    this.changed()
+  }
+
   truncate (size: number): Promise<void> {
-    return this.locked(() => this.truncateNow(size))
+    return this.exclusively(() => this.locked(() => this.truncateNow(size)))
   }
 
   private async truncateNow (size: number): Promise<void> {
@@ -290,7 +309,11 @@ export class FileNode {
   }
 
   /** makes [start, end) local, fetching what only the server has */
-  async materialize (remote: RemoteReader, start: number, end: number): Promise<void> {
+  materialize (remote: RemoteReader, start: number, end: number): Promise<void> {
+    return this.exclusively(() => this.materializeNow(remote, start, end))
+  }
+
+  private async materializeNow (remote: RemoteReader, start: number, end: number): Promise<void> {
     // a part at a time: memory stays bounded whatever the file's size
     for (let from = start; from < Math.min(end, this.size); from += this.partSize) {
       const to = Math.min(from + this.partSize, end, this.size)
@@ -366,10 +389,15 @@ export class FileNode {
     this.uploading = false
   }
 
-  async close (): Promise<void> {
+  close (): Promise<void> {
+    return this.exclusively(() => this.closeNow())
+  }
+
+  private async closeNow (): Promise<void> {
     const f = this.staging
     const p = this.stagingPath
     this.staging = undefined
+    this.stagingOpen = undefined
     this.stagingPath = undefined
     if (f) await f.then(h => h.close()).catch(() => {})
     if (p) await unlink(p).catch(() => {})

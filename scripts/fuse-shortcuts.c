@@ -1,7 +1,8 @@
-/* oortfs: read shortcut */
+/* oortfs: shortcuts */
 /*
  * Inserted into fuse-native.c by scripts/patch-fuse-native.mjs (step 5).
  *
+ * READS
  * A streaming read arrives as 128 KiB FUSE reads, and fuse-native hands each
  * one to the JS thread and blocks the FUSE thread until JS answers: two thread
  * hand-offs and a JS call per 128 KiB, about half of a cached read's CPU. Most
@@ -20,7 +21,22 @@
  * under the lock, so once unpublish returns no FUSE thread reads that memory.
  * Each published block also holds a reference to its Buffer: a mistake in JS
  * could then serve a stale block, but never freed memory.
+ *
+ * WRITES. A write went to the JS thread, which handed its pwrite to libuv's
+ * pool and took the answer back: four thread hand-offs and a promise chain
+ * per 128 KiB. For a handle JS arms (arm, with the staging file's
+ * descriptor), the FUSE thread makes the pwrite itself, then hands the call
+ * to JS as before, with what the pwrite did (oortfs_sc_wrote): JS records the
+ * range and answers, so nothing is answered before JS knows of it. JS
+ * disarms a handle before anything that changes the staging file another way
+ * (a truncate, bytes fetched into it, its close) and before the shutdown's
+ * last save: disarm returns how many writes were ever taken here for the
+ * handle, and JS waits until it has seen that many, so none is still on its
+ * way. Armed, a handle has its own dup of the descriptor, closed only once no
+ * FUSE thread writes through it.
  */
+
+#include <unistd.h>
 
 #define OORTFS_SC_EVENTS 1024
 /* the most blocks one read may span here (a 1 MiB read over 16 KiB blocks) */
@@ -41,6 +57,17 @@ typedef struct oortfs_sc_bind {
   uint64_t object;
 } oortfs_sc_bind_t;
 
+typedef struct oortfs_sc_wbind {
+  struct oortfs_sc_wbind *next;
+  uint64_t fh;
+  int fd;
+  /* FUSE threads writing through fd now; a disarmed entry is freed by the last */
+  int users;
+  int armed;
+  /* writes taken here for fh, counted from what JS had seen when it armed */
+  uint64_t passes;
+} oortfs_sc_wbind_t;
+
 typedef struct {
   pthread_mutex_t mut;
   uint64_t bs;
@@ -48,6 +75,7 @@ typedef struct {
   oortfs_sc_block_t **blocks;
   size_t nbinds;  /* buckets, a power of two */
   oortfs_sc_bind_t **binds;
+  oortfs_sc_wbind_t **wbinds; /* nbinds buckets */
   /* reads answered here and not yet told to JS: fh, offset, length */
   double events[OORTFS_SC_EVENTS * 3];
   size_t nevents;
@@ -74,6 +102,50 @@ static oortfs_sc_bind_t **oortfs_sc_bind_slot (oortfs_sc_t *sc, uint64_t fh) {
   oortfs_sc_bind_t **p = &(sc->binds[oortfs_sc_hash(fh, 0, sc->nbinds)]);
   while (*p != NULL && (*p)->fh != fh) p = &((*p)->next);
   return p;
+}
+
+static oortfs_sc_wbind_t **oortfs_sc_wbind_slot (oortfs_sc_t *sc, uint64_t fh) {
+  oortfs_sc_wbind_t **p = &(sc->wbinds[oortfs_sc_hash(fh, 1, sc->nbinds)]);
+  while (*p != NULL && (*p)->fh != fh) p = &((*p)->next);
+  return p;
+}
+
+/*
+ * FUSE thread: 1 if the write was taken here (*wrote: the bytes written, or
+ * -errno if none were), 0 if JS makes it. A short write is what it is: the
+ * bytes that went are recorded and answered.
+ */
+static int oortfs_sc_write (fuse_thread_t *ft, struct fuse_file_info *info, const char *buf, size_t len, off_t offset, int64_t *wrote) {
+  oortfs_sc_t *sc = (oortfs_sc_t *) __atomic_load_n(&(ft->oortfs_sc), __ATOMIC_ACQUIRE);
+  if (sc == NULL || info == NULL || offset < 0) return 0;
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_wbind_t *w = *oortfs_sc_wbind_slot(sc, info->fh);
+  if (w == NULL || !w->armed) {
+    pthread_mutex_unlock(&(sc->mut));
+    return 0;
+  }
+  w->users++;
+  w->passes++;
+  int fd = w->fd;
+  pthread_mutex_unlock(&(sc->mut));
+  size_t done = 0;
+  int err = 0;
+  while (done < len) {
+    ssize_t n = pwrite(fd, buf + done, len - done, offset + (off_t) done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { err = errno; break; }
+    if (n == 0) { err = ENOSPC; break; }
+    done += (size_t) n;
+  }
+  pthread_mutex_lock(&(sc->mut));
+  int last = --(w->users) == 0 && !w->armed;
+  pthread_mutex_unlock(&(sc->mut));
+  if (last) {
+    close(w->fd);
+    free(w);
+  }
+  *wrote = done > 0 || len == 0 ? (int64_t) done : -(int64_t) err;
+  return 1;
 }
 
 /* FUSE thread: the bytes of a read if every block it needs is here, else -1 (JS answers it) */
@@ -194,9 +266,11 @@ NAPI_METHOD(oortfs_sc_init) {
   sc->nbinds = 1024;
   sc->blocks = (oortfs_sc_block_t **) calloc(sc->nblocks, sizeof(oortfs_sc_block_t *));
   sc->binds = (oortfs_sc_bind_t **) calloc(sc->nbinds, sizeof(oortfs_sc_bind_t *));
-  if (sc->blocks == NULL || sc->binds == NULL) {
+  sc->wbinds = (oortfs_sc_wbind_t **) calloc(sc->nbinds, sizeof(oortfs_sc_wbind_t *));
+  if (sc->blocks == NULL || sc->binds == NULL || sc->wbinds == NULL) {
     free(sc->blocks);
     free(sc->binds);
+    free(sc->wbinds);
     free(sc);
     napi_throw_error(env, NULL, "oortfs_sc_init: out of memory");
     return NULL;
@@ -325,4 +399,82 @@ NAPI_METHOD(oortfs_sc_unbind) {
   pthread_mutex_unlock(&(sc->mut));
   free(b);
   return NULL;
+}
+
+/* oortfs_sc_arm(thread, fh, fd, seen): fh's writes are made here into (a dup of) fd; true if armed */
+NAPI_METHOD(oortfs_sc_arm) {
+  NAPI_ARGV(4)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  uint64_t fh, fd, seen;
+  napi_value armed;
+  napi_get_boolean(env, false, &armed);
+  if (sc == NULL || !oortfs_sc_u64(env, argv[1], &fh) || !oortfs_sc_u64(env, argv[2], &fd) || !oortfs_sc_u64(env, argv[3], &seen)) return armed;
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_wbind_t **p = oortfs_sc_wbind_slot(sc, fh);
+  int was = *p != NULL;
+  pthread_mutex_unlock(&(sc->mut));
+  if (was) return armed; /* armed already: JS disarms before it arms again */
+  int own = dup((int) fd);
+  if (own < 0) return armed;
+  oortfs_sc_wbind_t *w = (oortfs_sc_wbind_t *) calloc(1, sizeof(oortfs_sc_wbind_t));
+  if (w == NULL) {
+    close(own);
+    return armed;
+  }
+  w->fh = fh;
+  w->fd = own;
+  w->armed = 1;
+  w->passes = seen;
+  pthread_mutex_lock(&(sc->mut));
+  p = oortfs_sc_wbind_slot(sc, fh);
+  w->next = *p;
+  *p = w;
+  pthread_mutex_unlock(&(sc->mut));
+  napi_get_boolean(env, true, &armed);
+  return armed;
+}
+
+/* oortfs_sc_disarm(thread, fh): from now on fh's writes go to JS; how many were ever taken here (0: none armed) */
+NAPI_METHOD(oortfs_sc_disarm) {
+  NAPI_ARGV(2)
+  oortfs_sc_t *sc = oortfs_sc_of(env, argv[0]);
+  uint64_t fh;
+  napi_value out;
+  if (sc == NULL) {
+    napi_create_double(env, 0, &out);
+    return out;
+  }
+  if (!oortfs_sc_u64(env, argv[1], &fh)) {
+    napi_throw_error(env, NULL, "oortfs_sc_disarm: bad handle");
+    return NULL;
+  }
+  double passes = 0;
+  int last = 0;
+  pthread_mutex_lock(&(sc->mut));
+  oortfs_sc_wbind_t **p = oortfs_sc_wbind_slot(sc, fh);
+  oortfs_sc_wbind_t *w = *p;
+  if (w != NULL) {
+    *p = w->next;
+    w->armed = 0;
+    passes = (double) w->passes;
+    last = w->users == 0;
+  }
+  pthread_mutex_unlock(&(sc->mut));
+  if (last) {
+    close(w->fd);
+    free(w);
+  }
+  napi_create_double(env, passes, &out);
+  return out;
+}
+
+/* oortfs_sc_wrote(): for the write being dispatched, what its pwrite here did (bytes, or -errno); undefined if JS makes it */
+NAPI_METHOD(oortfs_sc_wrote) {
+  napi_value out;
+  if (oortfs_dispatching == NULL || oortfs_dispatching->op != op_write || !oortfs_dispatching->oortfs_taken) {
+    napi_get_undefined(env, &out);
+    return out;
+  }
+  napi_create_double(env, (double) oortfs_dispatching->oortfs_wrote, &out);
+  return out;
 }

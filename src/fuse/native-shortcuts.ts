@@ -1,8 +1,10 @@
-// The patched FUSE binding's read shortcut (scripts/fuse-read-shortcut.c) as
-// the core's ReadShortcut: reads of bound handles whose blocks are mirrored
-// there are answered on the FUSE threads, and told to the core afterwards in
-// batches (one wake of the JS thread for many reads).
+// The patched FUSE binding's shortcuts (scripts/fuse-shortcuts.c) as the
+// core's ReadShortcut and WriteShortcut: reads of bound handles whose blocks
+// are mirrored there are answered on the FUSE threads, and told to the core
+// afterwards in batches (one wake of the JS thread for many reads); writes of
+// armed handles are made into the staging file there, then handed to the core.
 import type { ReadShortcut } from '../fs/read/read-bindings.js'
+import type { WriteShortcut } from '../fs/write/write-arming.js'
 import { log } from '../util/log.js'
 import { fuseBinding } from './fuse-addon.js'
 
@@ -16,6 +18,8 @@ interface ShortcutBinding {
   oortfs_sc_unpublish (thread: Buffer, object: number, index: number): void
   oortfs_sc_bind (thread: Buffer, fh: number, object: number): void
   oortfs_sc_unbind (thread: Buffer, fh: number): void
+  oortfs_sc_arm (thread: Buffer, fh: number, fd: number, seen: number): boolean
+  oortfs_sc_disarm (thread: Buffer, fh: number): number
 }
 
 export interface ShortcutOptions {
@@ -28,10 +32,10 @@ export interface ShortcutOptions {
   served: (fh: number, position: number, length: number) => void
 }
 
-/** the shortcut on the mounted binding; undefined if the addon has none */
-export function nativeReadShortcut (opts: ShortcutOptions): ReadShortcut | undefined {
+/** the shortcuts on the mounted binding; undefined if the addon has none */
+export function nativeShortcuts (opts: ShortcutOptions): { read: ReadShortcut, write: WriteShortcut } | undefined {
   const b = fuseBinding() as Partial<ShortcutBinding>
-  if (typeof b.oortfs_sc_init !== 'function' || typeof b.oortfs_sc_unbind !== 'function') return undefined
+  if (typeof b.oortfs_sc_init !== 'function' || typeof b.oortfs_sc_disarm !== 'function') return undefined
   const sc = b as ShortcutBinding
   const t = opts.thread
   const events = new Float64Array(EVENTS * 3)
@@ -48,10 +52,16 @@ export function nativeReadShortcut (opts: ShortcutOptions): ReadShortcut | undef
   }
   sc.oortfs_sc_init(t, opts.blockSize, opts.blocks, events, drain)
   return {
-    drain,
-    publish: (object, index, block) => sc.oortfs_sc_publish(t, object, index, block),
-    unpublish: (object, index) => sc.oortfs_sc_unpublish(t, object, index),
-    bind: (fh, object) => sc.oortfs_sc_bind(t, fh, object),
-    unbind: fh => sc.oortfs_sc_unbind(t, fh),
+    read: {
+      drain,
+      publish: (object, index, block) => sc.oortfs_sc_publish(t, object, index, block),
+      unpublish: (object, index) => sc.oortfs_sc_unpublish(t, object, index),
+      bind: (fh, object) => sc.oortfs_sc_bind(t, fh, object),
+      unbind: fh => sc.oortfs_sc_unbind(t, fh),
+    },
+    write: {
+      arm: (fh, fd, seen) => sc.oortfs_sc_arm(t, fh, fd, seen),
+      disarm: fh => sc.oortfs_sc_disarm(t, fh),
+    },
   }
 }
