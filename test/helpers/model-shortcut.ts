@@ -5,6 +5,7 @@
 // or undefined where it would go to the core. Each published block's bytes are
 // copied when published and compared whenever it serves: a buffer refilled
 // while still published (recycled too early) is caught as `changed`.
+import { writeSync } from 'node:fs'
 import type { ReadShortcut } from '../../src/fs/read/read-bindings.js'
 import type { OortFs } from '../../src/fs/filesystem.js'
 
@@ -77,5 +78,44 @@ export class ModelShortcut implements ReadShortcut {
     const buf = Buffer.alloc(length)
     const n = await fs.read(fh, buf, length, position)
     return { data: buf.subarray(0, n), by: 'core' }
+  }
+}
+
+/**
+ * The binding's write shortcut, modelled: an armed handle's write is made
+ * into the staging file here at once (as the FUSE thread's pwrite), counted,
+ * and handed to the core's written() now, or when the test delivers it (a
+ * dispatch to the JS thread still on its way).
+ */
+export class ModelWrites {
+  private readonly armed = new Map<number, { fd: number, passes: number }>()
+
+  arm (fh: number, fd: number, seen: number): boolean {
+    if (this.armed.has(fh)) return false
+    this.armed.set(fh, { fd, passes: seen })
+    return true
+  }
+
+  disarm (fh: number): number {
+    const a = this.armed.get(fh)
+    this.armed.delete(fh)
+    return a?.passes ?? 0
+  }
+
+  isArmed (fh: number): boolean {
+    return this.armed.has(fh)
+  }
+
+  /** a write as the kernel sends it: made here if fh is armed, else by the core; `hold`: the core hears of it when deliver() is called */
+  write (fs: OortFs, fh: number, buf: Buffer, position: number, opts: { hold?: boolean, fail?: number } = {}): { by: 'shortcut' | 'core', answer: Promise<number>, deliver: () => void } {
+    const a = this.armed.get(fh)
+    if (!a) return { by: 'core', answer: fs.write(fh, buf, buf.length, position), deliver: () => {} }
+    a.passes++
+    let result = -(opts.fail ?? 0)
+    if (!opts.fail) result = writeSync(a.fd, buf, 0, buf.length, position)
+    let deliver!: () => void
+    const delivered = new Promise<void>(resolve => { deliver = resolve })
+    if (!opts.hold) deliver()
+    return { by: 'shortcut', answer: delivered.then(() => fs.written(fh, result, buf.length, position)), deliver }
   }
 }

@@ -346,3 +346,19 @@ t.test('appending to a large object copies its untouched bytes in parts as large
   t.equal(store.requests.UploadPart, 1, 'and the last part, with the new line')
   t.ok(store.object('log')!.body.equals(Buffer.concat([pattern(3 * 1024 * KiB), Buffer.from('one more line\n')])))
 })
+
+t.test('a file written large, then truncated (still several parts) before its close: saved as truncated, not refused for the parts sent early', async t => {
+  // Ceph completes a multipart upload only with every part uploaded (the fake is as strict): the parts
+  // sent early beyond the new end cannot be taken back, so the upload starts over
+  const { fs, store } = makeFs()
+  const fh = await fs.create('/f', 0o644)
+  const data = pattern(6 * 64 * KiB)
+  for (let i = 0; i < 6; i++) await fs.write(fh, data.subarray(i * 64 * KiB, (i + 1) * 64 * KiB), 64 * KiB, i * 64 * KiB)
+  await new Promise(resolve => setTimeout(resolve, 50)) // the early parts land
+  t.ok((store.requests.UploadPart ?? 0) >= 4, `parts went early (${store.requests.UploadPart})`)
+  await fs.ftruncate(fh, 150 * KiB)
+  await fs.release(fh)
+  await fs.flushAll()
+  t.ok(store.object('f')?.body.equals(data.subarray(0, 150 * KiB)), 'the object is the file as truncated')
+  t.equal(store.requests.AbortMultipartUpload, 1, 'the first upload, with parts past the end, was aborted')
+})

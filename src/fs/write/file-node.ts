@@ -310,6 +310,8 @@ export class FileNode {
 
   /** makes [start, end) local, fetching what only the server has */
   materialize (remote: RemoteReader, start: number, end: number): Promise<void> {
+    // all local already (a part a writer filled): nothing is fetched, nothing to keep apart
+    if (this.local.covers(start, Math.min(end, this.size))) return Promise.resolve()
     return this.exclusively(() => this.materializeNow(remote, start, end))
   }
 

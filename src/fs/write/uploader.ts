@@ -125,6 +125,14 @@ export class Uploader {
       // close() now waits for the parts sent early in the background: they go at its priority
       for (const u of session.urgency.values()) u.raise(Priority.Data)
       await Promise.allSettled([...session.inflight.values()])
+      // parts sent beyond the end a truncate gave the file since: Ceph completes
+      // only with every part uploaded (InvalidPart otherwise, and close failed
+      // with EINVAL), and no part can be taken back: a new upload, from the start
+      const parts = partsOf(node.size, this.opts.partSize).length
+      if ([...session.sent.keys()].some(i => i >= parts)) {
+        await this.abort(node)
+        session = undefined
+      }
     }
     try {
       if (node.size <= this.opts.partSize) {
