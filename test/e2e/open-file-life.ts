@@ -3,29 +3,19 @@
 // server, and through the fault proxy adding 60 ms to every request (as a
 // remote gateway does; loopback hides every race). A second client (the SDK,
 // called directly) replaces objects while the mount reads them.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { withS3, type LocalS3Info } from '../helpers/s3-server.js'
-import { keysUnder, mountBucket, objectBytes, q, seed, sh, shOk, type Mount } from '../helpers/mount.js'
-import { faultMount } from '../helpers/fault-mount.js'
+import { withS3 } from '../helpers/s3-server.js'
+import { keysUnder, objectBytes, py, q, seed, sh, shOk, type Mount } from '../helpers/mount.js'
+import { mountWithLatency } from '../helpers/fault-mount.js'
 
 const s3 = await withS3(t)
 const MiB = 1024 * 1024
 
 /** what a fresh mount takes, with or without 60 ms added to every request */
-async function mountFor (t: Test, s3: LocalS3Info, slow: boolean, options: string[] = []): Promise<Mount> {
-  if (!slow) return await mountBucket(t, { s3, options })
-  return (await faultMount(t, { s3, faults: { latencyMs: 60 }, options })).m
-}
 
-/** python3 running `code` with argv; stdout back, and a failure is a failed test */
-async function py (code: string, ...args: string[]): Promise<string> {
-  const r = await sh(`python3 - ${args.map(q).join(' ')}`, { input: code, timeoutMs: 120_000 })
-  if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr}`)
-  return r.stdout
-}
 
 /** polls an async condition until it holds or ms pass; whether it held */
 async function until (cond: () => Promise<boolean>, ms: number): Promise<boolean> {
@@ -46,7 +36,7 @@ for (const slow of [false, true]) {
   const how = slow ? ' (60 ms per request)' : ''
 
   t.test(`touch then chmod 600: the object's x-amz-meta-mode is 0600, after a remount too${how}`, async t => {
-    const m = await mountFor(t, s3, slow)
+    const m = await mountWithLatency(t, s3, slow ? 60 : 0)
     await shOk(`touch ${q(join(m.dir, 'x'))} && chmod 600 ${q(join(m.dir, 'x'))}`)
     // the mode reaches the server within a second of the chmod
     await until(async () => {
@@ -60,7 +50,7 @@ for (const slow of [false, true]) {
   })
 
   t.test(`touch then rm at once: the file is gone, on the server too${how}`, async t => {
-    const m = await mountFor(t, s3, slow)
+    const m = await mountWithLatency(t, s3, slow ? 60 : 0)
     await shOk(`touch ${q(join(m.dir, 'f'))} && rm ${q(join(m.dir, 'f'))}`)
     t.ok(await goneFromServer(m, 'f'), 'no object f')
     await sh('sleep 1')
@@ -70,7 +60,7 @@ for (const slow of [false, true]) {
   })
 
   t.test(`logrotate: a reader of log keeps reading its own bytes after mv log log.1 and a new log${how}`, async t => {
-    const m = await mountFor(t, s3, slow)
+    const m = await mountWithLatency(t, s3, slow ? 60 : 0)
     const log = join(m.dir, 'log')
     await shOk(`printf 'old line 1\\nold line 2\\n' > ${q(log)}`)
     const out = await py(`
@@ -91,7 +81,7 @@ os.close(fd)
   })
 
   t.test(`an unlinked open file stays readable and writable until the last close${how}`, async t => {
-    const m = await mountFor(t, s3, slow)
+    const m = await mountWithLatency(t, s3, slow ? 60 : 0)
     const f = join(m.dir, 'scratch')
     await shOk(`head -c ${3 * MiB} /dev/urandom > ${q(f)}`)
     const want = (await objectBytes(m.client, m.bucket, 'scratch'))!
@@ -116,7 +106,7 @@ os.close(fd)
   })
 
   t.test(`rm a/1 a/2 && rmdir a removes the a/ marker (one-character names)${how}`, async t => {
-    const m = await mountFor(t, s3, slow)
+    const m = await mountWithLatency(t, s3, slow ? 60 : 0)
     await seed(m.client, m.bucket, [['a/', Buffer.alloc(0)], ['a/1', Buffer.from('1')], ['a/2', Buffer.from('2')]])
     await shOk(`rm ${q(join(m.dir, 'a/1'))} ${q(join(m.dir, 'a/2'))} && rmdir ${q(join(m.dir, 'a'))}`)
     // but, soon, the mount root's own attributes (the rmdir moved its times)
@@ -128,7 +118,7 @@ os.close(fd)
 
 t.test('a 48 MiB read while another client replaces the object: the old version or ESTALE, never a mix', async t => {
   // a small read-ahead, so the reader still needs the server after the replacement
-  const m = await mountFor(t, s3, true, ['readahead=1M', 'cache_size=8M'])
+  const m = await mountWithLatency(t, s3, 60, ['readahead=1M', 'cache_size=8M'])
   const size = 48 * MiB
   await m.client.send(new PutObjectCommand({ Bucket: m.bucket, Key: 'big', Body: Buffer.alloc(size, 0x11) }))
   // the reader is this process's async fs (libuv threads): the mount is another process

@@ -5,27 +5,18 @@
 // (the kernel's page cache dropped, so the read reaches the mount); and with
 // `noread_shortcut`, nothing answered by it. Each runs straight to the server
 // and through the fault proxy adding 50 ms to every request.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { withS3, type LocalS3Info } from '../helpers/s3-server.js'
-import { mountBucket, q, sh, sha, sha256sum, type Mount } from '../helpers/mount.js'
-import { faultMount } from '../helpers/fault-mount.js'
+import { withS3 } from '../helpers/s3-server.js'
+import { mountBucket, py, q, sh, sha, sha256sum, type Mount } from '../helpers/mount.js'
+import { mountWithLatency } from '../helpers/fault-mount.js'
 
 const s3 = await withS3(t)
 const MiB = 1024 * 1024
 
-async function mountFor (t: Test, s3: LocalS3Info, slow: boolean, options: string[] = []): Promise<Mount> {
-  if (!slow) return await mountBucket(t, { s3, options })
-  return (await faultMount(t, { s3, faults: { latencyMs: 50 }, options })).m
-}
 
-async function py (code: string, ...args: string[]): Promise<string> {
-  const r = await sh(`python3 - ${args.map(q).join(' ')}`, { input: code, timeoutMs: 120_000 })
-  if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr}`)
-  return r.stdout
-}
 
 async function shortcutReads (m: Mount): Promise<number> {
   const cache = (await m.stats()).app.cache as { shortcutReads?: number }
@@ -40,7 +31,7 @@ for (const slow of [false, true]) {
   t.test(`a cold cat of a 40 MiB object: every byte as written, most reads answered by the shortcut, no more GETs than without it${how}`, async t => {
     const body = randomBytes(40 * MiB + 12345)
     const cat = async (options: string[]): Promise<{ sum: string, gets: number, served: number, byType: Record<string, number> }> => {
-      const m = await mountFor(t, s3, slow, options)
+      const m = await mountWithLatency(t, s3, slow ? 50 : 0, options)
       await m.client.send(new PutObjectCommand({ Bucket: m.bucket, Key: 'big.bin', Body: body }))
       await sh(drop)
       const before = await shortcutReads(m)
@@ -59,7 +50,7 @@ for (const slow of [false, true]) {
   })
 
   t.test(`a reader bound to the shortcut sees another handle's write at its next read${how}`, async t => {
-    const m = await mountFor(t, s3, slow)
+    const m = await mountWithLatency(t, s3, slow ? 50 : 0)
     const body = randomBytes(6 * MiB)
     await m.client.send(new PutObjectCommand({ Bucket: m.bucket, Key: 'f.bin', Body: body }))
     await sh(drop)

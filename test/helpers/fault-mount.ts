@@ -35,6 +35,12 @@ export async function faultMount (t: Teardown, opts: MountOptions & { faults?: P
   return { m, proxy }
 }
 
+/** a fresh mount straight to the server, or through the fault proxy adding latencyMs to every request (a remote gateway; loopback hides every race) */
+export async function mountWithLatency (t: Teardown, s3: LocalS3Info, latencyMs: number, options: string[] = []): Promise<Mount> {
+  if (latencyMs <= 0) return await mountBucket(t, { s3, options })
+  return (await faultMount(t, { s3, faults: { latencyMs }, options })).m
+}
+
 /**
  * The proxy stands in for a server with CPUs of its own, and stamps each
  * request as it handles it: starved of CPU by the load a test makes (64 dd, a

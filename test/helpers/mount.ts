@@ -80,6 +80,13 @@ export function q (s: string): string {
 // ---------------------------------------------------------------- the bucket behind the mount
 
 export const lines = (s: string): string[] => s.split('\n').filter(Boolean)
+
+/** python3 running `code` with argv; stdout back, and a failure is a failed test */
+export async function py (code: string, ...args: string[]): Promise<string> {
+  const r = await sh(`python3 - ${args.map(q).join(' ')}`, { input: code, timeoutMs: 120_000 })
+  if (r.code !== 0) throw new Error(`python3 failed (${r.code}): ${r.stderr}`)
+  return r.stdout
+}
 export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 /** sha256 of a file, read by sha256sum (through the mount when it is in one) */
