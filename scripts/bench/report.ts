@@ -17,6 +17,8 @@ export interface Baseline {
 export interface Bulk {
   who: 'oortfs' | 's3fs'
   dir: 'write' | 'read'
+  /** 1 for the row in the main table; the bulk table takes the median of all rounds */
+  round?: number
 }
 
 export interface Row {
@@ -135,6 +137,8 @@ export function markdown (h: Header, rows: Row[], s: Summary): string {
   lines.push('| workload | s | requests | by type | per item | MB/s | SDK MB/s | ratio | CPU s/GiB | peak req/s | RSS MiB | notes |')
   lines.push('|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|---|')
   for (const r of rows) {
+    // later rounds of a bulk transfer are in the side-by-side table's medians only
+    if ((r.bulk?.round ?? 1) > 1 && !r.error) continue
     if (r.error) {
       lines.push(`| ${cell(r.label)} | ${num(r.seconds, 2)} | ${r.requests ?? ''} | ${cell(byTypeText(r.byType))} | | | | | | | | **FAILED: ${cell(r.error)}** |`)
       continue
@@ -162,26 +166,44 @@ export function markdown (h: Header, rows: Row[], s: Summary): string {
 export function bulkTable (rows: Row[], s: Summary): string[] {
   const bulk = rows.filter(r => r.bulk && !r.error)
   if (!bulk.length) return []
-  const find = (who: Bulk['who'], dir: Bulk['dir']): Row | undefined => bulk.find(r => r.bulk!.who === who && r.bulk!.dir === dir)
-  const what = (dir: Bulk['dir']): string => (find('oortfs', dir) ?? find('s3fs', dir))?.label ?? ''
+  const all = (who: Bulk['who'], dir: Bulk['dir']): Row[] => bulk.filter(r => r.bulk!.who === who && r.bulk!.dir === dir)
+  const first = (who: Bulk['who'], dir: Bulk['dir']): Row | undefined => all(who, dir).find(r => (r.bulk!.round ?? 1) === 1)
+  const what = (dir: Bulk['dir']): string => (first('oortfs', dir) ?? first('s3fs', dir))?.label ?? ''
+  const rounds = Math.max(...bulk.map(r => r.bulk!.round ?? 1))
   const lines = [
-    '**Bulk data, side by side** (same run, same server; CPU = user + system seconds of the process moving the bytes, from /proc, per GiB):',
+    '**Bulk data, side by side** (same run, same server; CPU = user + system seconds of the process moving the bytes, from /proc, per GiB' +
+      (rounds > 1 ? `; oortfs and s3fs each the median of ${rounds} rounds, taken in turn, each on a fresh mount` : '') + '):',
     '',
     `- write: ${what('write')}; read: ${what('read')}`,
   ]
   if (s.s3fs) lines.push(`- s3fs: ${s.s3fs}`)
   lines.push('', '| | write MB/s | write CPU s/GiB | read MB/s | read CPU s/GiB |', '|---|--:|--:|--:|--:|')
-  const sdkW = find('oortfs', 'write')?.baseline
-  const sdkR = find('oortfs', 'read')?.baseline
+  const sdkW = first('oortfs', 'write')?.baseline
+  const sdkR = first('oortfs', 'read')?.baseline
   if (sdkW || sdkR) lines.push(`| raw @aws-sdk/client-s3 (${[sdkW?.what, sdkR?.what].filter(Boolean).join('; ')}) | ${num(sdkW?.mbps)} | ${num(sdkW?.cpuPerGiB, 2)} | ${num(sdkR?.mbps)} | ${num(sdkR?.cpuPerGiB, 2)} |`)
+  const each: string[] = []
   for (const who of ['s3fs', 'oortfs'] as const) {
-    const w = find(who, 'write')
-    const r = find(who, 'read')
-    if (!w && !r) continue
-    lines.push(`| ${who === 's3fs' ? `s3fs ${s.s3fs?.split(' ')[0] ?? ''}`.trim() : 'oortfs'} | ${num(w?.mbps)} | ${num(w?.cpuPerGiB, 2)} | ${num(r?.mbps)} | ${num(r?.cpuPerGiB, 2)} |`)
+    const w = all(who, 'write')
+    const r = all(who, 'read')
+    if (!w.length && !r.length) continue
+    const name = who === 's3fs' ? `s3fs ${s.s3fs?.split(' ')[0] ?? ''}`.trim() : 'oortfs'
+    lines.push(`| ${name} | ${num(median(w.map(x => x.mbps)))} | ${num(median(w.map(x => x.cpuPerGiB)), 2)} | ${num(median(r.map(x => x.mbps)))} | ${num(median(r.map(x => x.cpuPerGiB)), 2)} |`)
+    if (rounds > 1) {
+      const list = (xs: Row[]): string => xs.map(x => `${num(x.mbps)} MB/s ${num(x.cpuPerGiB, 2)} s`).join(', ')
+      each.push(`- ${name}, each round: write ${list(w)}; read ${list(r)}`)
+    }
   }
   lines.push('')
+  if (each.length) lines.push(...each, '')
   return lines
+}
+
+/** the middle value (the mean of the middle two), of those known */
+function median (xs: (number | undefined)[]): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined).sort((a, b) => a - b)
+  if (!v.length) return undefined
+  const mid = Math.floor(v.length / 2)
+  return v.length % 2 ? v[mid] : (v[mid - 1]! + v[mid]!) / 2
 }
 
 export function json (h: Header, rows: Row[], s: Summary): string {
