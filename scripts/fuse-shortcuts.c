@@ -37,6 +37,7 @@
  */
 
 #include <unistd.h>
+#include <fcntl.h>
 
 #define OORTFS_SC_EVENTS 1024
 /* the most blocks one read may span here (a 1 MiB read over 16 KiB blocks) */
@@ -181,12 +182,13 @@ static int oortfs_sc_read (fuse_thread_t *ft, struct fuse_file_info *info, char 
     pos += to - from;
     if (b->len < bs) break;
   }
-  if (sc->nevents < OORTFS_SC_EVENTS) {
-    double *e = &(sc->events[sc->nevents * 3]);
+  {
+    /* full (JS has not taken them for a long while): the newest read takes the last place, so JS still learns where the stream is */
+    size_t at = sc->nevents < OORTFS_SC_EVENTS ? sc->nevents++ : OORTFS_SC_EVENTS - 1;
+    double *e = &(sc->events[at * 3]);
     e[0] = (double) info->fh;
     e[1] = (double) off;
     e[2] = (double) (pos - off);
-    sc->nevents++;
   }
   pthread_mutex_unlock(&(sc->mut));
   /* libuv coalesces sends: one wake-up of the JS thread for many reads */
@@ -414,7 +416,8 @@ NAPI_METHOD(oortfs_sc_arm) {
   int was = *p != NULL;
   pthread_mutex_unlock(&(sc->mut));
   if (was) return armed; /* armed already: JS disarms before it arms again */
-  int own = dup((int) fd);
+  /* close-on-exec: no child (fusermount, logger) inherits it */
+  int own = fcntl((int) fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return armed;
   oortfs_sc_wbind_t *w = (oortfs_sc_wbind_t *) calloc(1, sizeof(oortfs_sc_wbind_t));
   if (w == NULL) {

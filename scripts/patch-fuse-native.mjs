@@ -289,7 +289,7 @@ const SHORTCUT_END = '/* oortfs: shortcuts end */'
 }
 
 // the marker string lets a later install see that the build is ours and current
-const BUILD_MARK = 'oortfs-v8'
+const BUILD_MARK = 'oortfs-v9'
 const built = join(dir, 'build', 'Release', 'fuse.node')
 if (!existsSync(built) || !readFileSync(built).includes(Buffer.from(BUILD_MARK))) {
   c = readFileSync(src, 'utf8')

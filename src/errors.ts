@@ -34,12 +34,12 @@ export function errnoOf (err: unknown): Errno {
   return 'EIO'
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno as Record<string, number>).map(([name, n]) => [n, name]))
+const KNOWN = new Set<string>(ERRNOS)
+/** the core's name of each errno number (11 is EAGAIN, not EWOULDBLOCK; 95 ENOTSUP, not EOPNOTSUPP) */
+const ERRNO_NAMES = new Map<number, Errno>(Object.entries(osConstants.errno as Record<string, number>)
+  .filter(([name]) => KNOWN.has(name)).map(([name, n]) => [n, name as Errno]))
 
 /** an errno number's name (28 -> ENOSPC) if the core has it, else EIO */
 export function errnoName (n: number): Errno {
-  const name = ERRNO_NAMES.get(n)
-  return name && KNOWN.has(name) ? name as Errno : 'EIO'
+  return ERRNO_NAMES.get(n) ?? 'EIO'
 }
-
-const KNOWN = new Set<string>(ERRNOS)

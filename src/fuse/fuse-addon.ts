@@ -20,7 +20,7 @@ import type FuseNative from 'fuse-native'
 import { packageInfo } from '../package-root.js'
 
 /** what scripts/patch-fuse-native.mjs (BUILD_MARK) writes into the addon; bumped with each change of the patch */
-export const ADDON_MARK = 'oortfs-v8'
+export const ADDON_MARK = 'oortfs-v9'
 
 /** the patched binding's own export (fuse-request.ts reads it) */
 export interface Binding { fuse_native_request?: () => Buffer | undefined }

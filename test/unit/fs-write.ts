@@ -362,3 +362,26 @@ t.test('a file written large, then truncated (still several parts) before its cl
   t.ok(store.object('f')?.body.equals(data.subarray(0, 150 * KiB)), 'the object is the file as truncated')
   t.equal(store.requests.AbortMultipartUpload, 1, 'the first upload, with parts past the end, was aborted')
 })
+
+t.test('an upload started over after a truncate, while another handle writes: no multipart upload is left behind', async t => {
+  const { fs, store } = makeFs()
+  const fh = await fs.create('/f', 0o644)
+  const other = await fs.open('/f', OpenFlags.O_RDWR)
+  const data = pattern(6 * 64 * KiB)
+  for (let i = 0; i < 6; i++) await fs.write(fh, data.subarray(i * 64 * KiB, (i + 1) * 64 * KiB), 64 * KiB, i * 64 * KiB)
+  await new Promise(resolve => setTimeout(resolve, 50))
+  await fs.ftruncate(fh, 150 * KiB)
+  const abort = store.hold('AbortMultipartUpload')
+  const flushing = fs.flush(fh)
+  await abort.arrived
+  // while the first upload is aborted, the other handle writes past a part's end: early parts go in a new upload
+  const more = pattern(3 * 64 * KiB, 9)
+  for (let i = 0; i < 3; i++) await fs.write(other, more.subarray(i * 64 * KiB, (i + 1) * 64 * KiB), 64 * KiB, 150 * KiB + i * 64 * KiB)
+  abort.release()
+  await flushing
+  await fs.release(other)
+  await fs.release(fh)
+  await fs.flushAll()
+  t.ok(store.object('f')?.body.equals(Buffer.concat([data.subarray(0, 150 * KiB), more])), 'the object is the file as written')
+  t.same(store.uploadsInProgress(), [], 'every multipart upload was completed or aborted')
+})

@@ -90,3 +90,12 @@ t.test('this machine\'s own file errors inside an attempt are no outage: not ret
   const reset = toS3Error(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), 'x')
   t.ok(reset.retryable, 'a reset connection still is')
 })
+
+t.test('errnoName: the core\'s name of an errno number, EIO for one it has none for', async t => {
+  const { errnoName } = await import('../../src/errors.js')
+  t.equal(errnoName(28), 'ENOSPC')
+  t.equal(errnoName(11), 'EAGAIN', 'not its alias EWOULDBLOCK')
+  t.equal(errnoName(95), 'ENOTSUP', 'not its alias EOPNOTSUPP')
+  t.equal(errnoName(5), 'EIO')
+  t.equal(errnoName(1000), 'EIO')
+})

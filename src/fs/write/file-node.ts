@@ -110,7 +110,8 @@ export class FileNode {
   get path (): string { return this._path }
   /**
    * Nothing written here: a read returns the base object's bytes as they are.
-   * Once false it stays false for the node's life (its writes stay local).
+   * (It may become true again: a write past the end, then a truncate back to
+   * the base's size, leaves the base's bytes alone.)
    */
   get readsBaseAsIs (): boolean {
     return this.local.empty && this._base !== undefined && this.baseLimit >= this._base.size && this.size === this._base.size

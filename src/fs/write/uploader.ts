@@ -121,7 +121,7 @@ export class Uploader {
       await this.abort(node)
       session = undefined
     }
-    if (session) {
+    while (session) {
       // close() now waits for the parts sent early in the background: they go at its priority
       for (const u of session.urgency.values()) u.raise(Priority.Data)
       await Promise.allSettled([...session.inflight.values()])
@@ -129,10 +129,10 @@ export class Uploader {
       // only with every part uploaded (InvalidPart otherwise, and close failed
       // with EINVAL), and no part can be taken back: a new upload, from the start
       const parts = partsOf(node.size, this.opts.partSize).length
-      if ([...session.sent.keys()].some(i => i >= parts)) {
-        await this.abort(node)
-        session = undefined
-      }
+      if (![...session.sent.keys()].some(i => i >= parts)) break
+      await this.abort(node)
+      // a write through another handle may have begun one meanwhile: that one is this flush's (never left behind)
+      session = this.sessions.get(node)
     }
     try {
       if (node.size <= this.opts.partSize) {
