@@ -2,9 +2,9 @@
 // cached blocks in the FUSE threads (scripts/fuse-shortcuts.c). What it
 // answers must be what the core would, byte for byte: a cold `cat` of an
 // object another client wrote; a reader whose file another handle writes
-// (the kernel's page cache dropped, so the read reaches the mount); and with
-// `noread_shortcut`, nothing answered by it. Each runs straight to the server
-// and through the fault proxy adding 50 ms to every request.
+// (the kernel's page cache dropped, so the read reaches the mount), straight
+// to the server and through the fault proxy adding 50 ms to every request;
+// and with `noread_shortcut`, nothing answered by it.
 import t from 'tap'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { randomBytes } from 'node:crypto'
@@ -28,8 +28,9 @@ const drop = 'sync; echo 3 > /proc/sys/vm/drop_caches'
 for (const slow of [false, true]) {
   const how = slow ? ' (50 ms per request)' : ''
 
-  t.test(`a cold cat of a 40 MiB object: every byte as written, most reads answered by the shortcut, no more GETs than without it${how}`, async t => {
-    const body = randomBytes(40 * MiB + 12345)
+  // once, straight to the server: its point is the bytes, and the GET count beside noread_shortcut's
+  if (!slow) t.test('a cold cat of a 24 MiB object: every byte as written, most reads answered by the shortcut, no more GETs than without it', async t => {
+    const body = randomBytes(24 * MiB + 12345)
     const cat = async (options: string[]): Promise<{ sum: string, gets: number, served: number, byType: Record<string, number> }> => {
       const m = await mountWithLatency(t, s3, slow ? 50 : 0, options)
       await m.client.send(new PutObjectCommand({ Bucket: m.bucket, Key: 'big.bin', Body: body }))
@@ -42,8 +43,8 @@ for (const slow of [false, true]) {
     const off = await cat(['noread_shortcut'])
     t.equal(on.sum, sha(body), 'cat reads the object as the other client wrote it')
     t.equal(off.sum, sha(body), 'and so it does without the shortcut')
-    // 40 MiB is 321 reads of 128 KiB: the shortcut answers those whose blocks came in before the kernel asked
-    t.ok(on.served >= 100, `the shortcut answered ${on.served} reads`)
+    // 24 MiB is 193 reads of 128 KiB: the shortcut answers those whose blocks came in before the kernel asked
+    t.ok(on.served >= 60, `the shortcut answered ${on.served} reads`)
     t.equal(off.served, 0)
     // the read-ahead follows reads it only hears of afterwards, as well as those it answers itself
     t.ok(on.gets <= off.gets, `${on.gets} GETs with the shortcut, ${off.gets} without (${JSON.stringify(on.byType)})`)
@@ -84,7 +85,7 @@ os.close(r)
 
 t.test('noread_shortcut: every read goes through the core, with the same bytes', async t => {
   const m = await mountBucket(t, { s3, options: ['noread_shortcut'] })
-  const body = randomBytes(12 * MiB + 1)
+  const body = randomBytes(6 * MiB + 1)
   await m.client.send(new PutObjectCommand({ Bucket: m.bucket, Key: 'x.bin', Body: body }))
   await sh(drop)
   t.equal(await sha256sum(join(m.dir, 'x.bin')), sha(body))
