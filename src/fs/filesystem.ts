@@ -171,6 +171,14 @@ export class OortFs implements FileSystem {
   open (path: string, flags: number): Promise<number> { return this.files.open(path, flags) }
   create (path: string, mode: number, caller?: Caller): Promise<number> { return this.files.create(path, mode, caller) }
   read (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.read(fh, buf, length, position) }
+  write (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.write(fh, buf, length, position) }
+  flush (fh: number): Promise<void> { return this.files.flush(fh) }
+  fsync (fh: number, datasync: boolean): Promise<void> { return this.files.fsync(fh, datasync) }
+  release (fh: number): Promise<void> { return this.files.release(fh) }
+  truncate (path: string, size: number): Promise<void> { return this.files.truncate(path, size) }
+  ftruncate (fh: number, size: number): Promise<void> { return this.files.ftruncate(fh, size) }
+
+  // ---- the FUSE binding's shortcuts (read/read-bindings.ts, write/write-arming.ts)
 
   /**
    * Reads may be answered without the core from now on, by the FUSE binding's
@@ -179,7 +187,7 @@ export class OortFs implements FileSystem {
    */
   attachReadShortcut (shortcut: ReadShortcut): void {
     this.cache.mirrorTo(shortcut)
-    this.files.attachShortcut(shortcut)
+    this.files.attachReadShortcut(shortcut)
   }
 
   written (fh: number, result: number, length: number, position: number): Promise<number> {
@@ -207,12 +215,6 @@ export class OortFs implements FileSystem {
     this.shortcutReads++
     this.files.served(fh, position, length)
   }
-  write (fh: number, buf: Buffer, length: number, position: number): Promise<number> { return this.files.write(fh, buf, length, position) }
-  flush (fh: number): Promise<void> { return this.files.flush(fh) }
-  fsync (fh: number, datasync: boolean): Promise<void> { return this.files.fsync(fh, datasync) }
-  release (fh: number): Promise<void> { return this.files.release(fh) }
-  truncate (path: string, size: number): Promise<void> { return this.files.truncate(path, size) }
-  ftruncate (fh: number, size: number): Promise<void> { return this.files.ftruncate(fh, size) }
 
   // ---- names (tree-ops.ts)
 

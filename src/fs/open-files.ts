@@ -82,7 +82,7 @@ export class OpenFiles {
   }
 
   /** reads of bound handles are answered by `shortcut` from now on (the FUSE binding's; see read-bindings.ts) */
-  attachShortcut (shortcut: ReadShortcut): void {
+  attachReadShortcut (shortcut: ReadShortcut): void {
     this.bindings.attach(shortcut)
   }
 
@@ -96,19 +96,9 @@ export class OpenFiles {
     return this.arming.quietAll()
   }
 
-  /** handles armed now (tests) */
-  get shortcutArmed (): number {
-    return this.arming.armed
-  }
-
   /** the shortcut answered a read of fh from cached blocks: its reader moves on as if it had read them */
   served (fh: number, position: number, length: number): void {
     this.handles.get(fh)?.reader?.served(position, length)
-  }
-
-  /** handles the shortcut may answer now (tests) */
-  get shortcutBound (): number {
-    return this.bindings.bound
   }
 
   // ---- what others may ask

@@ -56,11 +56,9 @@ export class BlockCache {
    * answers. A sequential reader asks it of every block of its window on
    * each read (hundreds per 128 KiB read), and a string key per question
    * (`index:object`, hashed anew each time) was a tenth of a streaming
-   * read's CPU.
+   * read's CPU. With them, the object's number for the mirror.
    */
-  private readonly held = new Map<string, Set<number>>()
-  /** the mirror's number of each object held */
-  private readonly numbers = new Map<string, number>()
+  private readonly held = new Map<string, { number: number, indices: Set<number> }>()
   private lastNumber = 0
   private mirror?: BlockMirror
   hits = 0
@@ -85,17 +83,14 @@ export class BlockCache {
   }
 
   private hold (object: string, index: number): void {
-    let set = this.held.get(object)
-    if (!set) {
-      this.held.set(object, set = new Set())
-      this.numbers.set(object, ++this.lastNumber)
-    }
-    set.add(index)
+    let h = this.held.get(object)
+    if (!h) this.held.set(object, h = { number: ++this.lastNumber, indices: new Set() })
+    h.indices.add(index)
   }
 
   /** the mirror's number for an object, while any block of it is cached or on its way */
   numberOf (object: string): number | undefined {
-    return this.numbers.get(object)
+    return this.held.get(object)?.number
   }
 
   /** mirrors every block from now on, starting with those held now */
@@ -103,15 +98,15 @@ export class BlockCache {
     this.mirror = mirror
     for (const [id, block] of this.blocks.entries()) {
       const { object, index } = BlockCache.split(id)
-      mirror.publish(this.numbers.get(object)!, index, block)
+      mirror.publish(this.held.get(object)!.number, index, block)
     }
   }
 
   private unmirror (id: string): void {
     if (!this.mirror) return
     const { object, index } = BlockCache.split(id)
-    const n = this.numbers.get(object)
-    if (n !== undefined) this.mirror.unpublish(n, index)
+    const h = this.held.get(object)
+    if (h) this.mirror.unpublish(h.number, index)
   }
 
   private static split (id: string): { object: string, index: number } {
@@ -123,13 +118,10 @@ export class BlockCache {
   private letGo (id: string): void {
     if (this.inflight.has(id)) return
     const { object, index } = BlockCache.split(id)
-    const set = this.held.get(object)
-    if (!set) return
-    set.delete(index)
-    if (set.size === 0) {
-      this.held.delete(object)
-      this.numbers.delete(object)
-    }
+    const h = this.held.get(object)
+    if (!h) return
+    h.indices.delete(index)
+    if (h.indices.size === 0) this.held.delete(object)
   }
 
   private take (): Buffer {
@@ -192,7 +184,7 @@ export class BlockCache {
 
   /** the block is cached or on its way */
   has (object: string, index: number): boolean {
-    return this.held.get(object)?.has(index) ?? false
+    return this.held.get(object)?.indices.has(index) ?? false
   }
 
   /**
@@ -227,7 +219,7 @@ export class BlockCache {
         this.hold(object, index)
         this.blocks.set(id, block)
         // the LRU may not keep it (larger than the cache): published only if held
-        if (this.mirror && this.blocks.get(id) === block) this.mirror.publish(this.numbers.get(object)!, index, block)
+        if (this.mirror && this.blocks.get(id) === block) this.mirror.publish(this.held.get(object)!.number, index, block)
         return block
       }).finally(() => {
         // a later fetch of the same block may have taken its place: that one is not ended

@@ -67,11 +67,4 @@ export class ReadBindings {
     for (const fh of handles.keys()) this.shortcut!.unbind(fh)
     this.byNode.delete(node)
   }
-
-  /** how many handles are bound (tests, stats) */
-  get bound (): number {
-    let n = 0
-    for (const h of this.byNode.values()) n += h.size
-    return n
-  }
 }

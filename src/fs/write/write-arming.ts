@@ -109,11 +109,4 @@ export class WriteArming {
     if (!shortcut) return
     await Promise.all([...this.handles].map(([fh, a]) => this.disarm(fh, a, shortcut)))
   }
-
-  /** handles armed now (tests) */
-  get armed (): number {
-    let n = 0
-    for (const a of this.handles.values()) if (a.armed) n++
-    return n
-  }
 }
